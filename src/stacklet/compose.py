@@ -1,0 +1,213 @@
+"""Load a Compose project into a pydantic model, normalised by ``docker compose config``.
+
+Compose itself resolves anchors, merge keys, ``extends``, ``env_file`` and every short syntax,
+so stacklet reads the same model Compose would run. Profiles are all enabled so that planning
+sees every service. Unset variables do not stop planning: the model is then read without
+interpolation and the missing names are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from stacklet.errors import ComposeError
+
+COMPOSE_TIMEOUT_S = 60
+_UNSET_VARIABLE = re.compile(r'The \\?"(\w+)\\?" variable is not set')
+_MISSING_FILE = re.compile(r"(?:open|stat) ([^:]+): no such file or directory")
+_ENV_FILE = re.compile(r"env file (\S+) not found")
+_INTERPOLATION_FAILURE = (
+    "error while interpolating",
+    "invalid spec",
+    "required variable",
+    "invalid interpolation format",
+    "failed to cast to expected type",
+    "empty section between colons",
+    "invalid reference format",
+    "invalid port",
+)
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?+]([^}]*))?\}|\$(\w+)")
+
+
+class DependsOn(BaseModel):
+    """One ``depends_on`` entry (Compose long form)."""
+
+    condition: str = "service_started"
+    required: bool = True
+    restart: bool = False
+
+
+class ComposeService(BaseModel):
+    """The parts of a Compose service stacklet plans with; ``raw`` keeps everything for rendering."""
+
+    name: str
+    image: str | None = None
+    build_context: Path | None = None
+    depends_on: dict[str, DependsOn] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list)
+    environment: dict[str, str | None] = Field(default_factory=dict)
+    expose: list[int] = Field(default_factory=list)
+    port_targets: list[int] = Field(default_factory=list)
+    named_volume_targets: list[str] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    has_healthcheck: bool = False
+    network_mode: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class ComposeProject(BaseModel):
+    """A normalised Compose project."""
+
+    files: list[Path]
+    name: str
+    services: dict[str, ComposeService]
+    raw: dict[str, Any]
+    interpolated: bool = True
+    unset_variables: list[str] = Field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """Human-readable remarks about how the model was read."""
+        if not self.unset_variables:
+            return []
+        names = ", ".join(self.unset_variables)
+        how = "planned from the uninterpolated model" if not self.interpolated else "they default to blank"
+        return [f"variables not set: {names} ({how}; set them or pass --env-file)"]
+
+
+def compose_available() -> bool:
+    """True when ``docker compose`` (v2) can be run."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "compose", "version"], capture_output=True,
+                              timeout=COMPOSE_TIMEOUT_S).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
+                 project_directory: Path | None = None) -> ComposeProject:
+    """Normalise ``files`` with ``docker compose config --format json`` and parse the result."""
+    files = [Path(f).resolve() for f in files]
+    for file in files:
+        if not file.is_file():
+            raise ComposeError("file not found", file=str(file),
+                               hint="check the path given with -f or `compose:` in stack.yaml")
+    for env_file in env_files or []:
+        if not Path(env_file).is_file():
+            raise ComposeError("env file not found", file=str(env_file), hint="check --env-file")
+    if shutil.which("docker") is None:
+        raise ComposeError(
+            "cannot normalise the Compose file: the `docker` CLI is not installed",
+            file=str(files[0]),
+            hint="run scripts/bootstrap.sh, or install Docker with the Compose v2 plugin",
+        )
+    base = ["docker", "compose"]
+    for file in files:
+        base += ["-f", str(file)]
+    for env_file in env_files or []:
+        base += ["--env-file", str(env_file)]
+    if project_directory:
+        base += ["--project-directory", str(project_directory)]
+    base += ["--profile", "*", "config", "--format", "json"]
+
+    result = _run(base, files[0])
+    warnings = result.stderr
+    interpolated = True
+    if result.returncode != 0 and _is_interpolation_failure(result.stderr):
+        result = _run(base + ["--no-interpolate"], files[0])
+        interpolated = False
+    if result.returncode != 0:
+        raise _compose_failure(result.stderr, files[0])
+    unset = sorted(set(_UNSET_VARIABLE.findall(warnings + result.stderr)))
+    try:
+        raw = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise ComposeError(f"docker compose config printed invalid JSON ({exc})", file=str(files[0]),
+                           hint="check `docker compose version` is v2") from exc
+    return parse_compose(raw, files, interpolated=interpolated, unset_variables=unset)
+
+
+def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool = True,
+                  unset_variables: list[str] | None = None) -> ComposeProject:
+    """Build a ComposeProject from the JSON form of ``docker compose config``."""
+    services = {name: _parse_service(name, spec or {}) for name, spec in (raw.get("services") or {}).items()}
+    return ComposeProject(files=files, name=raw.get("name") or files[0].parent.name, services=services,
+                          raw=raw, interpolated=interpolated, unset_variables=unset_variables or [])
+
+
+def substitute_defaults(value: str) -> str:
+    """Replace ``${VAR:-default}`` by its default (or blank) in an uninterpolated value."""
+    return _VARIABLE.sub(lambda m: os.environ.get(m.group(1) or m.group(3) or "", m.group(2) or ""), value)
+
+
+def _run(cmd: list[str], file: Path) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise ComposeError(f"`docker compose config` did not finish within {COMPOSE_TIMEOUT_S} s",
+                           file=str(file), hint="check the file for huge includes") from exc
+
+
+def _is_interpolation_failure(stderr: str) -> bool:
+    text = stderr.lower()
+    return any(marker in text for marker in _INTERPOLATION_FAILURE)
+
+
+def _compose_failure(stderr: str, file: Path) -> ComposeError:
+    lines = [ln for ln in stderr.strip().splitlines() if "level=warning" not in ln]
+    message = lines[-1] if lines else stderr.strip() or "unknown error"
+    env = _ENV_FILE.search(message)
+    if env:
+        return ComposeError(f"env file {env.group(1)} not found", file=str(file), key="env_file",
+                            hint="create that file or remove the env_file entry")
+    missing = _MISSING_FILE.search(message)
+    if missing:
+        return ComposeError(f"references a file that does not exist: {missing.group(1)}", file=str(file),
+                            key="extends" if "extends" in stderr or missing.group(1).endswith((".yml", ".yaml"))
+                            else None,
+                            hint="add the missing file next to the Compose file, or fix the path")
+    return ComposeError(f"docker compose config failed: {message}", file=str(file),
+                        hint="run `docker compose -f FILE config` to see the full error")
+
+
+def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
+    build = spec.get("build")
+    context = build.get("context") if isinstance(build, dict) else build
+    environment = {k: (None if v is None else str(v)) for k, v in (spec.get("environment") or {}).items()}
+    depends = spec.get("depends_on") or {}
+    if isinstance(depends, list):
+        depends = {d: {} for d in depends}
+    expose = [int(str(p).split("/")[0].split("-")[0]) for p in spec.get("expose") or [] if _is_number(p)]
+    targets = [int(p["target"]) for p in spec.get("ports") or [] if isinstance(p, dict) and "target" in p]
+    named = [v.get("target", "") for v in spec.get("volumes") or []
+             if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")]
+    return ComposeService(
+        name=name,
+        image=spec.get("image"),
+        build_context=Path(context) if context else None,
+        depends_on={d: DependsOn(**{k: v for k, v in (opts or {}).items() if k in DependsOn.model_fields})
+                    for d, opts in depends.items()},
+        links=[link.split(":")[0] for link in spec.get("links") or []],
+        environment=environment,
+        expose=expose,
+        port_targets=targets,
+        named_volume_targets=named,
+        profiles=list(spec.get("profiles") or []),
+        has_healthcheck=bool(spec.get("healthcheck")) and not (spec.get("healthcheck") or {}).get("disable"),
+        network_mode=spec.get("network_mode"),
+        raw=spec,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return str(value).split("/")[0].split("-")[0].isdigit()

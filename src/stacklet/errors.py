@@ -1,0 +1,110 @@
+"""The one exception tree of stacklet.
+
+Every message says what was tried, what happened, and carries a hint for the fix.
+Errors become exit codes only in the CLI (see ``exit_code``).
+
+    StackletError
+    ├── ConfigError            bad input files: stack.yaml, Compose files, fault profiles
+    │   ├── StackFileError     stack.yaml missing, malformed or invalid
+    │   └── ComposeError       Compose file could not be loaded or normalised
+    ├── PlanError              a plan cannot be made: unknown service, bad git ref, no baseline
+    ├── DockerError            the engine or the compose CLI failed
+    │   └── EngineUnavailable  no Docker engine answers at the configured endpoint
+    ├── BootError              a slice did not come up: a service failed or stayed unhealthy
+    ├── SliceNotFound          no slice with that name on this engine
+    └── LinkProxyError         a link proxy did not answer or refused a request
+"""
+
+from __future__ import annotations
+
+
+class StackletError(Exception):
+    """Base of every error stacklet raises on purpose."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form: kind, message, hint, details."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "details": self.details,
+        }
+
+
+class ConfigError(StackletError):
+    """An input file is missing, malformed or invalid.
+
+    ``file`` and ``key`` locate the problem; the message already names them.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None, **kw):
+        where = ""
+        if file and key:
+            where = f"{file}: {key}: "
+        elif file:
+            where = f"{file}: "
+        super().__init__(where + message, **kw)
+        self.file = file
+        self.key = key
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "file": self.file, "key": self.key}
+
+
+class StackFileError(ConfigError):
+    """stack.yaml is missing, malformed or does not match its schema."""
+
+
+class ComposeError(ConfigError):
+    """A Compose file could not be loaded or normalised."""
+
+
+class PlanError(StackletError):
+    """A plan cannot be made from the given changes."""
+
+
+class DockerError(StackletError):
+    """The Docker engine or the compose CLI failed."""
+
+    exit_code = 2
+
+
+class EngineUnavailable(DockerError):
+    """No Docker engine answers at the configured endpoint."""
+
+
+class BootError(StackletError):
+    """A slice did not come up. ``service`` names the culprit when one is known."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, service: str | None = None, health: str | None = None,
+                 logs: str | None = None, **kw):
+        super().__init__(message, **kw)
+        self.service = service
+        self.health = health
+        self.logs = logs
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "service": self.service, "health": self.health, "logs": self.logs}
+
+
+class SliceNotFound(StackletError):
+    """No slice of that name runs on this engine."""
+
+
+class LinkProxyError(StackletError):
+    """A link proxy did not answer or refused a request."""
+
+    exit_code = 2

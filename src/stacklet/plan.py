@@ -1,0 +1,351 @@
+"""SlicePlan: what runs locally, what is forwarded, and the link proxies between them (pure data).
+
+``make_plan`` selects the slice; ``render`` turns a plan into a Compose project (a dict) that the
+engine writes under ``.stacklet/slices/<name>/compose.yaml``. Neither does any I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from stacklet.errors import PlanError
+from stacklet.graph import Selection, ServiceGraph
+from stacklet.stack import Stack, service_ports, stateful_reason
+
+LABEL = "dev.stacklet"
+ORIGIN_SUFFIX = ".origin"
+BASELINE_SUFFIX = ".baseline"
+PROXY_PREFIX = "stacklet-link-"
+CONTROL_PORT = 8474
+DEFAULT_LINKPROXY_IMAGE = "stacklet/linkproxy:0.1.0"
+TOXIPROXY_IMAGE_MARK = "toxiproxy"
+
+
+class LocalService(BaseModel):
+    """A service that runs in the slice."""
+
+    name: str
+    role: Literal["changed", "callee", "caller", "stateful"]
+    reasons: list[str]
+    ports: list[int]
+    stateful: bool = False
+    behind_proxy: bool = False
+
+    @property
+    def compose_name(self) -> str:
+        """Its service key in the generated project (renamed when a link proxy owns its name)."""
+        return self.name + ORIGIN_SUFFIX if self.behind_proxy else self.name
+
+
+class ForwardedService(BaseModel):
+    """A dependency of a local service that is reached through the baseline."""
+
+    name: str
+    reasons: list[str]
+    ports: list[int]
+    address: str | None = Field(None, description="baseline host:port, None when there is none yet")
+    baseline: Literal["remote", "local", "none"] = "none"
+
+
+class Route(BaseModel):
+    """One listener of a link proxy: ``target:port`` inside the slice → ``upstream``."""
+
+    target: str
+    port: int
+    upstream: str
+
+    @property
+    def proxy_name(self) -> str:
+        """The proxy's name in the Toxiproxy API."""
+        return f"{self.target}:{self.port}"
+
+
+class LinkProxy(BaseModel):
+    """One link-proxy container owning the DNS names of several targets (no two sharing a port)."""
+
+    name: str
+    targets: list[str]
+    routes: list[Route]
+
+
+class Link(BaseModel):
+    """A call from a local service to a dependency."""
+
+    source: str
+    target: str
+    kind: Literal["local", "forwarded"]
+    proxy: str | None = Field(None, description="link proxy carrying it; None when no port is known")
+
+
+class SlicePlan(BaseModel):
+    """Everything needed to boot a slice, without any Docker state."""
+
+    stack: str
+    source: str
+    changed: list[str]
+    radius: int
+    local: list[LocalService]
+    forwarded: list[ForwardedService]
+    links: list[Link]
+    proxies: list[LinkProxy]
+    linkproxy_image: str = DEFAULT_LINKPROXY_IMAGE
+    baseline_project: str
+    notes: list[str] = Field(default_factory=list)
+
+    def local_service(self, name: str) -> LocalService | None:
+        return next((s for s in self.local if s.name == name), None)
+
+    @property
+    def uses_local_baseline(self) -> bool:
+        return any(f.baseline == "local" for f in self.forwarded if f.ports)
+
+
+def baseline_project_name(stack: str) -> str:
+    """The Compose project (and network) name of a stack's local baseline."""
+    return f"stacklet-baseline-{stack}"
+
+
+def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
+              graph: ServiceGraph | None = None) -> SlicePlan:
+    """Select the slice for ``changed`` and lay out its link proxies."""
+    graph = graph or ServiceGraph.from_stack(stack)
+    radius = stack.meta.radius if radius is None else radius
+    if radius < 0:
+        raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
+    stateful = {name: why for name in stack.services if (why := stateful_reason(stack, name))}
+    sel = graph.select(changed, radius, set(stateful))
+    ports = {name: service_ports(stack, name, graph.ports_seen(name))
+             for name in (*sel.local, *sel.forwarded)}
+    targets = sorted({target for _, target in sel.links if ports[target]})
+    proxies = _pack(targets, ports)
+    proxy_of = {t: p.name for p in proxies for t in p.targets}
+    notes = list(stack.compose.notes)
+
+    local = []
+    for name, role in sel.local.items():
+        reasons = list(sel.reasons[name])
+        if name in stateful and role != "stateful":
+            reasons.append(stateful[name])
+        local.append(LocalService(name=name, role=role, reasons=reasons, ports=ports[name],
+                                  stateful=name in stateful, behind_proxy=name in proxy_of))
+    forwarded = [_forwarded(stack, name, sel, ports[name], notes) for name in sel.forwarded]
+    addresses = {f.name: f for f in forwarded}
+    for proxy in proxies:
+        for route in proxy.routes:
+            route.upstream = _upstream(route, sel, addresses)
+    links = [Link(source=a, target=b, kind="local" if b in sel.local else "forwarded", proxy=proxy_of.get(b))
+             for a, b in sel.links]
+    called = {b for a, b in sel.links if set(graph.edge_reasons(a, b)) - {"depends_on", "links"}}
+    for target in sorted(called - set(proxy_of)):
+        kind = "local, so it is reached directly" if target in sel.local else "forwarded, so it is unreachable"
+        notes.append(f"no port is known for {target} ({kind}, without faults): "
+                     f"add `ports: [...]` under services.{target} in stack.yaml")
+    return SlicePlan(stack=stack.name, source=stack.source, changed=sel.changed, radius=radius,
+                     local=sorted(local, key=lambda s: (("changed", "caller", "callee", "stateful").index(s.role),
+                                                        s.name)),
+                     forwarded=forwarded, links=links, proxies=proxies,
+                     linkproxy_image=stack.meta.linkproxy.image or DEFAULT_LINKPROXY_IMAGE,
+                     baseline_project=baseline_project_name(stack.name), notes=notes)
+
+
+def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
+    """First-fit packing: one proxy unless two targets share a port."""
+    proxies: list[LinkProxy] = []
+    used: list[set[int]] = []
+    for target in targets:
+        wanted = set(ports[target])
+        for proxy, taken in zip(proxies, used):
+            if not wanted & taken:
+                break
+        else:
+            proxy = LinkProxy(name=f"{PROXY_PREFIX}{len(proxies) + 1}", targets=[], routes=[])
+            proxies.append(proxy)
+            used.append(set())
+            taken = used[-1]
+        proxy.targets.append(target)
+        taken |= wanted
+        proxy.routes += [Route(target=target, port=p, upstream="") for p in ports[target]]
+    return proxies
+
+
+def _forwarded(stack: Stack, name: str, sel: Selection, ports: list[int], notes: list[str]) -> ForwardedService:
+    address = stack.meta.baseline.addresses.get(name)
+    if address:
+        return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports, address=address,
+                                baseline="remote")
+    if stack.stack_file is not None and ports:
+        return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports,
+                                address=f"{name}{BASELINE_SUFFIX}:{ports[0]}", baseline="local")
+    notes.append(f"{name} is forwarded but has no baseline address yet: add baseline.addresses.{name} "
+                 "(host:port) in a stack.yaml, or start a local baseline with `stacklet baseline up`")
+    return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports)
+
+
+def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedService]) -> str:
+    if route.target in sel.local:
+        return f"{route.target}{ORIGIN_SUFFIX}:{route.port}"
+    service = forwarded[route.target]
+    if service.baseline == "remote":
+        host, _, port = service.address.rpartition(":")
+        return f"{host}:{port if len(service.ports) == 1 else route.port}"
+    return f"{route.target}{BASELINE_SUFFIX}:{route.port}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def slice_project_name(slice_name: str) -> str:
+    """The Compose project name of a slice."""
+    return f"stacklet-{slice_name}"
+
+
+def validate_slice_name(name: str) -> str:
+    """Slice names become Compose project names: lower-case letters, digits, '-' and '_'."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
+        raise PlanError(f"invalid slice name {name!r}",
+                        hint="use lower-case letters, digits, '-' or '_' (at most 48 characters)")
+    return name
+
+
+def default_slice_name(plan: SlicePlan) -> str:
+    """``<stack>-<changed services>``, shortened to a valid name."""
+    base = "-".join([plan.stack, *plan.changed])
+    return re.sub(r"[^a-z0-9_-]", "-", base.lower())[:48].strip("-_") or plan.stack
+
+
+def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Compose project of a slice: local services, renamed origins, link proxies, one network."""
+    project = slice_project_name(slice_name)
+    common = {f"{LABEL}.slice": slice_name, f"{LABEL}.stack": plan.stack, **(labels or {})}
+    raw = stack.compose.raw
+    services: dict[str, Any] = {}
+    volumes_used: set[str] = set()
+    proxy_of = {t: p.name for p in plan.proxies for t in p.targets}
+
+    for svc in plan.local:
+        spec = _local_service_spec(stack.compose.services[svc.name].raw, svc, plan, proxy_of)
+        spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": svc.name,
+                          f"{LABEL}.role": svc.role}
+        volumes_used |= {v["source"] for v in spec.get("volumes", [])
+                         if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")}
+        services[svc.compose_name] = spec
+
+    needs_baseline = False
+    for proxy in plan.proxies:
+        networks: dict[str, Any] = {"default": {"aliases": proxy.targets}}
+        if any(r.upstream.split(":")[0].endswith(BASELINE_SUFFIX) for r in proxy.routes):
+            networks["baseline"] = {}
+            needs_baseline = True
+        services[proxy.name] = {
+            "image": plan.linkproxy_image,
+            "command": _proxy_command(plan.linkproxy_image),
+            "networks": networks,
+            "ports": [_loopback_port(CONTROL_PORT)],
+            "labels": {**common, f"{LABEL}.service": proxy.name, f"{LABEL}.role": "linkproxy",
+                       f"{LABEL}.targets": ",".join(proxy.targets),
+                       f"{LABEL}.routes": ",".join(f"{r.proxy_name}={r.upstream}" for r in proxy.routes)},
+        }
+
+    network_labels = {**common}
+    project_spec: dict[str, Any] = {
+        "name": project,
+        "services": services,
+        "networks": {"default": {"name": project, "labels": network_labels}},
+    }
+    if needs_baseline:
+        project_spec["networks"]["baseline"] = {"name": plan.baseline_project, "external": True}
+    if volumes_used:
+        project_spec["volumes"] = {
+            name: {k: v for k, v in (raw.get("volumes", {}).get(name) or {}).items()
+                   if k not in ("name", "external")} | {"labels": common}
+            for name in sorted(volumes_used)
+        }
+    for section in ("secrets", "configs"):
+        if raw.get(section):
+            project_spec[section] = copy.deepcopy(raw[section])
+    return project_spec
+
+
+def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Compose project of the shared local baseline: the whole stack, reachable as ``<svc>.baseline``."""
+    project = baseline_project_name(stack.name)
+    common = {f"{LABEL}.baseline": stack.name, f"{LABEL}.stack": stack.name, **(labels or {})}
+    raw = copy.deepcopy(stack.compose.raw)
+    services = {}
+    for name, spec in raw.get("services", {}).items():
+        spec.pop("container_name", None)
+        spec.pop("profiles", None)
+        ports = service_ports(stack, name)
+        spec["ports"] = [_loopback_port(p) for p in ports]
+        if not spec.get("network_mode"):
+            networks = spec.get("networks") or {"default": None}
+            networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
+            spec["networks"] = networks
+        spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": name,
+                          f"{LABEL}.role": "baseline"}
+        services[name] = spec
+    raw["name"] = project
+    raw["services"] = services
+    networks = raw.get("networks") or {}
+    for net in networks.values():
+        if isinstance(net, dict) and not net.get("external"):
+            net.pop("name", None)
+            net["labels"] = {**_labels(net.get("labels")), **common}
+    networks.setdefault("default", {"labels": common})
+    networks["stacklet_baseline"] = {"name": project, "labels": common}
+    raw["networks"] = networks
+    for vol in (raw.get("volumes") or {}).values():
+        if isinstance(vol, dict) and not vol.get("external"):
+            vol.pop("name", None)
+            vol["labels"] = {**_labels(vol.get("labels")), **common}
+    return raw
+
+
+def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
+                        proxy_of: dict[str, str]) -> dict[str, Any]:
+    spec = copy.deepcopy(raw)
+    for key in ("container_name", "profiles", "links", "network_mode", "networks", "ports", "hostname"):
+        spec.pop(key, None)
+    if spec.get("build"):
+        spec.pop("image", None)
+    aliases = sorted({a for net in (raw.get("networks") or {}).values() if isinstance(net, dict)
+                      for a in net.get("aliases") or []})
+    spec["networks"] = {"default": {"aliases": aliases} if aliases else None}
+    spec["ports"] = [_loopback_port(p) for p in svc.ports]
+    depends: dict[str, Any] = {}
+    for dep, options in (raw.get("depends_on") or {}).items():
+        target = plan.local_service(dep)
+        if dep in proxy_of:
+            depends[proxy_of[dep]] = {"condition": "service_started", "required": True}
+        if target is not None:
+            depends[target.compose_name] = options
+    for link in plan.links:
+        if link.source == svc.name and link.proxy:
+            depends.setdefault(link.proxy, {"condition": "service_started", "required": True})
+    spec["depends_on"] = depends
+    if not depends:
+        spec.pop("depends_on")
+    return spec
+
+
+def _proxy_command(image: str) -> list[str]:
+    if TOXIPROXY_IMAGE_MARK in image:
+        return ["-host=0.0.0.0", f"-port={CONTROL_PORT}"]
+    return ["--host", "0.0.0.0", "--port", str(CONTROL_PORT)]
+
+
+def _loopback_port(target: int) -> dict[str, Any]:
+    return {"target": target, "host_ip": "127.0.0.1", "published": "", "protocol": "tcp", "mode": "ingress"}
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {k: str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
+    return {}

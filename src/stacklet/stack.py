@@ -1,0 +1,276 @@
+"""The Stack: stack.yaml (stacklet metadata) plus its Compose project, loaded and validated."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stacklet.compose import ComposeProject, load_compose
+from stacklet.errors import StackFileError
+
+STACK_FILE = "stack.yaml"
+STACKS_DIR = "stacks"
+_ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceMeta(_Strict):
+    """Per-service metadata in stack.yaml ``services:``."""
+
+    calls: list[str] = Field(default_factory=list, description="extra call edges")
+    paths: list[str] = Field(default_factory=list, description="globs, relative to stack.yaml")
+    stateful: bool | None = Field(default=None, description="override the guess")
+    ports: list[int] = Field(default_factory=list, description="ports the service listens on")
+
+
+class BaselineConfig(_Strict):
+    """Where forwarded services live."""
+
+    addresses: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses_are_host_port(cls, value: dict[str, str]) -> dict[str, str]:
+        for service, address in value.items():
+            if not _ADDRESS.match(address):
+                raise ValueError(f"address of {service!r} must be host:port, got {address!r}")
+        return value
+
+
+class LinkProxyConfig(_Strict):
+    """Which link proxy image runs on the links (default: stacklet's own)."""
+
+    image: str | None = None
+
+
+class StackFile(_Strict):
+    """The schema of stack.yaml."""
+
+    name: str
+    description: str = ""
+    compose: str = "compose.yaml"
+    radius: int = Field(default=1, ge=0)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
+    services: dict[str, ServiceMeta] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_label(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
+            raise ValueError("must be lower-case letters, digits, '-' or '_'")
+        return value
+
+
+class Stack(BaseModel):
+    """A loaded stack: its metadata, its Compose project, and where both came from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    meta: StackFile
+    compose: ComposeProject
+    root: Path
+    stack_file: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.compose.services)
+
+    def service_meta(self, name: str) -> ServiceMeta:
+        return self.meta.services.get(name) or ServiceMeta()
+
+    @property
+    def source(self) -> str:
+        """The file a user would edit: stack.yaml, or the Compose file when there is none."""
+        return str(self.stack_file or self.compose.files[0])
+
+
+def find_stack_file(ref: str | os.PathLike, start: Path | None = None) -> Path:
+    """Resolve a stack reference: a stack.yaml path, a folder holding one, or a name under stacks/."""
+    path = Path(ref)
+    if path.is_file():
+        return path.resolve()
+    if path.is_dir() and (path / STACK_FILE).is_file():
+        return (path / STACK_FILE).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / STACKS_DIR / str(ref) / STACK_FILE
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(list_stacks(start)) or "none found"
+    raise StackFileError(f"no stack named {str(ref)!r}", file=str(ref),
+                         hint=f"stacks here: {known}; or pass a stack.yaml path, or -f compose.yaml")
+
+
+def list_stacks(start: Path | None = None) -> list[str]:
+    """Names of the stacks under the nearest stacks/ folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        stacks = folder / STACKS_DIR
+        if stacks.is_dir():
+            return sorted(p.parent.name for p in stacks.glob(f"*/{STACK_FILE}"))
+    return []
+
+
+def load_stack_file(path: Path) -> StackFile:
+    """Read and validate stack.yaml; errors name the file, the key and a hint."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StackFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StackFileError(f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path),
+                             hint="check indentation and quoting") from exc
+    if not isinstance(data, dict):
+        raise StackFileError("must be a mapping with at least `name:`", file=str(path),
+                             hint="see stacks/shop/stack.yaml for an example")
+    try:
+        return StackFile.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(exc, path) from exc
+
+
+def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path] | None = None,
+               env_files: list[Path] | None = None) -> Stack:
+    """Load a stack by reference (name, folder or stack.yaml), or from bare Compose files."""
+    if compose_files:
+        compose = load_compose(compose_files, env_files=env_files)
+        meta = StackFile(name=_label_safe(compose.name))
+        return Stack(meta=meta, compose=compose, root=Path(compose_files[0]).resolve().parent)
+    if ref is None:
+        stacks = list_stacks()
+        if len(stacks) != 1:
+            raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: "
+                                 f"{', '.join(stacks) or 'none'}) or -f compose.yaml")
+        ref = stacks[0]
+    path = find_stack_file(ref)
+    meta = load_stack_file(path)
+    compose = load_compose([path.parent / meta.compose], env_files=env_files, project_directory=path.parent)
+    stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
+    check_references(stack)
+    return stack
+
+
+def check_references(stack: Stack) -> None:
+    """Every service named in stack.yaml must exist in the Compose project."""
+    known = stack.compose.services
+    for name, meta in stack.meta.services.items():
+        if name not in known:
+            raise _unknown(stack, f"services.{name}", name)
+        for callee in meta.calls:
+            if callee not in known:
+                raise _unknown(stack, f"services.{name}.calls", callee)
+    for name in stack.meta.baseline.addresses:
+        if name not in known:
+            raise _unknown(stack, f"baseline.addresses.{name}", name)
+
+
+def _unknown(stack: Stack, key: str, name: str) -> StackFileError:
+    close = difflib.get_close_matches(name, list(stack.compose.services), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"services are: {', '.join(stack.compose.services)}"
+    return StackFileError(f"no service {name!r} in the Compose file", file=stack.source, key=key, hint=hint)
+
+
+def _schema_error(exc: ValidationError, path: Path) -> StackFileError:
+    first: dict[str, Any] = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(first["loc"])
+        return StackFileError("unknown key", file=str(path), key=key,
+                              hint=f"allowed keys here: {', '.join(allowed)}")
+    if kind == "missing":
+        return StackFileError("required key is missing", file=str(path), key=key,
+                              hint="see stacks/shop/stack.yaml for an example")
+    message = first["msg"].removeprefix("Value error, ")
+    return StackFileError(message, file=str(path), key=key, hint=f"got {first.get('input')!r}")
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = StackFile
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            if model is StackFile:
+                break
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif str(part) == "services":
+            model = ServiceMeta
+    return list(model.model_fields)
+
+
+def _label_safe(name: str) -> str:
+    safe = re.sub(r"[^a-z0-9_-]", "-", name.lower()).strip("-_")
+    return safe or "stack"
+
+
+# Images of well-known stateful services and the ports they listen on.
+KNOWN_STATEFUL_IMAGES: dict[str, list[int]] = {
+    "postgres": [5432], "postgis": [5432], "timescaledb": [5432], "pgvector": [5432], "pgbouncer": [6432],
+    "mysql": [3306], "mariadb": [3306], "percona": [3306], "mongo": [27017], "redis": [6379],
+    "valkey": [6379], "keydb": [6379], "dragonfly": [6379], "memcached": [11211], "rabbitmq": [5672],
+    "kafka": [9092], "redpanda": [9092], "zookeeper": [2181], "elasticsearch": [9200], "opensearch": [9200],
+    "clickhouse": [8123, 9000], "minio": [9000], "cassandra": [9042], "scylla": [9042], "etcd": [2379],
+    "nats": [4222], "influxdb": [8086], "neo4j": [7687], "couchdb": [5984], "cockroach": [26257],
+    "seaweedfs": [8333], "mssql": [1433], "oracle": [1521],
+}
+_NOT_STATEFUL_WORDS = ("exporter", "admin", "ui", "commander", "insight", "dashboard", "proxy", "cli")
+_DATA_PATHS = ("/var/lib/", "/data", "/bitnami", "/usr/share/elasticsearch/data")
+
+
+def image_family(image: str | None) -> str | None:
+    """The well-known stateful family an image belongs to (``postgres:15-alpine`` → ``postgres``)."""
+    if not image:
+        return None
+    repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
+    base = repo.rsplit("/", 1)[-1].lower()
+    if any(word in base.split("-") for word in _NOT_STATEFUL_WORDS):
+        return None
+    for family in KNOWN_STATEFUL_IMAGES:
+        if base == family or base.startswith(family + "-") or base.endswith("-" + family) or family in base.split("-"):
+            return family
+    return None
+
+
+def stateful_reason(stack: Stack, name: str) -> str | None:
+    """Why ``name`` is stateful (declared, or guessed from image or volumes), or None when it is not."""
+    declared = stack.service_meta(name).stateful
+    if declared is not None:
+        return "declared stateful in stack.yaml" if declared else None
+    service = stack.compose.services[name]
+    family = image_family(service.image)
+    if family:
+        return f"guessed from image {service.image}"
+    if service.build_context is None:
+        for target in service.named_volume_targets:
+            if target.startswith(_DATA_PATHS):
+                return f"guessed from its named volume at {target}"
+    return None
+
+
+def service_ports(stack: Stack, name: str, seen: set[int] | None = None) -> list[int]:
+    """Ports ``name`` listens on: stack.yaml, Compose expose/ports, callers' references, image defaults."""
+    service = stack.compose.services[name]
+    ports = set(stack.service_meta(name).ports) | set(service.expose) | set(service.port_targets) | (seen or set())
+    if not ports:
+        family = image_family(service.image)
+        ports |= set(KNOWN_STATEFUL_IMAGES.get(family, [])) if family else set()
+    return sorted(ports)
