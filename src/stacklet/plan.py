@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,7 @@ PROXY_PREFIX = "stacklet-link-"
 CONTROL_PORT = 8474
 DEFAULT_LINKPROXY_IMAGE = "stacklet/linkproxy:0.1.0"
 TOXIPROXY_IMAGE_MARK = "toxiproxy"
+LINKPROXY_BUILD_CONTEXT = Path(__file__).parent / "linkproxy"
 
 
 class LocalService(BaseModel):
@@ -54,14 +56,10 @@ class ForwardedService(BaseModel):
 class Route(BaseModel):
     """One listener of a link proxy: ``target:port`` inside the slice → ``upstream``."""
 
+    name: str = Field(description="the proxy's name in the Toxiproxy API: the target, plus :port if it has several")
     target: str
     port: int
     upstream: str
-
-    @property
-    def proxy_name(self) -> str:
-        """The proxy's name in the Toxiproxy API."""
-        return f"{self.target}:{self.port}"
 
 
 class LinkProxy(BaseModel):
@@ -101,7 +99,7 @@ class SlicePlan(BaseModel):
 
     @property
     def uses_local_baseline(self) -> bool:
-        return any(f.baseline == "local" for f in self.forwarded if f.ports)
+        return any(f.baseline in ("local", "none") for f in self.forwarded if f.ports)
 
 
 def baseline_project_name(stack: str) -> str:
@@ -113,11 +111,9 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
               graph: ServiceGraph | None = None) -> SlicePlan:
     """Select the slice for ``changed`` and lay out its link proxies."""
     graph = graph or ServiceGraph.from_stack(stack)
-    radius = stack.meta.radius if radius is None else radius
-    if radius < 0:
-        raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
     stateful = {name: why for name in stack.services if (why := stateful_reason(stack, name))}
-    sel = graph.select(changed, radius, set(stateful))
+    sel = select_slice(stack, changed, radius, graph, set(stateful))
+    radius = sel.radius
     ports = {name: service_ports(stack, name, graph.ports_seen(name))
              for name in (*sel.local, *sel.forwarded)}
     targets = sorted({target for _, target in sel.links if ports[target]})
@@ -152,6 +148,17 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                      baseline_project=baseline_project_name(stack.name), notes=notes)
 
 
+def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: ServiceGraph,
+                 stateful: set[str] | None = None) -> Selection:
+    """The graph selection of a slice (services and reasons), before ports and proxies."""
+    radius = stack.meta.radius if radius is None else radius
+    if radius < 0:
+        raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
+    if stateful is None:
+        stateful = {name for name in stack.services if stateful_reason(stack, name)}
+    return graph.select(changed, radius, stateful)
+
+
 def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
     """First-fit packing: one proxy unless two targets share a port."""
     proxies: list[LinkProxy] = []
@@ -168,7 +175,8 @@ def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
             taken = used[-1]
         proxy.targets.append(target)
         taken |= wanted
-        proxy.routes += [Route(target=target, port=p, upstream="") for p in ports[target]]
+        proxy.routes += [Route(name=target if len(ports[target]) == 1 else f"{target}:{p}", target=target, port=p,
+                               upstream="") for p in ports[target]]
     return proxies
 
 
@@ -243,12 +251,14 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             needs_baseline = True
         services[proxy.name] = {
             "image": plan.linkproxy_image,
+            **({"build": {"context": str(LINKPROXY_BUILD_CONTEXT)}}
+               if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE else {}),
             "command": _proxy_command(plan.linkproxy_image),
             "networks": networks,
             "ports": [_loopback_port(CONTROL_PORT)],
             "labels": {**common, f"{LABEL}.service": proxy.name, f"{LABEL}.role": "linkproxy",
                        f"{LABEL}.targets": ",".join(proxy.targets),
-                       f"{LABEL}.routes": ",".join(f"{r.proxy_name}={r.upstream}" for r in proxy.routes)},
+                       f"{LABEL}.routes": ",".join(f"{r.name}={r.upstream}" for r in proxy.routes)},
         }
 
     network_labels = {**common}

@@ -1,0 +1,62 @@
+"""Changed services from git: files changed since a ref, mapped by build context and ``paths:`` globs."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+from pathlib import Path
+
+from stacklet.errors import PlanError
+from stacklet.stack import Stack
+
+
+def changed_files(ref: str, cwd: Path) -> list[Path]:
+    """Absolute paths of files changed between ``ref`` and the working tree (committed or not)."""
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        diff = subprocess.run(["git", "diff", "--name-only", ref, "--"], cwd=cwd, capture_output=True, text=True)
+        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=top,
+                                   capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise PlanError("git is not installed, so --since cannot be used", hint="name the changed services") from exc
+    except subprocess.CalledProcessError as exc:
+        raise PlanError(f"{cwd} is not inside a git repository, so --since cannot be used",
+                        hint="name the changed services instead") from exc
+    if diff.returncode != 0:
+        raise PlanError(f"git diff {ref} failed: {diff.stderr.strip()}",
+                        hint="pass a commit, branch or tag that exists, e.g. --since HEAD~1 or --since main")
+    names = diff.stdout.splitlines() + untracked.stdout.splitlines()
+    return [Path(top) / name for name in dict.fromkeys(n for n in names if n)]
+
+
+def services_for_files(stack: Stack, files: list[Path]) -> dict[str, list[str]]:
+    """Map each service to the changed files that belong to it (build context or ``paths:`` globs)."""
+    hits: dict[str, list[str]] = {}
+    for name, service in stack.compose.services.items():
+        context = service.build_context.resolve() if service.build_context else None
+        globs = stack.service_meta(name).paths
+        for file in files:
+            relative = _relative(file, stack.root)
+            in_context = context is not None and file.resolve().is_relative_to(context)
+            in_globs = relative is not None and any(fnmatch.fnmatch(relative, g) for g in globs)
+            if in_context or in_globs:
+                hits.setdefault(name, []).append(str(relative or file))
+    return hits
+
+
+def changed_services(stack: Stack, ref: str, cwd: Path | None = None) -> dict[str, list[str]]:
+    """Services touched since ``ref``; a PlanError when none is."""
+    files = changed_files(ref, cwd or stack.root)
+    hits = services_for_files(stack, files)
+    if not hits:
+        raise PlanError(f"no service of {stack.name} is touched by the {len(files)} file(s) changed since {ref}",
+                        hint="name the changed services, or add `paths:` globs in stack.yaml")
+    return hits
+
+
+def _relative(file: Path, root: Path) -> str | None:
+    try:
+        return file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None

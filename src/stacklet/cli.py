@@ -1,0 +1,344 @@
+"""The stacklet command line (Typer): the only place where errors become exit codes.
+
+Every command prints text for people, or with ``--json`` one JSON document and nothing else.
+Exit codes: 0 success, 2 the engine or the slice failed, 3 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from stacklet import __version__, display
+from stacklet.changes import changed_services
+from stacklet.doctor import run_checks
+from stacklet.driver import Driver
+from stacklet.engine import SliceEngine
+from stacklet.errors import PlanError, StackFileError, StackletError
+from stacklet.graph import ServiceGraph
+from stacklet.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
+from stacklet.stack import Stack, list_stacks, load_stack
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Boot only the slice of a Docker Compose stack that a change touches.")
+baseline_app = typer.Typer(no_args_is_help=True, help="The shared local baseline: a full copy of a stack.")
+app.add_typer(baseline_app, name="baseline")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Options:
+    context: str | None = None
+    host: str | None = None
+
+
+StackOpt = Annotated[Optional[str], typer.Option("--stack", "-s", envvar="STACKLET_STACK",
+                                                 help="stack name under stacks/, folder, or stack.yaml path")]
+FileOpt = Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="a Compose file (no stack.yaml needed)")]
+EnvFileOpt = Annotated[Optional[list[Path]], typer.Option("--env-file", help="env file for Compose interpolation")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document and nothing else")]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="changed services from `git diff REF`")]
+RadiusOpt = Annotated[Optional[int], typer.Option("--radius", "-r", help="callers/callees distance (default 1)")]
+SliceOpt = Annotated[Optional[str], typer.Option("--slice", help="slice name (default: the only one)")]
+
+
+@app.callback()
+def main_options(
+    context: Annotated[Optional[str], typer.Option("--context", "-c", help="docker context to use")] = None,
+    host: Annotated[Optional[str], typer.Option("--host", "-H", help="Docker endpoint (default: DOCKER_HOST)")] = None,
+) -> None:
+    Options.context, Options.host = context, host
+
+
+def _driver() -> Driver:
+    return Driver(context=Options.context, host=Options.host)
+
+
+def _engine() -> SliceEngine:
+    return SliceEngine(_driver())
+
+
+def _emit(data: Any) -> None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _fail(error: StackletError, as_json: bool) -> None:
+    if as_json:
+        _emit({"ok": False, **error.to_dict()})
+    else:
+        err_console.print(display.error_text(error))
+    raise typer.Exit(error.exit_code)
+
+
+def _load(stack: str | None, files: list[Path] | None, env_files: list[Path] | None,
+          services: list[str] | None = None) -> Stack:
+    """Load the stack; with several stacks and none named, pick the one holding all ``services``."""
+    if stack or files:
+        return load_stack(stack, compose_files=files, env_files=env_files)
+    names = list_stacks()
+    if len(names) > 1 and services:
+        holding = [s for s in (load_stack(n, env_files=env_files) for n in names)
+                   if set(services) <= set(s.services)]
+        if len(holding) == 1:
+            return holding[0]
+    if len(names) == 1:
+        return load_stack(names[0], env_files=env_files)
+    raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: {', '.join(names) or 'none'}), "
+                         "set STACKLET_STACK, or use -f compose.yaml")
+
+
+def _plan(stack: Stack, services: list[str], since: str | None, radius: int | None) -> SlicePlan:
+    changed = list(services)
+    if since:
+        changed += [s for s in changed_services(stack, since) if s not in changed]
+    return make_plan(stack, changed, radius)
+
+
+def _one_slice(engine: SliceEngine, name: str | None) -> str:
+    if name:
+        return name
+    slices = engine.list()
+    if len(slices) == 1:
+        return slices[0].name
+    raise PlanError("no slice given" if slices else "no slice is running",
+                    hint=f"name one of: {', '.join(s.name for s in slices)}" if slices
+                    else "`stacklet up SERVICE` starts one")
+
+
+def _run(as_json: bool, action) -> None:
+    try:
+        action()
+    except StackletError as error:
+        _fail(error, as_json)
+
+
+@app.command()
+def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
+         since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
+         env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the slice for a change: local services with roles, forwarded services, links."""
+    def action() -> None:
+        the_stack = _load(stack, file, env_file, services)
+        the_plan = _plan(the_stack, services or [], since, radius)
+        if as_json:
+            _emit(the_plan)
+        else:
+            console.print(display.plan_table(the_plan))
+    _run(as_json, action)
+
+
+@app.command()
+def why(service: Annotated[str, typer.Argument(help="the service to explain")],
+        changed: Annotated[Optional[list[str]], typer.Option("--changed", help="changed service (repeatable)")] = None,
+        since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
+        env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Say why SERVICE is local, forwarded, or not in the slice of a change."""
+    def action() -> None:
+        the_stack = _load(stack, file, env_file, [service, *(changed or [])])
+        graph = ServiceGraph.from_stack(the_stack)
+        names = list(changed or [])
+        if since:
+            names += [s for s in changed_services(the_stack, since) if s not in names]
+        selection = select_slice(the_stack, names, radius, graph)
+        text = graph.explain(service, selection)
+        if as_json:
+            state = ("local" if service in selection.local else "forwarded" if service in selection.forwarded
+                     else "absent")
+            _emit({"service": service, "state": state, "role": selection.local.get(service), "explanation": text})
+        else:
+            console.print(text)
+    _run(as_json, action)
+
+
+@app.command()
+def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
+          changed: Annotated[Optional[list[str]], typer.Option("--changed", help="mark a slice (repeatable)")] = None,
+          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None) -> None:
+    """Export the service graph as Mermaid or Graphviz dot."""
+    def action() -> None:
+        if fmt not in ("mermaid", "dot"):
+            raise PlanError(f"unknown format {fmt!r}", hint="use --format mermaid or --format dot")
+        the_stack = _load(stack, file, env_file, changed)
+        the_graph = ServiceGraph.from_stack(the_stack)
+        selection = select_slice(the_stack, changed, None, the_graph) if changed else None
+        sys.stdout.write(the_graph.to_mermaid(selection) if fmt == "mermaid" else the_graph.to_dot(selection))
+    _run(False, action)
+
+
+@app.command()
+def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
+       since: SinceOpt = None, radius: RadiusOpt = None,
+       name: Annotated[Optional[str], typer.Option("--name", "-n", help="slice name")] = None,
+       keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed slice running")] = False,
+       timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")] = 180,
+       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Boot the slice for a change and print its endpoints."""
+    def action() -> None:
+        the_stack = _load(stack, file, env_file, services)
+        the_plan = _plan(the_stack, services or [], since, radius)
+        slice_name = validate_slice_name(name or default_slice_name(the_plan))
+        engine = _engine()
+        engine.driver.engine_info()
+        if as_json:
+            status = engine.up(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure, timeout_s=timeout)
+            _emit({"ok": True, "plan": the_plan.model_dump(mode="json"), "slice": status.model_dump(mode="json")})
+            return
+        console.print(display.plan_table(the_plan))
+        console.print()
+        with display.Progress(console) as progress:
+            status = engine.up(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
+                               timeout_s=timeout, on_event=progress)
+        console.print()
+        console.print(display.endpoints_table(status))
+        console.print(f"\nslice [bold]{slice_name}[/] is up. `stacklet down {slice_name}` removes it.")
+    _run(as_json, action)
+
+
+@app.command()
+def down(name: Annotated[Optional[str], typer.Argument(help="slice name")] = None,
+         all_slices: Annotated[bool, typer.Option("--all", help="remove every slice on the engine")] = False,
+         as_json: JsonOpt = False) -> None:
+    """Remove a slice (or all): containers, network, volumes and the images it built."""
+    def action() -> None:
+        engine = _engine()
+        names = [s.name for s in engine.list()] if all_slices else [_one_slice(engine, name)]
+        for slice_name in names:
+            engine.down(slice_name)
+            if not as_json:
+                console.print(f"removed slice {slice_name}")
+        if as_json:
+            _emit({"ok": True, "removed": names})
+        elif not names:
+            console.print("no slices to remove")
+    _run(as_json, action)
+
+
+@app.command("ls")
+def list_slices(as_json: JsonOpt = False) -> None:
+    """List the slices on the engine (found by their labels)."""
+    def action() -> None:
+        slices = _engine().list()
+        if as_json:
+            _emit(slices)
+        elif slices:
+            console.print(display.slices_table(slices))
+        else:
+            console.print("no slices (start one with `stacklet up SERVICE`)")
+    _run(as_json, action)
+
+
+@app.command()
+def status(name: Annotated[Optional[str], typer.Argument(help="slice name")] = None, as_json: JsonOpt = False) -> None:
+    """Show the services of a slice: state, health, endpoints."""
+    def action() -> None:
+        engine = _engine()
+        result = engine.status(_one_slice(engine, name))
+        if as_json:
+            _emit(result)
+        else:
+            console.print(display.status_table(result))
+    _run(as_json, action)
+
+
+@app.command()
+def logs(service: Annotated[Optional[str], typer.Argument(help="one service (default: all)")] = None,
+         slice_name: SliceOpt = None,
+         follow: Annotated[bool, typer.Option("--follow", "-F", help="keep following")] = False,
+         tail: Annotated[Optional[int], typer.Option("--tail", help="last N lines per service")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Print the logs of a slice, or of one of its services."""
+    def action() -> None:
+        engine = _engine()
+        width = 0
+        for svc, line in engine.logs(_one_slice(engine, slice_name), service, follow=follow, tail=tail):
+            if as_json:
+                sys.stdout.write(json.dumps({"service": svc, "line": line}) + "\n")
+            else:
+                width = max(width, len(svc))
+                console.print(f"[cyan]{svc:<{width}}[/] | ", end="")
+                console.out(line, highlight=False)
+            sys.stdout.flush()
+    try:
+        _run(as_json, action)
+    except KeyboardInterrupt:
+        raise typer.Exit(0)
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the prerequisites: engine, API version, Compose v2, images, free ports."""
+    checks = run_checks(_driver())
+    ok = all(c.ok for c in checks)
+    if as_json:
+        _emit({"ok": ok, "checks": [c.model_dump() for c in checks]})
+    else:
+        for check in checks:
+            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
+            console.print(f"{mark} {check.name:<32} {check.detail}")
+            if not check.ok and check.fix:
+                console.print(f"     [cyan]fix:[/] {check.fix}")
+    if not ok:
+        raise typer.Exit(2)
+
+
+@baseline_app.command("up")
+def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
+                timeout: Annotated[int, typer.Option("--timeout", help="seconds to wait for healthy")] = 600,
+                as_json: JsonOpt = False) -> None:
+    """Start the whole stack as the shared baseline (kept if already running)."""
+    def action() -> None:
+        the_stack = _load(stack, file, env_file)
+        engine = _engine()
+        engine.driver.engine_info()
+        if as_json:
+            _emit({"ok": True, "baseline": engine.baseline_up(the_stack, timeout).model_dump(mode="json")})
+            return
+        with display.Progress(console) as progress:
+            result = engine.baseline_up(the_stack, timeout, on_event=progress)
+        console.print(display.status_table(result))
+    _run(as_json, action)
+
+
+@baseline_app.command("down")
+def baseline_down(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop and remove the shared baseline of a stack (refused while slices use it)."""
+    def action() -> None:
+        the_stack = _load(stack, file, None)
+        _engine().baseline_down(the_stack.name)
+        _emit({"ok": True, "removed": the_stack.name}) if as_json else console.print(
+            f"removed the baseline of {the_stack.name}")
+    _run(as_json, action)
+
+
+@baseline_app.command("status")
+def baseline_status(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the services of the shared baseline."""
+    def action() -> None:
+        the_stack = _load(stack, file, None)
+        result = _engine().baseline_status(the_stack.name)
+        _emit(result) if as_json else console.print(display.status_table(result))
+    _run(as_json, action)
+
+
+@app.command()
+def version() -> None:
+    """Print stacklet's version."""
+    console.print(f"stacklet {__version__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("COMPOSE_STATUS_STDOUT", "0")
+    app()

@@ -1,0 +1,160 @@
+"""Text renderings of plans, statuses and boot progress (Rich), for the CLI."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from stacklet.engine import Event, SliceStatus, SliceSummary
+from stacklet.errors import StackletError
+from stacklet.plan import SlicePlan
+
+ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
+              "linkproxy": "dim", "baseline": "blue"}
+STATE_STYLE = {"healthy": "green", "running": "green", "ready": "green", "waiting": "yellow",
+               "starting": "yellow", "building": "yellow", "failed": "bold red", "unhealthy": "red"}
+
+
+def plan_table(plan: SlicePlan) -> Group:
+    """The plan as tables: local services, forwarded services, link proxies, notes."""
+    title = Text.assemble(("slice of ", ""), (plan.stack, "bold"), (" for ", ""),
+                          (", ".join(plan.changed), "bold yellow"), (f" (radius {plan.radius})", "dim"))
+    local = Table(title="local", title_justify="left", box=None, pad_edge=False)
+    for column in ("service", "role", "ports", "why"):
+        local.add_column(column)
+    for svc in plan.local:
+        local.add_row(svc.name, Text(svc.role, ROLE_STYLE[svc.role]), ",".join(map(str, svc.ports)) or "-",
+                      "; ".join(svc.reasons))
+    parts = [title, Text(""), local]
+    if plan.forwarded:
+        forwarded = Table(title="forwarded", title_justify="left", box=None, pad_edge=False)
+        for column in ("service", "baseline address", "why"):
+            forwarded.add_column(column)
+        for svc in plan.forwarded:
+            where = {"local": f"{svc.address} (local baseline)", "remote": f"{svc.address} (remote)",
+                     "none": "no baseline address yet"}[svc.baseline]
+            forwarded.add_row(svc.name, where, "; ".join(svc.reasons))
+        parts += [Text(""), forwarded]
+    if plan.proxies:
+        proxies = Table(title="links (through link proxies)", title_justify="left", box=None, pad_edge=False)
+        for column in ("proxy", "name:port", "upstream", "callers"):
+            proxies.add_column(column)
+        for proxy in plan.proxies:
+            for route in proxy.routes:
+                callers = sorted({link.source for link in plan.links if link.target == route.target})
+                proxies.add_row(proxy.name, f"{route.target}:{route.port}", route.upstream, ", ".join(callers))
+        parts += [Text(""), proxies]
+    for note in plan.notes:
+        parts.append(Text(f"note: {note}", "yellow"))
+    return Group(*parts)
+
+
+def status_table(status: SliceStatus) -> Group:
+    """A slice's services with state, health and endpoints."""
+    head = Text.assemble((status.name, "bold"), f"  stack {status.stack}  ",
+                         ("healthy" if status.healthy else "NOT healthy", "green" if status.healthy else "bold red"))
+    table = Table(box=None, pad_edge=False)
+    for column in ("service", "role", "state", "health", "host", "in network"):
+        table.add_column(column)
+    for svc in [*status.services, *status.proxies]:
+        state = Text(svc.state, STATE_STYLE.get(svc.state, ""))
+        health = Text(svc.health or "-", STATE_STYLE.get(svc.health or "", ""))
+        table.add_row(svc.name, Text(svc.role, ROLE_STYLE.get(svc.role, "")), state, health,
+                      " ".join(e.host or "" for e in svc.endpoints) or "-",
+                      " ".join(e.network for e in svc.endpoints) or "-")
+    return Group(head, table)
+
+
+def endpoints_table(status: SliceStatus) -> Table:
+    """Where to reach each local service: host port and in-network name."""
+    table = Table(title=f"endpoints of {status.name}", title_justify="left", box=None, pad_edge=False)
+    for column in ("service", "host", "in network"):
+        table.add_column(column)
+    for svc in status.services:
+        for endpoint in svc.endpoints:
+            table.add_row(svc.name, endpoint.host or "-", endpoint.network)
+    return table
+
+
+def slices_table(slices: list[SliceSummary]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("slice", "stack", "changed", "age", "containers", "health"):
+        table.add_column(column)
+    for s in slices:
+        table.add_row(s.name, s.stack, ",".join(s.changed), _age(s.age_s), f"{s.running}/{s.containers} running",
+                      Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
+    return table
+
+
+def error_text(error: StackletError) -> Text:
+    text = Text.assemble(("error: ", "bold red"), error.message)
+    if getattr(error, "health", None):
+        text.append(f"\n  last health check: {error.health}")
+    if getattr(error, "logs", None):
+        text.append("\n  last log lines:\n" + "\n".join("    " + ln for ln in error.logs.rstrip().splitlines()))
+    if error.details:
+        text.append("\n  details:\n" + "\n".join("    " + ln for ln in error.details.rstrip().splitlines()))
+    if error.hint:
+        text.append(f"\n  hint: {error.hint}", "cyan")
+    return text
+
+
+class Progress:
+    """Boot progress: a live per-service table on a terminal, plain timestamped lines otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.started = time.monotonic()
+        self.rows: dict[str, tuple[str, str]] = {}
+        self.live: Live | None = None
+        self.footer = ""
+
+    def __enter__(self) -> "Progress":
+        if self.console.is_terminal:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.live.update(self._table())
+            self.live.__exit__(*exc)
+
+    def __call__(self, event: Event) -> None:
+        elapsed = event.at - self.started
+        if event.service:
+            self.rows[event.service] = (event.kind, event.message)
+        else:
+            self.footer = event.message
+        if self.live:
+            self.live.update(self._table())
+        else:
+            who = f"{event.service}: " if event.service else ""
+            print(f"[{elapsed:6.1f}s] {who}{event.kind}{' - ' + event.message if event.message else ''}",
+                  file=sys.stdout, flush=True)
+
+    def _table(self) -> Group:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("service")
+        table.add_column("state")
+        table.add_column("")
+        for service, (kind, message) in self.rows.items():
+            table.add_row(service, Text(kind, STATE_STYLE.get(kind, "")), Text(message, "dim"))
+        elapsed = time.monotonic() - self.started
+        return Group(table, Text(f"{elapsed:5.1f}s {self.footer}", "dim"))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

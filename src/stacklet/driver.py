@@ -1,0 +1,272 @@
+"""The Docker driver: the only module that uses python-on-whales.
+
+Docker's JSON is parsed into small pydantic models at this boundary, so the rest of stacklet
+never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCKER_HOST``,
+``DOCKER_CONTEXT`` or an explicit ``--context``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException, NoSuchContainer
+
+from stacklet.errors import DockerError, EngineUnavailable
+
+ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
+               "--context at a running engine")
+
+
+class ContainerInfo(BaseModel):
+    """What stacklet needs to know about one container."""
+
+    id: str
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: str
+    health: str | None = None
+    health_output: str = ""
+    exit_code: int | None = None
+    restarts: int = 0
+    oom_killed: bool = False
+    started_at: str | None = None
+    ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port")
+    networks: list[str] = Field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        return self.labels.get("dev.stacklet.service") or self.labels.get("com.docker.compose.service", self.name)
+
+    @property
+    def compose_service(self) -> str:
+        return self.labels.get("com.docker.compose.service", self.name)
+
+
+class EngineInfo(BaseModel):
+    """The engine's identity and versions."""
+
+    endpoint: str
+    server_version: str
+    api_version: str
+    os: str
+    cpus: int
+    memory_bytes: int
+
+
+class Driver:
+    """A Docker endpoint, and Compose projects on it."""
+
+    def __init__(self, context: str | None = None, host: str | None = None):
+        self.context = context
+        self.host = host
+        self.client = DockerClient(context=context, host=host)
+
+    @property
+    def endpoint(self) -> str:
+        return self.host or (f"context {self.context}" if self.context else os.environ.get(
+            "DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)"))
+
+    # -- engine -----------------------------------------------------------------------------
+
+    def engine_info(self) -> EngineInfo:
+        """Ask the engine who it is; raise EngineUnavailable when it does not answer."""
+        try:
+            version = self.client.version()
+            info = self.client.info()
+        except DockerException as exc:
+            raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}",
+                                    hint=ENGINE_HINT, details=_stderr(exc)) from exc
+        except FileNotFoundError as exc:
+            raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
+        server = version.server
+        return EngineInfo(endpoint=self.endpoint, server_version=str(server.version),
+                          api_version=str(server.api_version), os=str(info.operating_system),
+                          cpus=int(info.n_cpu or 0), memory_bytes=int(info.mem_total or 0))
+
+    def compose_version(self) -> str | None:
+        """The Compose v2 plugin version, or None when it is missing."""
+        try:
+            return str(self.client.compose.version()).strip()
+        except DockerException:
+            return None
+
+    def image_exists(self, tag: str) -> bool:
+        return self._call(lambda: self.client.image.exists(tag), f"inspect image {tag}")
+
+    def build_image(self, context: Path, tag: str) -> None:
+        """Build ``context`` (holding a Dockerfile) as ``tag``."""
+        self._call(lambda: self.client.buildx.build(context, tags=[tag], load=True, progress=False),
+                   f"build image {tag} from {context}")
+
+    def image_size(self, tag: str) -> int:
+        return int(self._call(lambda: self.client.image.inspect(tag).size, f"inspect image {tag}"))
+
+    # -- containers, networks, volumes by label -------------------------------------------
+
+    def containers(self, labels: dict[str, str] | None = None, *, names: list[str] | None = None) -> list[ContainerInfo]:
+        """Containers (running or not) carrying all ``labels``."""
+        filters = [("label", f"{k}={v}" if v else k) for k, v in (labels or {}).items()]
+        found = self._call(lambda: self.client.container.list(all=True, filters=filters), "list containers")
+        return [self._info(c) for c in found]
+
+    def inspect(self, container_ids: list[str]) -> list[ContainerInfo]:
+        """Fresh state of the given containers (missing ones are left out)."""
+        if not container_ids:
+            return []
+        try:
+            found = self.client.container.inspect(container_ids)
+        except NoSuchContainer:
+            found = [c for c in (self._inspect_one(i) for i in container_ids) if c is not None]
+        except DockerException as exc:
+            raise DockerError("could not inspect containers", hint=ENGINE_HINT, details=_stderr(exc)) from exc
+        return [self._info(c) for c in (found if isinstance(found, list) else [found])]
+
+    def networks(self, labels: dict[str, str]) -> list[str]:
+        filters = [("label", f"{k}={v}") for k, v in labels.items()]
+        return [n.name for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")]
+
+    def network_exists(self, name: str) -> bool:
+        return self._call(lambda: self.client.network.exists(name), f"inspect network {name}")
+
+    def volumes(self, labels: dict[str, str]) -> list[str]:
+        filters = [("label", f"{k}={v}") for k, v in labels.items()]
+        return [v.name for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")]
+
+    def remove(self, *, containers: list[str] = (), networks: list[str] = (), volumes: list[str] = ()) -> None:
+        """Force-remove containers, then networks and volumes (used to clean up by label)."""
+        if containers:
+            self._call(lambda: self.client.container.remove(list(containers), force=True, volumes=True),
+                       "remove containers")
+        if networks:
+            self._call(lambda: self.client.network.remove(list(networks)), "remove networks")
+        if volumes:
+            self._call(lambda: self.client.volume.remove(list(volumes)), "remove volumes")
+
+    def container_logs(self, container_id: str, tail: int | None = None) -> str:
+        try:
+            return self.client.container.logs(container_id, tail=tail)
+        except DockerException as exc:
+            return f"(logs unavailable: {_stderr(exc)})"
+
+    def follow_logs(self, container_ids: list[str], tail: int | None = None) -> Iterator[tuple[str, str]]:
+        """Yield (container id, line) from several containers, interleaved, until they stop."""
+        import queue
+        import threading
+
+        lines: queue.Queue = queue.Queue(maxsize=10_000)
+        done = object()
+
+        def pump(cid: str) -> None:
+            try:
+                for _, chunk in self.client.container.logs(cid, follow=True, stream=True, tail=tail):
+                    for line in chunk.decode(errors="replace").splitlines():
+                        lines.put((cid, line))
+            except DockerException:
+                pass
+            finally:
+                lines.put(done)
+
+        for cid in container_ids:
+            threading.Thread(target=pump, args=(cid,), daemon=True).start()
+        open_streams = len(container_ids)
+        while open_streams:
+            item = lines.get()
+            if item is done:
+                open_streams -= 1
+            else:
+                yield item
+
+    # -- compose projects ---------------------------------------------------------------------
+
+    def project(self, compose_file: Path, project_name: str) -> "ComposeProjectHandle":
+        return ComposeProjectHandle(self, compose_file, project_name)
+
+    def _call(self, action, what: str) -> Any:
+        try:
+            return action()
+        except DockerException as exc:
+            details = _stderr(exc)
+            if "Cannot connect to the Docker daemon" in details or "connection refused" in details.lower():
+                raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}", hint=ENGINE_HINT,
+                                        details=details) from exc
+            raise DockerError(f"docker failed to {what}", hint="see details", details=details) from exc
+        except FileNotFoundError as exc:
+            raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
+
+    def _inspect_one(self, container_id: str):
+        try:
+            return self.client.container.inspect(container_id)
+        except NoSuchContainer:
+            return None
+
+    @staticmethod
+    def _info(c) -> ContainerInfo:
+        state = c.state
+        health = state.health
+        last = (health.log or [])[-1] if health and health.log else None
+        ports: dict[int, int] = {}
+        for key, bindings in (c.network_settings.ports or {}).items():
+            for binding in bindings or []:
+                if binding.get("HostPort"):
+                    ports[int(key.split("/")[0])] = int(binding["HostPort"])
+                    break
+        return ContainerInfo(
+            id=c.id, name=c.name, labels=dict(c.config.labels or {}), state=str(state.status),
+            health=str(health.status) if health and health.status else None,
+            health_output=(last.output or "").strip() if last else "",
+            exit_code=state.exit_code, restarts=int(c.restart_count or 0), oom_killed=bool(state.oom_killed),
+            started_at=state.started_at.isoformat() if state.started_at else None, ports=ports,
+            networks=list((c.network_settings.networks or {}).keys()),
+        )
+
+
+class ComposeProjectHandle:
+    """One Compose project (a generated file and its project name) on the driver's engine."""
+
+    def __init__(self, driver: Driver, compose_file: Path, project_name: str):
+        self.driver = driver
+        self.file = compose_file
+        self.name = project_name
+        self.client = DockerClient(context=driver.context, host=driver.host, compose_files=[compose_file],
+                                   compose_project_name=project_name)
+
+    def build(self, services: list[str]) -> None:
+        if services:
+            self._call(lambda: self.client.compose.build(services, quiet=True), f"build {', '.join(services)}")
+
+    def create(self) -> None:
+        self._call(lambda: self.client.compose.create(no_build=True, pull="missing"), "create the containers")
+
+    def start(self, services: list[str]) -> None:
+        self._call(lambda: self.client.compose.up(services, detach=True, no_build=True, dependencies=False,
+                                                  recreate=False, quiet=True), f"start {', '.join(services)}")
+
+    def up_wait(self, timeout_s: int) -> None:
+        """Start everything in the project and wait until healthy (used for whole baselines)."""
+        self._call(lambda: self.client.compose.up(detach=True, build=True, wait=True, wait_timeout=timeout_s,
+                                                  quiet=True), "start the project")
+
+    def restart(self, services: list[str]) -> None:
+        self._call(lambda: self.client.compose.restart(services), f"restart {', '.join(services)}")
+
+    def down(self, remove_images: bool = True) -> None:
+        self._call(lambda: self.client.compose.down(remove_orphans=True, volumes=True, timeout=5, quiet=True,
+                                                    remove_images="local" if remove_images else None),
+                   "remove the project")
+
+    def _call(self, action, what: str) -> Any:
+        try:
+            return action()
+        except DockerException as exc:
+            raise DockerError(f"docker compose could not {what} (project {self.name})",
+                              hint=f"generated file: {self.file}", details=_stderr(exc)) from exc
+
+
+def _stderr(exc: DockerException) -> str:
+    text = (getattr(exc, "stderr", None) or str(exc) or "").strip()
+    return "\n".join(text.splitlines()[-15:])

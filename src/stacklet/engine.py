@@ -1,0 +1,359 @@
+"""A slice session: boot, status, logs, down; and the shared local baseline.
+
+``SliceEngine.up`` renders the plan, builds what the slice builds, starts services layer by layer
+in dependency order, waits for each to be healthy, configures the link proxies, and reports
+endpoints. Any failure (or Ctrl-C) tears the slice down again unless asked to keep it. The labels
+on containers, networks and volumes are the source of truth for ``ls``, ``status`` and ``down``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from stacklet.driver import ContainerInfo, Driver
+from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
+from stacklet.graph import dependency_layers
+from stacklet.links import LinkProxyControl
+from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, SlicePlan, baseline_project_name,
+                           render, render_baseline, slice_project_name)
+from stacklet.stack import Stack
+
+DEFAULT_TIMEOUT_S = 180
+POLL_S = 0.25
+LOG_TAIL = 30
+MAX_RESTARTS = 3
+
+
+@dataclass
+class Event:
+    """One step of a boot, for progress displays: ``kind`` is building/starting/waiting/ready/failed/..."""
+
+    kind: str
+    service: str | None = None
+    message: str = ""
+    at: float = field(default_factory=time.monotonic)
+
+
+EventSink = Callable[[Event], None]
+
+
+class Endpoint(BaseModel):
+    port: int
+    host: str | None = Field(None, description="127.0.0.1:PORT on the engine's host")
+    network: str = Field(description="name:port inside the slice network")
+
+
+class ServiceStatus(BaseModel):
+    name: str
+    role: str
+    container: str
+    state: str
+    health: str | None = None
+    health_output: str = ""
+    restarts: int = 0
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+
+class SliceStatus(BaseModel):
+    name: str
+    stack: str
+    project: str
+    created: str | None = None
+    changed: list[str] = Field(default_factory=list)
+    compose_file: str | None = None
+    healthy: bool
+    services: list[ServiceStatus]
+    proxies: list[ServiceStatus] = Field(default_factory=list)
+
+
+class SliceSummary(BaseModel):
+    name: str
+    stack: str
+    changed: list[str]
+    created: str | None
+    age_s: float | None
+    containers: int
+    running: int
+    healthy: bool
+
+
+class SliceEngine:
+    """Boots and inspects slices on one Docker endpoint."""
+
+    def __init__(self, driver: Driver, workdir: Path | None = None):
+        self.driver = driver
+        self.workdir = workdir or Path(os.environ.get("STACKLET_HOME", Path.cwd() / ".stacklet"))
+
+    # -- boot ---------------------------------------------------------------------------------
+
+    def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False,
+           timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> SliceStatus:
+        """Boot the slice ``name`` for ``plan`` and return when every local service is ready."""
+        if self.driver.containers({f"{LABEL}.slice": name}):
+            raise PlanError(f"a slice named {name!r} already exists",
+                            hint=f"`stacklet down {name}` first, or pick another name with --name")
+        self._check_baseline(plan)
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        spec = render(plan, stack, name, labels={f"{LABEL}.created": created,
+                                                  f"{LABEL}.changed": ",".join(plan.changed)})
+        compose_file = self._write(self.workdir / "slices" / name, spec)
+        for svc in spec["services"].values():
+            svc["labels"][f"{LABEL}.compose-file"] = str(compose_file)
+        self._write(self.workdir / "slices" / name, spec)
+        project = self.driver.project(compose_file, slice_project_name(name))
+        try:
+            self._boot(project, spec, plan, timeout_s, on_event)
+        except (StackletError, KeyboardInterrupt) as exc:
+            failure = exc if isinstance(exc, StackletError) else BootError(
+                f"boot of slice {name} interrupted", hint="nothing was left running")
+            if keep_on_failure:
+                failure.hint = f"{failure.hint or ''} (kept running: `stacklet down {name}` removes it)".strip()
+            else:
+                on_event(Event("teardown", message=f"removing slice {name}"))
+                self._remove(name, project)
+            raise failure from exc
+        status = self.status(name)
+        on_event(Event("ready", message=f"slice {name} is ready"))
+        return status
+
+    def _boot(self, project, spec: dict, plan: SlicePlan, timeout_s: int, on_event: EventSink) -> None:
+        services = spec["services"]
+        to_build = [s for s, v in services.items() if v.get("build") and (
+            v.get("labels", {}).get(f"{LABEL}.role") != "linkproxy" or not self.driver.image_exists(v["image"]))]
+        for service in to_build:
+            on_event(Event("building", services[service]["labels"][f"{LABEL}.service"]))
+        project.build(to_build)
+        on_event(Event("creating", message=f"{len(services)} containers"))
+        project.create()
+        layers = dependency_layers({s: list(v.get("depends_on") or {}) for s, v in services.items()})
+        completes = {d for v in services.values() for d, o in (v.get("depends_on") or {}).items()
+                     if (o or {}).get("condition") == "service_completed_successfully"}
+        for layer in layers:
+            for service in layer:
+                on_event(Event("starting", services[service]["labels"][f"{LABEL}.service"]))
+            project.start(layer)
+            self._wait(project.name, layer, services, completes, timeout_s, on_event)
+            proxies = [s for s in layer if services[s]["labels"][f"{LABEL}.role"] == "linkproxy"]
+            if proxies:
+                self._configure_proxies(project.name, plan, proxies, on_event)
+
+    def _wait(self, project: str, layer: list[str], services: dict, completes: set[str], timeout_s: int,
+              on_event: EventSink) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(layer)
+        ids = {c.compose_service: c.id for c in self.driver.containers({"com.docker.compose.project": project})}
+        reported: dict[str, str] = {}
+        while pending:
+            for info in self.driver.inspect([ids[s] for s in pending if s in ids]):
+                service = info.compose_service
+                verdict = _readiness(info, service in completes)
+                label = info.service
+                if verdict == "ready":
+                    pending.discard(service)
+                    on_event(Event("healthy" if info.health else "running", label,
+                                   "healthy" if info.health else "started (no healthcheck)"))
+                elif verdict != "waiting":
+                    raise self._failure(info, verdict)
+                elif reported.get(service) != (info.health or info.state):
+                    reported[service] = info.health or info.state
+                    on_event(Event("waiting", label, info.health or info.state))
+            missing = pending - set(ids)
+            if missing:
+                raise BootError(f"no container was created for {', '.join(sorted(missing))}",
+                                hint="see `docker compose ps` of the project")
+            if pending and time.monotonic() > deadline:
+                info = self.driver.inspect([ids[sorted(pending)[0]]])[0]
+                raise self._failure(info, f"did not become healthy within {timeout_s} s")
+            if pending:
+                time.sleep(POLL_S)
+
+    def _failure(self, info: ContainerInfo, what: str) -> BootError:
+        logs = self.driver.container_logs(info.id, tail=LOG_TAIL)
+        return BootError(f"service {info.service} {what}", service=info.service,
+                         health=info.health_output or None, logs=logs,
+                         hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
+
+    def _configure_proxies(self, project: str, plan: SlicePlan, proxies: list[str], on_event: EventSink) -> None:
+        containers = {c.compose_service: c for c in self.driver.containers({"com.docker.compose.project": project})}
+        for proxy in plan.proxies:
+            if proxy.name not in proxies:
+                continue
+            control = self._control(containers[proxy.name])
+            control.wait_ready()
+            control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in proxy.routes})
+            on_event(Event("linked", proxy.name, ", ".join(f"{r.name} → {r.upstream}" for r in proxy.routes)))
+
+    def _control(self, info: ContainerInfo) -> LinkProxyControl:
+        port = info.ports.get(CONTROL_PORT)
+        if not port:
+            raise BootError(f"link proxy {info.service} publishes no control port", service=info.service,
+                            hint="the link proxy container may have exited; see its logs")
+        return LinkProxyControl(info.service, "127.0.0.1", port)
+
+    def _check_baseline(self, plan: SlicePlan) -> None:
+        if plan.uses_local_baseline and not self.driver.network_exists(plan.baseline_project):
+            forwarded = ", ".join(f.name for f in plan.forwarded if f.baseline == "local")
+            raise PlanError(f"the slice forwards {forwarded} to the local baseline of {plan.stack}, "
+                            "which is not running",
+                            hint=f"start it with `stacklet baseline up --stack {plan.stack}`, or map these "
+                                 "services in stack.yaml baseline.addresses")
+
+    # -- inspect ------------------------------------------------------------------------------
+
+    def status(self, name: str) -> SliceStatus:
+        """The live state of slice ``name``, from its containers' labels."""
+        containers = self.driver.containers({f"{LABEL}.slice": name})
+        if not containers:
+            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
+                                hint="`stacklet ls` lists the slices")
+        first = containers[0].labels
+        services, proxies = [], []
+        for info in sorted(containers, key=lambda c: c.service):
+            status = ServiceStatus(name=info.service, role=info.labels.get(f"{LABEL}.role", "?"),
+                                   container=info.name, state=info.state, health=info.health,
+                                   health_output=info.health_output, restarts=info.restarts,
+                                   endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=f"{info.service}:{p}")
+                                              for p, h in sorted(info.ports.items())])
+            (proxies if status.role == "linkproxy" else services).append(status)
+        return SliceStatus(
+            name=name, stack=first.get(f"{LABEL}.stack", "?"), project=slice_project_name(name),
+            created=first.get(f"{LABEL}.created"), changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
+            compose_file=first.get(f"{LABEL}.compose-file"),
+            healthy=all(_readiness(c, False) == "ready" or (c.state == "exited" and c.exit_code == 0)
+                        for c in containers),
+            services=services, proxies=proxies)
+
+    def list(self) -> list[SliceSummary]:
+        """Every slice on the engine, found by labels."""
+        by_slice: dict[str, list[ContainerInfo]] = {}
+        for info in self.driver.containers({f"{LABEL}.slice": ""}):
+            by_slice.setdefault(info.labels[f"{LABEL}.slice"], []).append(info)
+        now = datetime.now(timezone.utc)
+        summaries = []
+        for name, containers in sorted(by_slice.items()):
+            labels = containers[0].labels
+            created = labels.get(f"{LABEL}.created")
+            age = (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds() if created else None
+            summaries.append(SliceSummary(
+                name=name, stack=labels.get(f"{LABEL}.stack", "?"),
+                changed=[c for c in labels.get(f"{LABEL}.changed", "").split(",") if c], created=created,
+                age_s=age, containers=len(containers), running=sum(c.state == "running" for c in containers),
+                healthy=all(_readiness(c, False) == "ready" for c in containers if c.state != "exited")))
+        return summaries
+
+    def logs(self, name: str, service: str | None = None, *, follow: bool = False,
+             tail: int | None = None) -> Iterator[tuple[str, str]]:
+        """(service, line) pairs of one service or of the whole slice."""
+        containers = self.driver.containers({f"{LABEL}.slice": name})
+        if not containers:
+            raise SliceNotFound(f"no slice named {name!r}", hint="`stacklet ls` lists the slices")
+        if service:
+            containers = [c for c in containers if c.service == service]
+            if not containers:
+                raise SliceNotFound(f"slice {name} has no service {service!r}",
+                                    hint="`stacklet status " + name + "` lists its services")
+        names = {c.id: c.service for c in containers}
+        if follow:
+            for cid, line in self.driver.follow_logs(list(names), tail=tail):
+                yield names[cid], line
+            return
+        for cid, service_name in names.items():
+            for line in self.driver.container_logs(cid, tail=tail).splitlines():
+                yield service_name, line
+
+    # -- teardown -----------------------------------------------------------------------------
+
+    def down(self, name: str) -> None:
+        """Remove slice ``name``: containers, network, volumes and the images it built."""
+        if not self.driver.containers({f"{LABEL}.slice": name}) and not self.driver.networks({f"{LABEL}.slice": name}):
+            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
+                                hint="`stacklet ls` lists the slices")
+        compose_file = self.workdir / "slices" / name / "compose.yaml"
+        self._remove(name, self.driver.project(compose_file, slice_project_name(name)))
+
+    def _remove(self, name: str, project) -> None:
+        if project.file.is_file():
+            try:
+                project.down()
+            except DockerError:
+                pass
+        labels = {f"{LABEL}.slice": name}
+        self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
+        self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
+
+    # -- baseline -----------------------------------------------------------------------------
+
+    def baseline_up(self, stack: Stack, timeout_s: int = 600, on_event: EventSink = lambda e: None) -> SliceStatus:
+        """Start (or keep) the whole stack as the shared local baseline of ``stack``."""
+        spec = render_baseline(stack)
+        folder = self.workdir / "baselines" / stack.name
+        compose_file = self._write(folder, spec)
+        project = self.driver.project(compose_file, baseline_project_name(stack.name))
+        on_event(Event("starting", message=f"baseline {stack.name}: {len(spec['services'])} services"))
+        project.up_wait(timeout_s)
+        on_event(Event("ready", message=f"baseline {stack.name} is ready"))
+        return self.baseline_status(stack.name)
+
+    def baseline_status(self, stack_name: str) -> SliceStatus:
+        containers = self.driver.containers({f"{LABEL}.baseline": stack_name})
+        if not containers:
+            raise SliceNotFound(f"no baseline of stack {stack_name!r} runs on {self.driver.endpoint}",
+                                hint=f"`stacklet baseline up --stack {stack_name}` starts it")
+        services = [ServiceStatus(name=c.service, role="baseline", container=c.name, state=c.state,
+                                  health=c.health, health_output=c.health_output, restarts=c.restarts,
+                                  endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=f"{c.service}.baseline:{p}")
+                                             for p, h in sorted(c.ports.items())])
+                    for c in sorted(containers, key=lambda c: c.service)]
+        return SliceStatus(name=f"baseline-{stack_name}", stack=stack_name, project=baseline_project_name(stack_name),
+                           healthy=all(_readiness(c, False) == "ready" for c in containers), services=services)
+
+    def baseline_down(self, stack_name: str) -> None:
+        labels = {f"{LABEL}.baseline": stack_name}
+        if not self.driver.containers(labels):
+            raise SliceNotFound(f"no baseline of stack {stack_name!r} runs", hint="nothing to stop")
+        users = [s.name for s in self.list() if s.stack == stack_name]
+        if users:
+            raise PlanError(f"slices still use the baseline of {stack_name}: {', '.join(users)}",
+                            hint="`stacklet down --all` first")
+        compose_file = self.workdir / "baselines" / stack_name / "compose.yaml"
+        project = self.driver.project(compose_file, baseline_project_name(stack_name))
+        if compose_file.is_file():
+            project.down(remove_images=False)
+        self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
+        self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
+
+    @staticmethod
+    def _write(folder: Path, spec: dict) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "compose.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+
+def _readiness(info: ContainerInfo, one_shot: bool) -> str:
+    """'ready', 'waiting', or what went wrong."""
+    if info.state == "running":
+        if info.health in (None, "healthy"):
+            return "ready"
+        if info.health == "unhealthy":
+            return "is unhealthy"
+        return "waiting"
+    if info.state == "exited":
+        if one_shot and info.exit_code == 0:
+            return "ready"
+        if info.oom_killed:
+            return "was killed for using too much memory (OOM)"
+        return f"exited with code {info.exit_code}"
+    if info.state == "restarting":
+        return "waiting" if info.restarts < MAX_RESTARTS else f"keeps restarting ({info.restarts} restarts)"
+    if info.state == "dead":
+        return "is dead"
+    return "waiting"

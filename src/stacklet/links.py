@@ -1,0 +1,77 @@
+"""Control of link proxies through the real ``toxiproxy-python`` client.
+
+That client talks to one server at a time through the class attributes ``APIConsumer.host``
+and ``APIConsumer.port``. A slice may have several link proxies and the TUI or MCP server may
+use several threads, so every use goes through ``LinkProxyControl``, which points the client at
+its own proxy under a process-wide lock for the duration of each call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import requests
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+
+from stacklet.errors import LinkProxyError
+
+T = TypeVar("T")
+_CLIENT_LOCK = threading.RLock()
+
+
+class LinkProxyControl:
+    """The control API of one link proxy, reached at ``host:port``."""
+
+    def __init__(self, name: str, host: str, port: int):
+        self.name = name
+        self.host = host
+        self.port = port
+
+    def call(self, action: Callable[[Toxiproxy], T], what: str) -> T:
+        """Run ``action`` with the toxiproxy client pointed at this proxy."""
+        with _CLIENT_LOCK:
+            saved = (APIConsumer.host, APIConsumer.port)
+            APIConsumer.host, APIConsumer.port = self.host, self.port
+            try:
+                return action(Toxiproxy())
+            except requests.RequestException as exc:
+                raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} failed to {what}: {exc}",
+                                     hint="check `stacklet status`; the link proxy container may have stopped") from exc
+            finally:
+                APIConsumer.host, APIConsumer.port = saved
+
+    def wait_ready(self, timeout_s: float = 30.0) -> str:
+        """Wait until the control API answers; return the server's version."""
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(f"http://{self.host}:{self.port}/version", timeout=1)
+                if response.ok:
+                    return response.text.strip()
+                last = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            time.sleep(0.05)
+        raise LinkProxyError(f"link proxy {self.name} did not answer on {self.host}:{self.port} within "
+                             f"{timeout_s:.0f} s (last: {last})", hint="see `stacklet logs " + self.name + "`")
+
+    def populate(self, routes: dict[str, tuple[str, str]]) -> None:
+        """Create (or keep) one proxy per route: name -> (listen, upstream)."""
+        wanted = [{"name": name, "listen": listen, "upstream": upstream}
+                  for name, (listen, upstream) in routes.items()]
+        self.call(lambda client: client.populate(wanted), "create its proxies")
+
+    def proxies(self) -> dict[str, dict]:
+        """The proxies of this link proxy as plain dicts (name, listen, upstream, enabled, toxics)."""
+        def read(client: Toxiproxy) -> dict[str, dict]:
+            return {name: {"name": name, "listen": p.listen, "upstream": p.upstream, "enabled": p.enabled,
+                           "toxics": [{"name": t.name, "type": t.type, "stream": t.stream,
+                                       "toxicity": t.toxicity, "attributes": t.attributes}
+                                      for t in p.toxics().values()]}
+                    for name, p in client.proxies().items()}
+        return self.call(read, "list its proxies")
