@@ -110,7 +110,7 @@ class Driver:
 
     def containers(self, labels: dict[str, str] | None = None, *, names: list[str] | None = None) -> list[ContainerInfo]:
         """Containers (running or not) carrying all ``labels``."""
-        filters = [("label", f"{k}={v}" if v else k) for k, v in (labels or {}).items()]
+        filters = _label_filters(labels)
         found = self._call(lambda: self.client.container.list(all=True, filters=filters), "list containers")
         return [self._info(c) for c in found]
 
@@ -127,14 +127,14 @@ class Driver:
         return [self._info(c) for c in (found if isinstance(found, list) else [found])]
 
     def networks(self, labels: dict[str, str]) -> list[str]:
-        filters = [("label", f"{k}={v}") for k, v in labels.items()]
+        filters = _label_filters(labels)
         return [n.name for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")]
 
     def network_exists(self, name: str) -> bool:
         return self._call(lambda: self.client.network.exists(name), f"inspect network {name}")
 
     def volumes(self, labels: dict[str, str]) -> list[str]:
-        filters = [("label", f"{k}={v}") for k, v in labels.items()]
+        filters = _label_filters(labels)
         return [v.name for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")]
 
     def remove(self, *, containers: list[str] = (), networks: list[str] = (), volumes: list[str] = ()) -> None:
@@ -265,6 +265,11 @@ class ComposeProjectHandle:
         except DockerException as exc:
             raise DockerError(f"docker compose could not {what} (project {self.name})",
                               hint=f"generated file: {self.file}", details=_stderr(exc)) from exc
+
+
+def _label_filters(labels: dict[str, str] | None) -> list[tuple[str, str]]:
+    """Docker filters for labels; an empty value matches any value of that key."""
+    return [("label", f"{k}={v}" if v else k) for k, v in (labels or {}).items()]
 
 
 def _stderr(exc: DockerException) -> str:

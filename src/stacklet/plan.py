@@ -236,7 +236,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     proxy_of = {t: p.name for p in plan.proxies for t in p.targets}
 
     for svc in plan.local:
-        spec = _local_service_spec(stack.compose.services[svc.name].raw, svc, plan, proxy_of)
+        spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of)
         spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": svc.name,
                           f"{LABEL}.role": svc.role}
         volumes_used |= {v["source"] for v in spec.get("volumes", [])
@@ -285,7 +285,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
     """The Compose project of the shared local baseline: the whole stack, reachable as ``<svc>.baseline``."""
     project = baseline_project_name(stack.name)
     common = {f"{LABEL}.baseline": stack.name, f"{LABEL}.stack": stack.name, **(labels or {})}
-    raw = copy.deepcopy(stack.compose.raw)
+    raw = _escaped(stack, stack.compose.raw)
     services = {}
     for name, spec in raw.get("services", {}).items():
         spec.pop("container_name", None)
@@ -318,7 +318,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
 
 def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
                         proxy_of: dict[str, str]) -> dict[str, Any]:
-    spec = copy.deepcopy(raw)
+    spec = dict(raw)
     for key in ("container_name", "profiles", "links", "network_mode", "networks", "ports", "hostname"):
         spec.pop(key, None)
     if spec.get("build"):
@@ -341,6 +341,22 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
     if not depends:
         spec.pop("depends_on")
     return spec
+
+
+def _escaped(stack: Stack, value: Any) -> Any:
+    """A deep copy in which ``$`` is escaped again, so Compose does not interpolate resolved values twice.
+
+    An uninterpolated model is kept as it is: Compose interpolates it when the project starts.
+    """
+    if not stack.compose.interpolated:
+        return copy.deepcopy(value)
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escaped(stack, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(stack, v) for v in value]
+    return value
 
 
 def _proxy_command(image: str) -> list[str]:

@@ -1,0 +1,103 @@
+"""Fixtures for tests against a real Docker engine.
+
+Without an engine these tests fail under CI=true (they must run there) and are skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stacklet.driver import Driver
+from stacklet.engine import SliceEngine
+from stacklet.errors import StackletError
+from stacklet.stack import load_stack
+
+REPO = Path(__file__).resolve().parents[2]
+STACKLET = [sys.executable, "-m", "stacklet"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/docker" in str(item.fspath):
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def driver() -> Driver:
+    driver = Driver()
+    try:
+        driver.engine_info()
+    except StackletError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Docker tests must run in CI but no engine answers: {exc.message}")
+        pytest.skip(f"no Docker engine: {exc.message}")
+    return driver
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("stacklet-home")
+
+
+@pytest.fixture(scope="session")
+def engine(driver, workdir) -> SliceEngine:
+    return SliceEngine(driver, workdir)
+
+
+@pytest.fixture(scope="session")
+def shop():
+    return load_stack(REPO / "stacks" / "shop")
+
+
+@pytest.fixture(scope="session")
+def shop_baseline(engine, shop):
+    """The shop's local baseline, started once for the session and removed at the end."""
+    engine.baseline_up(shop)
+    yield engine.baseline_status(shop.name)
+    for summary in engine.list():
+        if summary.stack == shop.name:
+            engine.down(summary.name)
+    engine.baseline_down(shop.name)
+
+
+def run_cli(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the stacklet CLI in a subprocess, as a user would."""
+    result = subprocess.run([*STACKLET, *args], capture_output=True, text=True, timeout=timeout,
+                            cwd=cwd or REPO, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"stacklet {' '.join(args)} exited {result.returncode}\n"
+                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def http(method: str, url: str, body: dict | None = None, headers: dict | None = None,
+         timeout: float = 30) -> tuple[int, dict]:
+    """A JSON request; returns (status, body) for 2xx and error statuses alike."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def host_endpoint(status, service: str) -> str:
+    """The 127.0.0.1:PORT of a service in a slice or baseline status."""
+    svc = next(s for s in status.services if s.name == service)
+    return svc.endpoints[0].host
+
+
+def leftovers(driver: Driver, label: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes still carrying a stacklet label."""
+    return {"containers": [c.name for c in driver.containers({label: ""})],
+            "networks": driver.networks({label: ""}), "volumes": driver.volumes({label: ""})}
