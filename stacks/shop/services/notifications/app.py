@@ -141,7 +141,7 @@ def record(msg_id, event):
     if event.get("type") != "order.created":
         return
     note = {"order_id": event["order_id"], "user_id": event.get("user_id"),
-            "message": f"Order {event['order_id']} confirmed: {int(event.get('total_cents', 0)) / 100:.2f} charged",
+            "message": f"Your order {event['order_id']} is paid: {int(event.get('total_cents', 0)) / 100:.2f}",
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rid": event.get("rid")}
     if R.hsetnx("notifications:by-order", note["order_id"], json.dumps(note)):  # once per order
         R.lpush("notifications:recent", json.dumps(note))

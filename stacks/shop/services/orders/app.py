@@ -3,7 +3,7 @@
   POST /orders {"user_id", "items": [{"sku", "qty", "price_cents"}], "idempotency_key"?}
        reserves stock (inventory), charges (payments), writes the row, XADDs
        {"type": "order.created", ...} to the redis stream orders.events
-       -> 201 {"id", "user_id", "status": "confirmed", "total_cents", "charge_id",
+       -> 201 {"id", "user_id", "status": "paid", "total_cents", "charge_id",
                "reservation_id", "items", "idempotency_key", "created_at"}
        -> 200 the same order when idempotency_key was already used
        -> the dependency's status and body on failure (409 out of stock, 402 rejected, 502 ...);
@@ -212,7 +212,7 @@ def create_order(h):
             "user_id": user_id, "amount_cents": total, "order_id": order_id,
             "idempotency_key": key or order_id}, timeout=10)
         with db() as cur:
-            cur.execute(f"INSERT INTO orders ({COLS}) VALUES (%s, %s, 'confirmed', %s, %s, %s, %s, %s, now()) "
+            cur.execute(f"INSERT INTO orders ({COLS}) VALUES (%s, %s, 'paid', %s, %s, %s, %s, %s, now()) "
                         f"RETURNING {COLS}", (order_id, user_id, total, charge["charge_id"],
                                               res["reservation_id"], psycopg2.extras.Json(items), key))
             order = as_order(cur.fetchone())
