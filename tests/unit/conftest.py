@@ -56,7 +56,7 @@ def service(image: str | None = None, *, depends_on: Any = None, environment: di
             expose: list | None = None, ports: list | None = None, volumes: list | None = None,
             build: Any = None, **extra: Any) -> dict[str, Any]:
     """One service as `docker compose config --format json` prints it (the parts stacklet reads)."""
-    spec: dict[str, Any] = {"networks": {"default": None}}
+    spec: dict[str, Any] = {} if "network_mode" in extra else {"networks": {"default": None}}
     if image:
         spec["image"] = image
     if build:
