@@ -141,6 +141,14 @@ class TestPlan:
         assert data["ok"] is False and "nope" in data["message"]
         assert "shop" in data["hint"]
 
+    def test_bad_since_ref_json(self, run):
+        result = run("plan", "--since", "no-such-ref-for-stacklet", "--stack", "shop", "--json")
+        assert result.exit_code == 3
+        data = only_json(result)
+        assert data["ok"] is False and data["error"] == "PlanError"
+        assert "no-such-ref-for-stacklet" in data["message"]
+        assert "--since" in data["hint"]
+
     def test_compose_error_json(self, run, tmp_path):
         result = run("plan", "web", "-f", str(tmp_path / "missing.yaml"), "--json")
         assert result.exit_code == 3

@@ -268,6 +268,34 @@ services:
     assert info.value.hint
 
 
+def test_include_a_missing_file_names_it_and_the_include_key(tmp_path):
+    path = write(tmp_path, "compose.yaml", """\
+include:
+  - sub/other.yaml
+services:
+  app: {image: example/app}
+""")
+    with pytest.raises(ComposeError) as info:
+        load_compose([path])
+    assert "other.yaml" in info.value.message
+    assert info.value.key == "include"
+    assert "extends" not in info.value.message
+
+
+def test_include(tmp_path):
+    write(tmp_path, "sub/db.yaml", "services:\n  db:\n    image: postgres:16\n")
+    path = write(tmp_path, "compose.yaml", """\
+include:
+  - sub/db.yaml
+services:
+  app:
+    image: example/app
+    environment: {DB: "postgresql://u:p@db:5432/x"}
+""")
+    project = load_compose([path])
+    assert set(project.services) == {"app", "db"}
+
+
 def test_missing_env_file_names_it(tmp_path):
     path = write(tmp_path, "compose.yaml", """\
 services:

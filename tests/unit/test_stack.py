@@ -114,6 +114,12 @@ class TestStackFileErrors:
         assert "host:port" in err.message
         assert "no port here" in err.message
 
+    @pytest.mark.parametrize("address", ["http://payments:8082", "payments:", "payments", ":8082",
+                                         "payments:99999", "payments:0"])
+    def test_bad_baseline_addresses(self, address):
+        with pytest.raises(ValueError, match="host:port"):
+            StackFile.model_validate({"name": "shop", "baseline": {"addresses": {"payments": address}}})
+
     @pytest.mark.parametrize("address", ["payments.staging:443", "10.0.0.7:8082", "[::1]:8082", "host_1:1"])
     def test_good_baseline_addresses(self, address):
         meta = StackFile.model_validate({"name": "shop", "baseline": {"addresses": {"payments": address}}})
