@@ -7,10 +7,13 @@ CLI (v2): they are skipped without it locally, and fail under CI=true.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import yaml
 
 from stacklet.compose import compose_available, parse_compose
 from stacklet.stack import Stack, StackFile, load_stack
@@ -102,3 +105,13 @@ def make_stack(tmp_path: Path):
                      stack_file=tmp_path / "stack.yaml" if with_stack_file else None)
 
     return build
+
+
+def compose_accepts(project: dict[str, Any], folder: Path) -> str | None:
+    """Run a rendered project through `docker compose config -q`; None when valid, else the error."""
+    path = folder / "rendered-compose.yaml"
+    path.write_text(yaml.safe_dump(project, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    result = subprocess.run(["docker", "compose", "-f", str(path), "config", "-q"], capture_output=True,
+                            text=True, cwd=folder, env=env, timeout=60)
+    return None if result.returncode == 0 else result.stderr.strip()

@@ -14,8 +14,10 @@ from stacklet import compose as compose_module
 from stacklet.compose import load_compose, parse_compose, substitute_defaults
 from stacklet.errors import ComposeError
 from stacklet.graph import ServiceGraph
-from stacklet.plan import make_plan, render
+from stacklet.plan import make_plan, render, render_baseline
 from stacklet.stack import load_stack
+
+from .conftest import compose_accepts
 
 # corpus file -> (companion --env-file or None, number of services per SOURCES.md)
 PLANNABLE = {
@@ -90,6 +92,21 @@ def test_corpus_file_plans_every_service(corpus_dir, name):
             assert "container_name" not in spec
             for port in spec.get("ports", []):
                 assert port["host_ip"] == "127.0.0.1" and port["published"] == ""
+
+
+@pytest.mark.parametrize("name", sorted(PLANNABLE))
+def test_corpus_slice_and_baseline_are_valid_compose(corpus_dir, tmp_path, name):
+    """Compose accepts the rendered slice of the most connected service, and the baseline."""
+    stack = corpus_stack(corpus_dir, name)
+    graph = ServiceGraph.from_stack(stack)
+    busiest = max(stack.services, key=lambda s: (len(graph.callers(s)) + len(graph.callees(s)), s))
+    project = render(make_plan(stack, [busiest], graph=graph), stack, "valid")
+    if not stack.compose.interpolated:
+        # ${VAR} values stay in the project; Compose would need the same missing variables again
+        assert not [v for v in project.get("volumes", {}) if "$" in v]
+        return
+    assert compose_accepts(project, tmp_path) is None
+    assert compose_accepts(render_baseline(stack), tmp_path) is None
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -426,6 +443,25 @@ services:
     assert not stack.compose.interpolated
     assert stack.compose.services["web"].environment == {"API_URL": "http://api:8000", "PASSTHROUGH": None}
     assert ServiceGraph.from_stack(stack).callees("web") == ["api"]
+
+
+def test_uninterpolated_bind_mount_is_not_a_named_volume(tmp_path, monkeypatch):
+    """`${DATA}:/srv` is a bind mount of a path in a variable; in the uninterpolated model Compose
+    shows it as a volume named "${DATA}". It is not a named volume of the stack."""
+    monkeypatch.delenv("DATA", raising=False)
+    path = write(tmp_path, "compose.yaml", """\
+services:
+  store:
+    image: example/store
+    volumes: ["${DATA}:/srv", "store-data:/var/lib/store"]
+volumes:
+  store-data:
+""")
+    stack = load_stack(compose_files=[path])
+    assert not stack.compose.interpolated
+    assert stack.compose.services["store"].named_volume_targets == ["/var/lib/store"]
+    project = render(make_plan(stack, ["store"]), stack, "s1")
+    assert list(project["volumes"]) == ["store-data"]
 
 
 def test_required_variable_plans_uninterpolated_and_notes_name_it(tmp_path, monkeypatch):

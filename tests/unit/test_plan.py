@@ -22,7 +22,7 @@ from stacklet.plan import (
 )
 from stacklet.stack import BaselineConfig, LinkProxyConfig
 
-from .conftest import named_volume, service
+from .conftest import compose_accepts, named_volume, service
 
 ORDERS_LOCAL = {"orders": "changed", "gateway": "caller", "payments": "callee", "inventory": "callee",
                 "orders-db": "callee", "redis": "callee", "inventory-db": "stateful"}
@@ -504,3 +504,17 @@ class TestRenderBaseline:
         # a container sharing another's network namespace cannot publish ports (Docker refuses)
         assert not services["app"].get("ports")
         assert not services["host"].get("ports")
+
+
+# --------------------------------------------------------------------------------------------
+# Compose itself accepts what render() writes
+
+
+@pytest.mark.parametrize("changed", [["orders"], ["redis"], ["gateway", "catalog"], ["fraud"]])
+def test_rendered_slice_is_valid_compose(shop, tmp_path, changed):
+    project = render(make_plan(shop, changed), shop, "valid")
+    assert compose_accepts(project, tmp_path) is None
+
+
+def test_rendered_baseline_is_valid_compose(shop, tmp_path):
+    assert compose_accepts(render_baseline(shop), tmp_path) is None
