@@ -31,8 +31,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 baseline_app = typer.Typer(no_args_is_help=True, help="The shared local baseline: a full copy of a stack.")
 app.add_typer(baseline_app, name="baseline")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output is not cut to 80 columns: tables stay one row per line for scripts and agents.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 class Options:

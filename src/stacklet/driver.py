@@ -255,7 +255,7 @@ class ComposeProjectHandle:
         self._call(lambda: self.client.compose.restart(services), f"restart {', '.join(services)}")
 
     def down(self, remove_images: bool = True) -> None:
-        self._call(lambda: self.client.compose.down(remove_orphans=True, volumes=True, timeout=5, quiet=True,
+        self._call(lambda: self.client.compose.down(remove_orphans=True, volumes=True, timeout=3, quiet=True,
                                                     remove_images="local" if remove_images else None),
                    "remove the project")
 

@@ -22,7 +22,7 @@ from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.graph import dependency_layers
 from stacklet.links import LinkProxyControl
-from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, SlicePlan, baseline_project_name,
+from stacklet.plan import (CONTROL_PORT, LABEL, SlicePlan, baseline_project_name,
                            render, render_baseline, slice_project_name)
 from stacklet.stack import Stack
 
@@ -155,6 +155,9 @@ class SliceEngine:
             for info in self.driver.inspect([ids[s] for s in pending if s in ids]):
                 service = info.compose_service
                 verdict = _readiness(info, service in completes)
+                if verdict == "waiting" and info.state == "running" and \
+                        info.labels.get(f"{LABEL}.role") == "linkproxy":
+                    verdict = "ready"  # a link proxy is ready when its control API answers (checked next)
                 label = info.service
                 if verdict == "ready":
                     pending.discard(service)

@@ -3,6 +3,8 @@ CALLS is set (comma-separated URLs), the answers of those services; GET /health 
 import http.server
 import json
 import os
+import signal
+import sys
 import urllib.request
 
 NAME = os.environ.get("NAME", "app")
@@ -30,7 +32,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, fmt, *args):
-        print(f"{NAME} {self.command} {self.path}", flush=True)
+        if self.path != "/health":
+            print(f"{NAME} {self.command} {self.path}", flush=True)
 
 
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
