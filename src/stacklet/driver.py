@@ -100,8 +100,7 @@ class Driver:
 
     def build_image(self, context: Path, tag: str) -> None:
         """Build ``context`` (holding a Dockerfile) as ``tag``."""
-        self._call(lambda: self.client.buildx.build(context, tags=[tag], load=True, progress=False),
-                   f"build image {tag} from {context}")
+        self._call(lambda: self.client.legacy_build(context, tags=[tag]), f"build image {tag} from {context}")
 
     def image_size(self, tag: str) -> int:
         return int(self._call(lambda: self.client.image.inspect(tag).size, f"inspect image {tag}"))

@@ -22,8 +22,8 @@ from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.graph import dependency_layers
 from stacklet.links import LinkProxyControl
-from stacklet.plan import (CONTROL_PORT, LABEL, SlicePlan, baseline_project_name,
-                           render, render_baseline, slice_project_name)
+from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, SlicePlan,
+                           baseline_project_name, render, render_baseline, slice_project_name)
 from stacklet.stack import Stack
 
 DEFAULT_TIMEOUT_S = 180
@@ -126,8 +126,10 @@ class SliceEngine:
 
     def _boot(self, project, spec: dict, plan: SlicePlan, timeout_s: int, on_event: EventSink) -> None:
         services = spec["services"]
-        to_build = [s for s, v in services.items() if v.get("build") and (
-            v.get("labels", {}).get(f"{LABEL}.role") != "linkproxy" or not self.driver.image_exists(v["image"]))]
+        if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(plan.linkproxy_image):
+            on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
+            self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
+        to_build = [s for s, v in services.items() if v.get("build")]
         for service in to_build:
             on_event(Event("building", services[service]["labels"][f"{LABEL}.service"]))
         project.build(to_build)

@@ -7,12 +7,14 @@ engine writes under ``.stacklet/slices/<name>/compose.yaml``. Neither does any I
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from stacklet import __version__
 from stacklet.errors import PlanError
 from stacklet.graph import Selection, ServiceGraph
 from stacklet.stack import Stack, service_ports, stateful_reason
@@ -22,9 +24,21 @@ ORIGIN_SUFFIX = ".origin"
 BASELINE_SUFFIX = ".baseline"
 PROXY_PREFIX = "stacklet-link-"
 CONTROL_PORT = 8474
-DEFAULT_LINKPROXY_IMAGE = "stacklet/linkproxy:0.1.0"
 TOXIPROXY_IMAGE_MARK = "toxiproxy"
 LINKPROXY_BUILD_CONTEXT = Path(__file__).parent / "linkproxy"
+
+
+def _linkproxy_image_tag() -> str:
+    """stacklet's link proxy image, tagged by the content of its sources so a change rebuilds it."""
+    digest = hashlib.sha256()
+    for path in sorted(LINKPROXY_BUILD_CONTEXT.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(LINKPROXY_BUILD_CONTEXT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return f"stacklet/linkproxy:{__version__}-{digest.hexdigest()[:10]}"
+
+
+DEFAULT_LINKPROXY_IMAGE = _linkproxy_image_tag()
 
 
 class LocalService(BaseModel):
@@ -251,8 +265,6 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             needs_baseline = True
         services[proxy.name] = {
             "image": plan.linkproxy_image,
-            **({"build": {"context": str(LINKPROXY_BUILD_CONTEXT)}}
-               if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE else {}),
             "command": _proxy_command(plan.linkproxy_image),
             "networks": networks,
             "ports": [_loopback_port(CONTROL_PORT)],
