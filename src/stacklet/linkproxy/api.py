@@ -1,0 +1,172 @@
+"""The Toxiproxy HTTP API: routes, status codes and JSON bodies of Toxiproxy v2.12."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable
+
+from . import API_VERSION
+from .errors import ApiError, bad_request
+from .httpserver import Request, Response
+from .registry import Registry
+
+JSON = "application/json"
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(status: int, value: Any) -> Response:
+    return Response(status, _dumps(value), JSON)
+
+
+def error_response(error: ApiError) -> Response:
+    return Response(error.status, _dumps(error.to_json()) + b"\n", JSON)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def decode_body(request: Request) -> Any:
+    """The first JSON value of the body (trailing data ignored, as Go's decoder does)."""
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("body is not UTF-8") from None
+    text = text.lstrip()
+    if not text:
+        raise bad_request("EOF")
+    try:
+        value, _ = _decoder.raw_decode(text)
+    except ValueError as exc:
+        raise bad_request(f"invalid JSON: {exc}") from None
+    return value
+
+
+Route = Callable[..., Awaitable[Response]]
+
+
+class Api:
+    """Request handler for :func:`httpserver.start_http_server`."""
+
+    def __init__(self, registry: Registry, metrics_enabled: bool = True) -> None:
+        self.registry = registry
+        self.metrics_enabled = metrics_enabled
+
+    def _routes(self, segments: list[str]) -> tuple[dict[str, Route], tuple[str, ...]] | None:
+        if any(segment == "" for segment in segments):
+            return None
+        match segments:
+            case ["version"]:
+                return {"GET": self.version}, ()
+            case ["reset"]:
+                return {"POST": self.reset}, ()
+            case ["populate"]:
+                return {"POST": self.populate}, ()
+            case ["metrics"] if self.metrics_enabled:
+                return {method: self.metrics for method in ANY_METHOD}, ()
+            case ["proxies"]:
+                return {"GET": self.proxy_index, "POST": self.proxy_create}, ()
+            case ["proxies", proxy]:
+                return {
+                    "GET": self.proxy_show,
+                    "POST": self.proxy_update,
+                    "PATCH": self.proxy_update,
+                    "DELETE": self.proxy_delete,
+                }, (proxy,)
+            case ["proxies", proxy, "toxics"]:
+                return {"GET": self.toxic_index, "POST": self.toxic_create}, (proxy,)
+            case ["proxies", proxy, "toxics", toxic]:
+                return {
+                    "GET": self.toxic_show,
+                    "POST": self.toxic_update,
+                    "PATCH": self.toxic_update,
+                    "DELETE": self.toxic_delete,
+                }, (proxy, toxic)
+        return None
+
+    async def __call__(self, request: Request) -> Response:
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
+            return Response(403, b"User agent not allowed\n", "text/plain; charset=utf-8")
+        found = self._routes(request.path.split("/")[1:]) if request.path.startswith("/") else None
+        if found is None:
+            return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        methods, args = found
+        handler = methods.get(request.method)
+        if handler is None:
+            return Response(405, b"", None)
+        try:
+            return await handler(request, *args)
+        except ApiError as error:
+            return error_response(error)
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def version(self, request: Request) -> Response:
+        body = f'{{"version": "{API_VERSION}"}}\n'.encode()
+        return Response(200, body, "application/json;charset=utf-8")
+
+    async def metrics(self, request: Request) -> Response:
+        body = self.registry.render_metrics().encode()
+        return Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
+
+    async def reset(self, request: Request) -> Response:
+        await self.registry.reset()
+        return Response(204)
+
+    async def proxy_index(self, request: Request) -> Response:
+        return json_response(200, {p.name: p.to_json() for p in self.registry.sorted_proxies()})
+
+    async def proxy_create(self, request: Request) -> Response:
+        proxy = await self.registry.create(decode_body(request))
+        return json_response(201, proxy.to_json())
+
+    async def populate(self, request: Request) -> Response:
+        try:
+            body = decode_body(request)
+        except ApiError as error:
+            return json_response(error.status, {**error.to_json(), "proxies": None})
+        proxies, error = await self.registry.populate(body)
+        listed = None if proxies is None else [p.to_json() for p in proxies]
+        if error is not None:
+            return json_response(error.status, {**error.to_json(), "proxies": listed})
+        return json_response(201, {"proxies": listed})
+
+    async def proxy_show(self, request: Request, name: str) -> Response:
+        return json_response(200, self.registry.get(name).to_json())
+
+    async def proxy_update(self, request: Request, name: str) -> Response:
+        self.registry.get(name)  # 404 before body errors, like Toxiproxy
+        proxy = await self.registry.update(name, decode_body(request))
+        return json_response(200, proxy.to_json())
+
+    async def proxy_delete(self, request: Request, name: str) -> Response:
+        await self.registry.delete(name)
+        return Response(204)
+
+    async def toxic_index(self, request: Request, name: str) -> Response:
+        proxy = self.registry.get(name)
+        return json_response(200, [toxic.to_json() for toxic in proxy.toxics_in_order()])
+
+    async def toxic_create(self, request: Request, name: str) -> Response:
+        self.registry.get(name)
+        toxic = self.registry.add_toxic(name, decode_body(request))
+        return json_response(200, toxic.to_json())
+
+    async def toxic_show(self, request: Request, name: str, toxic: str) -> Response:
+        return json_response(200, self.registry.get_toxic(name, toxic).to_json())
+
+    async def toxic_update(self, request: Request, name: str, toxic: str) -> Response:
+        self.registry.get_toxic(name, toxic)
+        updated = self.registry.update_toxic(name, toxic, decode_body(request))
+        return json_response(200, updated.to_json())
+
+    async def toxic_delete(self, request: Request, name: str, toxic: str) -> Response:
+        self.registry.remove_toxic(name, toxic)
+        return Response(204)

@@ -1,0 +1,600 @@
+"""Listeners, connections and links: the data path of the link proxy.
+
+Each accepted client gets a :class:`Connection` with two :class:`Link` objects, ``upstream``
+(client → server) and ``downstream`` (server → client). A link without toxics is on the
+fast path: ``Endpoint.data_received`` writes the bytes straight into the other transport,
+and flow control is the transports' own (``pause_writing`` of the sink pauses reading of the
+source). A link with toxics feeds its chain of :mod:`stages`; when the last toxic goes, the
+chain has already handed everything on, so the link goes back to the fast path at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from typing import TYPE_CHECKING, Callable
+
+from .errors import ApiError
+from .metrics import ByteCounter
+from .stages import CLOSE, FIN, Chunk, Stage, make_stage
+from .toxics import Toxic
+
+if TYPE_CHECKING:
+    import random
+
+log = logging.getLogger("stacklet.linkproxy")
+
+DIAL_TIMEOUT = 10.0  # seconds to connect to the upstream before closing the client
+PIPELINE_HIGH = 4 * 1024 * 1024  # bytes held by a link's toxics before its source is paused
+PIPELINE_LOW = 1024 * 1024  # ... and resumed
+WRITE_BUFFER_HIGH = 1024 * 1024  # transport write buffer before the source is paused
+WRITE_BUFFER_LOW = 256 * 1024
+LISTEN_BACKLOG = 1024
+
+
+# -- addresses -------------------------------------------------------------------------
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """Split ``host:port`` / ``[v6]:port`` like Go's net.SplitHostPort; ValueError if malformed."""
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0 or not address[close + 1 :].startswith(":"):
+            raise ValueError(f"address {address}: missing port in address")
+        host, port_text = address[1:close], address[close + 2 :]
+    else:
+        host, sep, port_text = address.rpartition(":")
+        if not sep:
+            raise ValueError(f"address {address}: missing port in address")
+        if ":" in host:
+            raise ValueError(f"address {address}: too many colons in address")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"address {address}: invalid port")
+    return host, int(port_text)
+
+
+def join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _os_reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]
+
+
+async def bind_listener(listen: str) -> socket.socket:
+    """A listening, non-blocking socket for ``listen``; ApiError 500 (Go's wording) on failure."""
+    try:
+        host, port = split_host_port(listen)
+    except ValueError as exc:
+        raise ApiError(f"listen tcp {listen}: {exc}", 500) from None
+    if host == "":
+        candidates = [(socket.AF_INET6, ("::", port)), (socket.AF_INET, ("0.0.0.0", port))]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        except OSError as exc:
+            raise ApiError(f"listen tcp {listen}: lookup {host}: {_os_reason(exc)}", 500) from None
+        infos.sort(key=lambda info: info[0] != socket.AF_INET)  # IPv4 first, like Go
+        candidates = [(info[0], info[4][:2]) for info in infos]
+    error: OSError | None = None
+    for family, address in candidates:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and host == "":
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = error or exc
+    assert error is not None
+    raise ApiError(f"listen tcp {listen}: bind: {_os_reason(error)}", 500)
+
+
+# -- data path -------------------------------------------------------------------------
+
+
+class Endpoint(asyncio.Protocol):
+    """One socket of a proxied connection: its reads feed ``out``, its writes come from ``inbound``."""
+
+    __slots__ = ("conn", "transport", "out", "inbound", "lost")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.out: Link | PendingLink | None = None
+        self.inbound: Link | None = None
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        link = self.out
+        if link.fast:
+            link.write(data)
+            counter = link.counter
+            size = len(data)
+            counter.received += size
+            counter.sent += size
+        else:
+            link.ingest(data)
+
+    def eof_received(self) -> bool:
+        self.out.source_ended(FIN)
+        return True  # keep the transport open for writing (half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.conn.endpoint_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.inbound is not None:
+            self.inbound.set_sink_blocked(True)
+
+    def resume_writing(self) -> None:
+        if self.inbound is not None:
+            self.inbound.set_sink_blocked(False)
+
+
+class ClientEndpoint(Endpoint):
+    __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.conn.client_connected()
+
+
+class UpstreamEndpoint(Endpoint):
+    __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.conn.upstream_connected()
+
+
+class PendingLink:
+    """Stands in for the upstream link while the upstream is dialled: keeps early client bytes.
+
+    Being a separate object keeps a None check out of ``Endpoint.data_received``.
+    """
+
+    __slots__ = ("conn", "early", "ended")
+    fast = False
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.early: list[bytes] = []
+        self.ended = False
+
+    def ingest(self, data: bytes) -> None:
+        self.early.append(data)
+        self.conn.client.transport.pause_reading()
+
+    def source_ended(self, end: str) -> None:
+        self.ended = True
+
+
+class Link:
+    """One direction of a connection: source endpoint → toxic stages → sink endpoint.
+
+    The link is also the last element of its stage chain: ``push()`` writes to the sink.
+    """
+
+    __slots__ = (
+        "conn", "loop", "stream", "source", "sink", "write", "counter", "stages", "fast",
+        "finished", "source_done", "buffered", "held_back", "sink_blocked", "reading_paused",
+    )
+
+    def __init__(self, conn: Connection, stream: str, source: Endpoint, sink: Endpoint, counter: ByteCounter):
+        self.conn = conn
+        self.loop = conn.loop
+        self.stream = stream
+        self.source = source
+        self.sink = sink
+        self.write = sink.transport.write
+        self.counter = counter
+        self.stages: list[Stage] = []
+        self.fast = True
+        self.finished = False
+        self.source_done = False
+        self.buffered = 0
+        self.held_back = False
+        self.sink_blocked = False
+        self.reading_paused = False
+
+    # -- toxic path --------------------------------------------------------------------
+
+    def ingest(self, data: bytes) -> None:
+        """A read from the source while the link has toxics."""
+        if self.finished or self.source_done:
+            return
+        self.counter.received += len(data)
+        self.stages[0].push(Chunk(data, self.loop.time()))
+
+    def push(self, chunk: Chunk) -> None:
+        """End of the chain: write to the sink, or end the link."""
+        if self.finished:
+            return
+        data = chunk.data
+        if data is not None:
+            self.write(data)
+            self.counter.sent += len(data)
+        else:
+            self.finish(chunk.end)
+
+    def source_ended(self, end: str) -> None:
+        """The source half-closed (FIN) or is gone (CLOSE): pass the end along the chain."""
+        if self.source_done:
+            return
+        self.source_done = True
+        if self.finished:
+            return
+        if self.stages:
+            self.stages[0].push(Chunk(None, self.loop.time(), end))
+        else:
+            self.finish(end)
+
+    def finish(self, end: str) -> None:
+        if self.finished:
+            return
+        self._stop()
+        self.conn.link_finished(self, end)
+
+    def sink_lost(self) -> None:
+        """Nothing more can be written: drop what the toxics hold."""
+        self._stop()
+
+    def _stop(self) -> None:
+        self.finished = True
+        self.fast = False
+        for stage in self.stages:
+            stage.discard()
+
+    # -- flow control --------------------------------------------------------------------
+
+    def hold(self, chunk: Chunk) -> None:
+        if chunk.data is not None:
+            self.buffered += len(chunk.data)
+            if self.buffered > PIPELINE_HIGH and not self.held_back:
+                self.held_back = True
+                self._update_reading()
+
+    def release(self, chunk: Chunk) -> None:
+        if chunk.data is not None:
+            self.buffered -= len(chunk.data)
+            if self.held_back and self.buffered < PIPELINE_LOW:
+                self.held_back = False
+                self._update_reading()
+
+    def set_sink_blocked(self, blocked: bool) -> None:
+        self.sink_blocked = blocked
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        paused = self.held_back or self.sink_blocked
+        if paused == self.reading_paused:
+            return
+        self.reading_paused = paused
+        transport = self.source.transport
+        if self.source_done or self.source.lost or transport.is_closing():
+            return
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    # -- chain edits -----------------------------------------------------------------------
+
+    def add_toxic(self, toxic: Toxic, rng: random.Random) -> None:
+        """Append a stage; bytes already written are ahead of it, later ones go through it."""
+        stage = make_stage(self, toxic, rng, self)
+        if self.stages:
+            self.stages[-1].next = stage
+        self.stages.append(stage)
+        if self.finished:
+            stage.discard()
+            return
+        self.fast = False
+        if stage.active:
+            stage.begin()
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        for stage in self.stages:
+            if stage.toxic.name == toxic.name:
+                if not self.finished:
+                    stage.reconfigure(toxic)
+                return
+
+    def remove_toxic(self, name: str) -> None:
+        """Take a stage out: it hands what it holds to its successor, then the chain closes up."""
+        for index, stage in enumerate(self.stages):
+            if stage.toxic.name == name:
+                del self.stages[index]
+                stage.detach()
+                if index > 0:
+                    self.stages[index - 1].next = stage.next
+                self.fast = not self.stages and not self.finished
+                return
+
+
+class Connection:
+    """A client connection and its upstream connection, joined by two links."""
+
+    __slots__ = (
+        "proxy", "loop", "index", "client", "server", "upstream", "downstream",
+        "dial_task", "closed", "reset_timer",
+    )
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.loop = proxy.loop
+        self.index = proxy.next_connection_index()
+        self.client = ClientEndpoint(self)
+        self.server = UpstreamEndpoint(self)
+        self.upstream: Link | None = None
+        self.downstream: Link | None = None
+        self.dial_task: asyncio.Task | None = None
+        self.closed = False
+        self.reset_timer: asyncio.TimerHandle | None = None
+
+    def client_connected(self) -> None:
+        self.client.out = PendingLink(self)
+        self.client.transport.pause_reading()  # until the upstream answers
+        self.proxy.connections.add(self)
+        self.dial_task = self.loop.create_task(self._dial())
+
+    async def _dial(self) -> None:
+        upstream = self.proxy.upstream
+        try:
+            host, port = split_host_port(upstream)
+            async with asyncio.timeout(DIAL_TIMEOUT):
+                await self.loop.create_connection(lambda: self.server, host or "localhost", port)
+        except asyncio.CancelledError:
+            self.close()
+            raise
+        except (OSError, ValueError, TimeoutError) as exc:
+            self.proxy.dial_failed(exc)
+            self.close()
+        finally:
+            self.dial_task = None
+
+    def upstream_connected(self) -> None:
+        """The upstream socket is connected: wire the links, then let the client's bytes flow."""
+        if self.closed or self.client.lost:
+            self.server.transport.close()
+            return
+        proxy = self.proxy
+        client, server = self.client, self.server
+        pending = client.out
+        for endpoint in (client, server):
+            endpoint.transport.set_write_buffer_limits(WRITE_BUFFER_HIGH, WRITE_BUFFER_LOW)
+        self.upstream = Link(self, "upstream", client, server, proxy.counters["upstream"])
+        self.downstream = Link(self, "downstream", server, client, proxy.counters["downstream"])
+        client.out = server.inbound = self.upstream
+        server.out = client.inbound = self.downstream
+        for toxic in proxy.toxics_in_order():
+            self.add_toxic(toxic)
+        for data in pending.early:
+            client.data_received(data)
+        if pending.ended:
+            self.upstream.source_ended(FIN)
+        else:
+            client.transport.resume_reading()
+
+    def link_of(self, toxic: Toxic) -> Link | None:
+        return self.upstream if toxic.stream == "upstream" else self.downstream
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        link = self.link_of(toxic)
+        if link is not None:
+            link.add_toxic(toxic, self.proxy.rng_for(self.index, toxic))
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        link = self.link_of(toxic)
+        if link is not None:
+            link.update_toxic(toxic)
+
+    def remove_toxic(self, toxic: Toxic) -> None:
+        link = self.link_of(toxic)
+        if link is not None:
+            link.remove_toxic(toxic.name)
+
+    # -- ends --------------------------------------------------------------------------
+
+    def link_finished(self, link: Link, end: str) -> None:
+        """A link delivered its end: half-close (FIN) or close (CLOSE) its sink."""
+        sink = link.sink
+        if not sink.lost:
+            transport = sink.transport
+            if end == FIN and transport.can_write_eof() and not transport.is_closing():
+                transport.write_eof()
+            else:
+                transport.close()
+        self._close_when_done()
+
+    def endpoint_lost(self, endpoint: Endpoint) -> None:
+        if self.upstream is None or self.downstream is None:  # lost while dialling, or a failed dial
+            self.close()
+            return
+        endpoint.inbound.sink_lost()
+        endpoint.out.source_ended(CLOSE)
+        self._close_when_done()
+
+    def _close_when_done(self) -> None:
+        if not (self.upstream.finished and self.downstream.finished):
+            return
+        for endpoint in (self.client, self.server):
+            if not endpoint.lost and not endpoint.transport.is_closing():
+                endpoint.transport.close()
+        if self.client.lost and self.server.lost:
+            self._forget()
+
+    def reset_later(self, delay: float) -> None:
+        """Reset both sockets (TCP RST) after ``delay`` seconds; a pending reset is kept."""
+        if self.reset_timer is None and not self.closed:
+            self.reset_timer = self.loop.call_later(delay, self.reset)
+
+    def reset(self) -> None:
+        """Abort both sockets with SO_LINGER 0 so both peers get a TCP RST."""
+        self.reset_timer = None
+        for link in (self.upstream, self.downstream):
+            if link is not None:
+                link.sink_lost()
+        for endpoint in (self.client, self.server):
+            transport = endpoint.transport
+            if transport is None or endpoint.lost:
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            transport.abort()
+
+    def close(self) -> None:
+        """Close both sockets now (proxy disabled, deleted or changed; failed dial)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.dial_task is not None and asyncio.current_task() is not self.dial_task:
+            self.dial_task.cancel()
+        for link in (self.upstream, self.downstream):
+            if link is not None:
+                link.sink_lost()
+        for endpoint in (self.client, self.server):
+            if endpoint.transport is not None and not endpoint.lost:
+                endpoint.transport.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.closed = True
+        if self.reset_timer is not None:
+            self.reset_timer.cancel()
+            self.reset_timer = None
+        self.proxy.connections.discard(self)
+
+
+class Proxy:
+    """A named listener that forwards every accepted client to ``upstream``."""
+
+    def __init__(
+        self,
+        name: str,
+        listen: str,
+        upstream: str,
+        counter_for: Callable[[str, str, str, str], ByteCounter],
+        rng_for: Callable[[str, int, str, str], random.Random],
+    ) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.toxics: dict[str, Toxic] = {}
+        self.connections: set[Connection] = set()
+        self.loop = asyncio.get_running_loop()
+        self.dial_failures = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._accepted = 0
+        self._counter_for = counter_for
+        self._rng_for = rng_for
+        self.counters: dict[str, ByteCounter] = {}  # made by start(), labelled with the bound address
+
+    def _make_counters(self) -> dict[str, ByteCounter]:
+        return {
+            direction: self._counter_for(self.name, self.listen, self.upstream, direction)
+            for direction in ("upstream", "downstream")
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [toxic.to_json() for toxic in self.toxics_in_order()],
+        }
+
+    def toxics_in_order(self) -> list[Toxic]:
+        """Upstream toxics in insertion order, then downstream ones (Toxiproxy's order)."""
+        toxics = list(self.toxics.values())
+        return [t for t in toxics if t.stream == "upstream"] + [t for t in toxics if t.stream == "downstream"]
+
+    def next_connection_index(self) -> int:
+        index = self._accepted
+        self._accepted += 1
+        return index
+
+    def rng_for(self, connection_index: int, toxic: Toxic) -> random.Random:
+        return self._rng_for(self.name, connection_index, toxic.stream, toxic.name)
+
+    def dial_failed(self, exc: BaseException) -> None:
+        self.dial_failures += 1
+        reason = _os_reason(exc) if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
+        log.warning("dial failed proxy=%s upstream=%s error=%s", self.name, self.upstream, reason)
+
+    # -- listener ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind ``listen`` and accept clients; ApiError 500 when the address cannot be bound."""
+        if self.enabled:
+            return
+        sock = await bind_listener(self.listen)
+        host, port = sock.getsockname()[:2]
+        self._server = await self.loop.create_server(lambda: Connection(self).client, sock=sock)
+        self.listen = join_host_port(host, port)
+        self.enabled = True
+        self.counters = self._make_counters()
+
+    def retarget(self, listen: str, upstream: str) -> None:
+        """Stop (closing connections) and take a new listen address and upstream."""
+        self.stop()
+        self.listen = listen
+        self.upstream = upstream
+
+    def stop(self) -> None:
+        """Stop listening and close every connection."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for connection in list(self.connections):
+            connection.close()
+
+    # -- toxics ------------------------------------------------------------------------
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        self.toxics[toxic.name] = toxic
+        for connection in list(self.connections):
+            connection.add_toxic(toxic)
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        self.toxics[toxic.name] = toxic
+        for connection in list(self.connections):
+            connection.update_toxic(toxic)
+
+    def remove_toxic(self, toxic: Toxic) -> None:
+        del self.toxics[toxic.name]
+        for connection in list(self.connections):
+            connection.remove_toxic(toxic)
+
+    def link_counts(self) -> tuple[int, int]:
+        """(fast, toxic) links among open connections."""
+        fast = toxic = 0
+        for connection in self.connections:
+            for link in (connection.upstream, connection.downstream):
+                if link is None or link.finished:
+                    continue
+                if link.fast:
+                    fast += 1
+                else:
+                    toxic += 1
+        return fast, toxic
