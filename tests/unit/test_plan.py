@@ -286,7 +286,8 @@ class TestRenderShop:
         for proxy in orders_plan.proxies:
             spec = project["services"][proxy.name]
             assert spec["networks"]["default"]["aliases"] == proxy.targets
-            assert spec["image"] == DEFAULT_LINKPROXY_IMAGE and "build" in spec
+            assert spec["image"] == orders_plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE
+            assert spec["image"].startswith("stacklet/linkproxy:")
             assert spec["command"] == ["--host", "0.0.0.0", "--port", str(CONTROL_PORT)]
             assert [p["target"] for p in spec["ports"]] == [CONTROL_PORT]
             assert spec["labels"]["dev.stacklet.role"] == "linkproxy"
