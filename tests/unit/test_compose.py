@@ -15,7 +15,7 @@ from stacklet.compose import load_compose, parse_compose, substitute_defaults
 from stacklet.errors import ComposeError
 from stacklet.graph import ServiceGraph
 from stacklet.plan import make_plan, render, render_baseline
-from stacklet.stack import load_stack
+from stacklet.stack import Stack, load_stack
 
 from .conftest import compose_accepts
 
@@ -47,10 +47,22 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def corpus_stack(corpus_dir: Path, name: str, *, with_env: bool = True):
-    env, _ = PLANNABLE[name]
-    env_files = [corpus_dir / env] if env and with_env else None
-    return load_stack(compose_files=[corpus_dir / name], env_files=env_files)
+_LOADED: dict[str, Stack] = {}
+
+
+def corpus_stack(corpus_dir: Path, name: str, *, with_env: bool = True) -> Stack:
+    """A corpus file as a stack, with its companion --env-file unless ``with_env=False``.
+
+    With the env file, each file is loaded once per session and shared: tests must not change it.
+    """
+    if with_env and name in _LOADED:
+        return _LOADED[name]
+    env = PLANNABLE[name][0]
+    stack = load_stack(compose_files=[corpus_dir / name],
+                       env_files=[corpus_dir / env] if env and with_env else None)
+    if with_env:
+        _LOADED[name] = stack
+    return stack
 
 
 # --------------------------------------------------------------------------------------------
