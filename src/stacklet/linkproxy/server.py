@@ -67,7 +67,7 @@ def _os_reason(exc: OSError) -> str:
 async def bind_listener(listen: str) -> socket.socket:
     """A listening, non-blocking socket for ``listen``; ApiError 500 (Go's wording) on failure."""
     try:
-        host, port = split_host_port(listen)
+        host, port = split_host_port(listen) if listen else ("", 0)  # "" listens like Go: any address
     except ValueError as exc:
         raise ApiError(f"listen tcp {listen}: {exc}", 500) from None
     if host == "":
