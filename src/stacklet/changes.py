@@ -15,8 +15,8 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True,
                              text=True, check=True).stdout.strip()
-        diff = subprocess.run(["git", "diff", "--name-only", ref, "--"], cwd=cwd, capture_output=True, text=True)
-        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=top,
+        diff = subprocess.run(["git", "diff", "--name-only", "-z", ref, "--"], cwd=cwd, capture_output=True, text=True)
+        untracked = subprocess.run(["git", "ls-files", "-z", "--others", "--exclude-standard"], cwd=top,
                                    capture_output=True, text=True)
     except FileNotFoundError as exc:
         raise PlanError("git is not installed, so --since cannot be used", hint="name the changed services") from exc
@@ -26,7 +26,7 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
     if diff.returncode != 0:
         raise PlanError(f"git diff {ref} failed: {diff.stderr.strip()}",
                         hint="pass a commit, branch or tag that exists, e.g. --since HEAD~1 or --since main")
-    names = diff.stdout.splitlines() + untracked.stdout.splitlines()
+    names = diff.stdout.split("\0") + untracked.stdout.split("\0")
     return [Path(top) / name for name in dict.fromkeys(n for n in names if n)]
 
 

@@ -16,12 +16,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 from stacklet.errors import ComposeError
 
 COMPOSE_TIMEOUT_S = 60
-_UNSET_VARIABLE = re.compile(r'The \\?"(\w+)\\?" variable is not set')
 _MISSING_FILE = re.compile(r"(?:open|stat) ([^:]+): no such file or directory")
 _ENV_FILE = re.compile(r"env file (\S+) not found")
 _INTERPOLATION_FAILURE = (
@@ -34,6 +34,7 @@ _INTERPOLATION_FAILURE = (
     "invalid reference format",
     "invalid port",
 )
+_VARIABLE_USE = re.compile(r"\$\{(\w+)((?::?[-?+])[^}]*)?\}|\$(\w+)")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?+]([^}]*))?\}|\$(\w+)")
 
 
@@ -56,6 +57,7 @@ class ComposeService(BaseModel):
     environment: dict[str, str | None] = Field(default_factory=dict)
     expose: list[int] = Field(default_factory=list)
     port_targets: list[int] = Field(default_factory=list)
+    udp_ports: list[int] = Field(default_factory=list)
     named_volume_targets: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     has_healthcheck: bool = False
@@ -121,14 +123,13 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     base += ["--profile", "*", "config", "--format", "json"]
 
     result = _run(base, files[0])
-    warnings = result.stderr
+    unset = unset_variables(files, env_files or [], project_directory or files[0].parent)
     interpolated = True
-    if result.returncode != 0 and _is_interpolation_failure(result.stderr):
+    if result.returncode != 0 and (unset or _is_interpolation_failure(result.stderr)):
         result = _run(base + ["--no-interpolate"], files[0])
         interpolated = False
     if result.returncode != 0:
-        raise _compose_failure(result.stderr, files[0])
-    unset = sorted(set(_UNSET_VARIABLE.findall(warnings + result.stderr)))
+        raise _compose_failure(result.stderr, files)
     try:
         raw = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
@@ -143,6 +144,25 @@ def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool 
     services = {name: _parse_service(name, spec or {}) for name, spec in (raw.get("services") or {}).items()}
     return ComposeProject(files=files, name=raw.get("name") or files[0].parent.name, services=services,
                           raw=raw, interpolated=interpolated, unset_variables=unset_variables or [])
+
+
+def unset_variables(files: list[Path], env_files: list[Path], project_directory: Path) -> list[str]:
+    """Variables the files use without a default that neither the environment nor an env file sets."""
+    defined = set(os.environ)
+    for env_file in [*env_files, project_directory / ".env"]:
+        if Path(env_file).is_file():
+            for line in Path(env_file).read_text(errors="replace").splitlines():
+                name = line.strip().removeprefix("export ").split("=", 1)[0].strip()
+                if name and not name.startswith("#"):
+                    defined.add(name)
+    used: set[str] = set()
+    for file in files:
+        text = file.read_text(errors="replace").replace("$$", "")
+        for match in _VARIABLE_USE.finditer(text):
+            name = match.group(1) or match.group(3)
+            if match.group(2) is None or match.group(2).startswith(("?", ":?")):
+                used.add(name)
+    return sorted(used - defined)
 
 
 def substitute_defaults(value: str) -> str:
@@ -163,34 +183,65 @@ def _is_interpolation_failure(stderr: str) -> bool:
     return any(marker in text for marker in _INTERPOLATION_FAILURE)
 
 
-def _compose_failure(stderr: str, file: Path) -> ComposeError:
+def _compose_failure(stderr: str, files: list[Path]) -> ComposeError:
     lines = [ln for ln in stderr.strip().splitlines() if "level=warning" not in ln]
     message = lines[-1] if lines else stderr.strip() or "unknown error"
+    file = str(files[0])
     env = _ENV_FILE.search(message)
     if env:
-        return ComposeError(f"env file {env.group(1)} not found", file=str(file), key="env_file",
+        return ComposeError(f"env file {env.group(1)} not found", file=file,
+                            key=_key_naming(files, Path(env.group(1)).name) or "env_file",
                             hint="create that file or remove the env_file entry")
     missing = _MISSING_FILE.search(message)
     if missing:
-        return ComposeError(f"references a file that does not exist: {missing.group(1)}", file=str(file),
-                            key="extends" if "extends" in stderr or missing.group(1).endswith((".yml", ".yaml"))
-                            else None,
+        return ComposeError(f"references a file that does not exist: {missing.group(1)}", file=file,
+                            key=_key_naming(files, Path(missing.group(1)).name),
                             hint="add the missing file next to the Compose file, or fix the path")
-    return ComposeError(f"docker compose config failed: {message}", file=str(file),
+    return ComposeError(f"docker compose config failed: {message}", file=file,
                         hint="run `docker compose -f FILE config` to see the full error")
+
+
+def _key_naming(files: list[Path], basename: str) -> str | None:
+    """Which Compose key (include, extends, env_file) names a missing file."""
+    for file in files:
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        for entry in data.get("include") or []:
+            paths = entry if isinstance(entry, str) else (entry or {}).get("path", [])
+            if any(Path(p).name == basename for p in ([paths] if isinstance(paths, str) else paths)):
+                return "include"
+        for name, service in (data.get("services") or {}).items():
+            extends = (service or {}).get("extends") if isinstance(service, dict) else None
+            if isinstance(extends, dict) and Path(str(extends.get("file", ""))).name == basename:
+                return f"services.{name}.extends"
+            env_files = (service or {}).get("env_file") if isinstance(service, dict) else None
+            env_files = [env_files] if isinstance(env_files, (str, dict)) else env_files or []
+            if any(Path(e if isinstance(e, str) else e.get("path", "")).name == basename for e in env_files):
+                return f"services.{name}.env_file"
+    return None
 
 
 def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
     build = spec.get("build")
     context = build.get("context") if isinstance(build, dict) else build
-    environment = {k: (None if v is None else str(v)) for k, v in (spec.get("environment") or {}).items()}
+    environment = _environment(spec.get("environment"))
     depends = spec.get("depends_on") or {}
     if isinstance(depends, list):
         depends = {d: {} for d in depends}
-    expose = [int(str(p).split("/")[0].split("-")[0]) for p in spec.get("expose") or [] if _is_number(p)]
-    targets = [int(p["target"]) for p in spec.get("ports") or [] if isinstance(p, dict) and "target" in p]
+    expose = [int(str(p).split("/")[0].split("-")[0]) for p in spec.get("expose") or []
+              if _is_number(p) and not str(p).endswith("/udp")]
+    udp = [int(str(p).split("/")[0].split("-")[0]) for p in spec.get("expose") or []
+           if _is_number(p) and str(p).endswith("/udp")]
+    ports = [p for p in spec.get("ports") or [] if isinstance(p, dict) and _is_number(p.get("target"))]
+    targets = [int(p["target"]) for p in ports if p.get("protocol", "tcp") == "tcp"]
+    udp += [int(p["target"]) for p in ports if p.get("protocol") == "udp"]
     named = [v.get("target", "") for v in spec.get("volumes") or []
-             if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")]
+             if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")
+             and "$" not in str(v.get("source"))]
     return ComposeService(
         name=name,
         image=spec.get("image"),
@@ -201,12 +252,21 @@ def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
         environment=environment,
         expose=expose,
         port_targets=targets,
+        udp_ports=sorted(set(udp)),
         named_volume_targets=named,
         profiles=list(spec.get("profiles") or []),
         has_healthcheck=bool(spec.get("healthcheck")) and not (spec.get("healthcheck") or {}).get("disable"),
         network_mode=spec.get("network_mode"),
         raw=spec,
     )
+
+
+def _environment(value: Any) -> dict[str, str | None]:
+    """Compose environment in map or list form (``KEY=value`` or bare ``KEY``) as a dict."""
+    if isinstance(value, list):
+        pairs = (str(item).split("=", 1) for item in value)
+        return {p[0]: (p[1] if len(p) == 2 else None) for p in pairs}
+    return {k: (None if v is None else str(v)) for k, v in (value or {}).items()}
 
 
 def _is_number(value: Any) -> bool:

@@ -48,6 +48,7 @@ class LocalService(BaseModel):
     role: Literal["changed", "callee", "caller", "stateful"]
     reasons: list[str]
     ports: list[int]
+    udp_ports: list[int] = Field(default_factory=list, description="published, but not proxied (TCP only)")
     stateful: bool = False
     behind_proxy: bool = False
 
@@ -141,6 +142,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
         if name in stateful and role != "stateful":
             reasons.append(stateful[name])
         local.append(LocalService(name=name, role=role, reasons=reasons, ports=ports[name],
+                                  udp_ports=stack.compose.services[name].udp_ports,
                                   stateful=name in stateful, behind_proxy=name in proxy_of))
     forwarded = [_forwarded(stack, name, sel, ports[name], notes) for name in sel.forwarded]
     addresses = {f.name: f for f in forwarded}
@@ -245,6 +247,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     project = slice_project_name(slice_name)
     common = {f"{LABEL}.slice": slice_name, f"{LABEL}.stack": plan.stack, **(labels or {})}
     raw = stack.compose.raw
+    declared = set(raw.get("volumes") or {})
     services: dict[str, Any] = {}
     volumes_used: set[str] = set()
     proxy_of = {t: p.name for p in plan.proxies for t in p.targets}
@@ -254,7 +257,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
         spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": svc.name,
                           f"{LABEL}.role": svc.role}
         volumes_used |= {v["source"] for v in spec.get("volumes", [])
-                         if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")}
+                         if isinstance(v, dict) and v.get("type") == "volume" and v.get("source") in declared}
         services[svc.compose_name] = spec
 
     needs_baseline = False
@@ -273,18 +276,17 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
                        f"{LABEL}.routes": ",".join(f"{r.name}={r.upstream}" for r in proxy.routes)},
         }
 
-    network_labels = {**common}
     project_spec: dict[str, Any] = {
         "name": project,
         "services": services,
-        "networks": {"default": {"name": project, "labels": network_labels}},
+        "networks": {"default": {"name": project, "labels": dict(common)}},
     }
     if needs_baseline:
         project_spec["networks"]["baseline"] = {"name": plan.baseline_project, "external": True}
     if volumes_used:
         project_spec["volumes"] = {
             name: {k: v for k, v in (raw.get("volumes", {}).get(name) or {}).items()
-                   if k not in ("name", "external")} | {"labels": common}
+                   if k not in ("name", "external")} | {"labels": dict(common)}
             for name in sorted(volumes_used)
         }
     for section in ("secrets", "configs"):
@@ -302,9 +304,12 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
     for name, spec in raw.get("services", {}).items():
         spec.pop("container_name", None)
         spec.pop("profiles", None)
-        ports = service_ports(stack, name)
-        spec["ports"] = [_loopback_port(p) for p in ports]
-        if not spec.get("network_mode"):
+        if spec.get("network_mode"):
+            spec.pop("ports", None)
+        else:
+            service = stack.compose.services[name]
+            spec["ports"] = ([_loopback_port(p) for p in service_ports(stack, name)]
+                             + [_loopback_port(p, "udp") for p in service.udp_ports])
             networks = spec.get("networks") or {"default": None}
             networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
             spec["networks"] = networks
@@ -318,8 +323,8 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
         if isinstance(net, dict) and not net.get("external"):
             net.pop("name", None)
             net["labels"] = {**_labels(net.get("labels")), **common}
-    networks.setdefault("default", {"labels": common})
-    networks["stacklet_baseline"] = {"name": project, "labels": common}
+    networks.setdefault("default", {"labels": dict(common)})
+    networks["stacklet_baseline"] = {"name": project, "labels": dict(common)}
     raw["networks"] = networks
     for vol in (raw.get("volumes") or {}).values():
         if isinstance(vol, dict) and not vol.get("external"):
@@ -335,10 +340,14 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
         spec.pop(key, None)
     if spec.get("build"):
         spec.pop("image", None)
-    aliases = sorted({a for net in (raw.get("networks") or {}).values() if isinstance(net, dict)
-                      for a in net.get("aliases") or []})
-    spec["networks"] = {"default": {"aliases": aliases} if aliases else None}
-    spec["ports"] = [_loopback_port(p) for p in svc.ports]
+    network_mode = _network_mode(raw.get("network_mode"), plan)
+    if network_mode:
+        spec["network_mode"] = network_mode
+    else:
+        aliases = sorted({a for net in (raw.get("networks") or {}).values() if isinstance(net, dict)
+                          for a in net.get("aliases") or []})
+        spec["networks"] = {"default": {"aliases": aliases} if aliases else None}
+        spec["ports"] = [_loopback_port(p) for p in svc.ports] + [_loopback_port(p, "udp") for p in svc.udp_ports]
     depends: dict[str, Any] = {}
     for dep, options in (raw.get("depends_on") or {}).items():
         target = plan.local_service(dep)
@@ -377,8 +386,18 @@ def _proxy_command(image: str) -> list[str]:
     return ["--host", "0.0.0.0", "--port", str(CONTROL_PORT)]
 
 
-def _loopback_port(target: int) -> dict[str, Any]:
-    return {"target": target, "host_ip": "127.0.0.1", "published": "", "protocol": "tcp", "mode": "ingress"}
+def _loopback_port(target: int, protocol: str = "tcp") -> dict[str, Any]:
+    return {"target": target, "host_ip": "127.0.0.1", "published": "", "protocol": protocol, "mode": "ingress"}
+
+
+def _network_mode(mode: str | None, plan: SlicePlan) -> str | None:
+    """Keep ``host`` and ``service:X`` (X local, under its name in the slice); other modes join the slice network."""
+    if mode == "host":
+        return mode
+    if mode and mode.startswith("service:"):
+        other = plan.local_service(mode.split(":", 1)[1])
+        return f"service:{other.compose_name}" if other else None
+    return None
 
 
 def _labels(value: Any) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from stacklet.errors import StackFileError
 
 STACK_FILE = "stack.yaml"
 STACKS_DIR = "stacks"
-_ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$")
 
 
 class _Strict(BaseModel):
@@ -41,8 +42,9 @@ class BaselineConfig(_Strict):
     @classmethod
     def _addresses_are_host_port(cls, value: dict[str, str]) -> dict[str, str]:
         for service, address in value.items():
-            if not _ADDRESS.match(address):
-                raise ValueError(f"address of {service!r} must be host:port, got {address!r}")
+            match = _ADDRESS.match(address)
+            if not match or not 0 < int(match.group(1)) < 65536:
+                raise ValueError(f"address of {service!r} must be host:port with a port 1-65535, got {address!r}")
         return value
 
 
@@ -232,18 +234,26 @@ KNOWN_STATEFUL_IMAGES: dict[str, list[int]] = {
     "nats": [4222], "influxdb": [8086], "neo4j": [7687], "couchdb": [5984], "cockroach": [26257],
     "seaweedfs": [8333], "mssql": [1433], "oracle": [1521],
 }
-_NOT_STATEFUL_WORDS = ("exporter", "admin", "ui", "commander", "insight", "dashboard", "proxy", "cli")
+_NOT_STATEFUL_WORDS = ("exporter", "admin", "ui", "commander", "insight", "dashboard", "proxy", "cli", "express",
+                       "web", "gui", "browser", "operator", "backup", "client")
+_FAMILY_ALIASES = {"postgresql": "postgres", "mongodb": "mongo", "mysqld": "mysql", "rabbit": "rabbitmq",
+                   "elastic": "elasticsearch", "cockroachdb": "cockroach", "memcache": "memcached"}
 _DATA_PATHS = ("/var/lib/", "/data", "/bitnami", "/usr/share/elasticsearch/data")
 
 
+@functools.lru_cache(maxsize=4096)
 def image_family(image: str | None) -> str | None:
     """The well-known stateful family an image belongs to (``postgres:15-alpine`` → ``postgres``)."""
     if not image:
         return None
     repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
     base = repo.rsplit("/", 1)[-1].lower()
-    if any(word in base.split("-") for word in _NOT_STATEFUL_WORDS):
+    words = base.split("-")
+    if any(word in words for word in _NOT_STATEFUL_WORDS):
         return None
+    for word in words:
+        if word in _FAMILY_ALIASES:
+            return _FAMILY_ALIASES[word]
     for family in KNOWN_STATEFUL_IMAGES:
         if base == family or base.startswith(family + "-") or base.endswith("-" + family) or family in base.split("-"):
             return family

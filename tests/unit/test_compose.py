@@ -129,7 +129,7 @@ def test_corpus_file_with_a_missing_reference_fails_clearly(corpus_dir, name):
     err = info.value
     assert missing in err.message
     assert name in err.message and err.file == str(corpus_dir / name)
-    assert err.key == key
+    assert err.key.split(".")[-1] == key
     assert err.hint
     assert "Traceback" not in err.message
 
@@ -293,7 +293,7 @@ services:
     with pytest.raises(ComposeError) as info:
         load_compose([path])
     assert "base.yml" in info.value.message
-    assert info.value.key == "extends"
+    assert info.value.key.split(".")[-1] == "extends"
     assert info.value.hint
 
 
@@ -335,7 +335,7 @@ services:
     with pytest.raises(ComposeError) as info:
         load_compose([path])
     assert ".env.secret" in info.value.message
-    assert info.value.key == "env_file"
+    assert info.value.key.split(".")[-1] == "env_file"
 
 
 def test_env_file_values_reach_the_model(tmp_path):
@@ -595,7 +595,8 @@ class TestParseCompose:
         assert web.depends_on["db"].condition == "service_healthy"
         assert web.links == ["db", "cache"]
         assert web.environment == {"A": "1", "B": None, "N": "5"}
-        assert web.expose == [8000, 9000, 7000]
+        assert web.expose == [8000, 7000]
+        assert web.udp_ports == [9000]
         assert web.port_targets == [80]
         assert web.named_volume_targets == ["/var/lib/x"]
         assert web.has_healthcheck and web.network_mode == "host" and web.profiles == ["debug"]

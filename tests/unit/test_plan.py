@@ -171,12 +171,12 @@ class TestPlanJson:
         data = json.loads(json.dumps(orders_plan.model_dump(mode="json")))
         assert set(data) == {"stack", "source", "changed", "radius", "local", "forwarded", "links", "proxies",
                              "linkproxy_image", "baseline_project", "notes"}
-        assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "stateful", "behind_proxy"}
+        assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "behind_proxy"}
         assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline"}
         assert set(data["links"][0]) == {"source", "target", "kind", "proxy"}
         assert set(data["proxies"][0]) == {"name", "targets", "routes"}
         assert set(data["proxies"][0]["routes"][0]) == {"name", "target", "port", "upstream"}
-        assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081],
+        assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081], "udp_ports": [],
                                     "stateful": False, "behind_proxy": True}
         assert data["forwarded"][0] == {"name": "catalog", "reasons": ["dependency of local gateway"],
                                         "ports": [8084], "address": "catalog.baseline:8084", "baseline": "local"}
