@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_usage(message: str) -> None:
+    print(f"linkproxy: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load_config(args: argparse.Namespace) -> Any:
     """The parsed config, or None; exits with status 2 when it cannot be read or parsed."""
     if args.config:
@@ -55,7 +60,7 @@ def load_config(args: argparse.Namespace) -> Any:
             with open(args.config, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
-            sys.exit(f"linkproxy: cannot read config {args.config}: {exc.strerror or exc}")
+            _exit_usage(f"cannot read config {args.config}: {exc.strerror or exc}")
     elif args.config_json is not None:
         text = args.config_json
     else:
@@ -63,7 +68,7 @@ def load_config(args: argparse.Namespace) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        sys.exit(f"linkproxy: config is not valid JSON: {exc}")
+        _exit_usage(f"config is not valid JSON: {exc}")
 
 
 def _loop_factory(choice: str):
@@ -72,7 +77,7 @@ def _loop_factory(choice: str):
             import uvloop
         except ImportError:
             if choice == "uvloop":
-                sys.exit("linkproxy: --loop uvloop given but uvloop is not installed")
+                _exit_usage("--loop uvloop given but uvloop is not installed")
         else:
             return uvloop.new_event_loop, "uvloop"
     return asyncio.new_event_loop, "asyncio"
