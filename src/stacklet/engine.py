@@ -157,9 +157,6 @@ class SliceEngine:
             for info in self.driver.inspect([ids[s] for s in pending if s in ids]):
                 service = info.compose_service
                 verdict = _readiness(info, service in completes)
-                if verdict == "waiting" and info.state == "running" and \
-                        info.labels.get(f"{LABEL}.role") == "linkproxy":
-                    verdict = "ready"  # a link proxy is ready when its control API answers (checked next)
                 label = info.service
                 if verdict == "ready":
                     pending.discard(service)
@@ -346,7 +343,8 @@ class SliceEngine:
 def _readiness(info: ContainerInfo, one_shot: bool) -> str:
     """'ready', 'waiting', or what went wrong."""
     if info.state == "running":
-        if info.health in (None, "healthy"):
+        if info.health in (None, "healthy") or info.labels.get(f"{LABEL}.role") == "linkproxy":
+            # a link proxy is ready when its control API answers, which the boot checks itself
             return "ready"
         if info.health == "unhealthy":
             return "is unhealthy"

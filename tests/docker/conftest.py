@@ -97,7 +97,15 @@ def host_endpoint(status, service: str) -> str:
     return svc.endpoints[0].host
 
 
-def leftovers(driver: Driver, label: str) -> dict[str, list[str]]:
-    """Containers, networks and volumes still carrying a stacklet label."""
-    return {"containers": [c.name for c in driver.containers({label: ""})],
-            "networks": driver.networks({label: ""}), "volumes": driver.volumes({label: ""})}
+def leftovers(driver: Driver, *slices: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes still labelled as belonging to one of ``slices``."""
+    found: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
+    for name in slices:
+        labels = {"dev.stacklet.slice": name}
+        found["containers"] += [c.name for c in driver.containers(labels)]
+        found["networks"] += driver.networks(labels)
+        found["volumes"] += driver.volumes(labels)
+    return found
+
+
+NOTHING = {"containers": [], "networks": [], "volumes": []}

@@ -19,7 +19,7 @@ from stacklet.errors import BootError
 from stacklet.plan import make_plan
 from stacklet.stack import load_stack
 
-from .conftest import REPO, STACKLET, host_endpoint, http, leftovers, run_cli
+from .conftest import NOTHING, REPO, STACKLET, host_endpoint, http, leftovers, run_cli
 
 TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
 BROKEN = REPO / "tests" / "docker" / "stacks" / "broken"
@@ -46,7 +46,7 @@ def test_tiny_slice_links_through_the_proxy(engine, driver):
                 assert endpoint.host.startswith("127.0.0.1:")
     finally:
         engine.down("t-tiny")
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-tiny") == NOTHING
 
 
 def test_up_json_prints_one_document_and_down_cleans(driver, workdir):
@@ -56,14 +56,14 @@ def test_up_json_prints_one_document_and_down_cleans(driver, workdir):
         document = json.loads(result.stdout)
         assert document["ok"] is True
         assert document["plan"]["changed"] == ["web"]
-        assert {s["name"] for s in document["slice"]["services"]} == {"web", "api"}
+        assert {s["name"] for s in document["slice"]["services"]} == {"web", "api", "store"}
         status = json.loads(run_cli("status", "t-json", "--json", env=env).stdout)
         assert status["healthy"] is True
         text = run_cli("status", "t-json", env=env).stdout
         assert "web" in text and "127.0.0.1:" in text
     finally:
         run_cli("down", "t-json", env=env)
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-json") == NOTHING
 
 
 def test_a_service_that_never_gets_healthy_stops_the_boot_and_leaves_nothing(engine, driver):
@@ -75,7 +75,7 @@ def test_a_service_that_never_gets_healthy_stops_the_boot_and_leaves_nothing(eng
     assert "unhealthy" in error.message
     assert "connection refused on 9999" in (error.health or "")
     assert error.logs is not None
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-broken") == NOTHING
 
 
 def test_failure_in_the_cli_names_the_service_and_exits_2(driver, workdir):
@@ -86,7 +86,7 @@ def test_failure_in_the_cli_names_the_service_and_exits_2(driver, workdir):
     assert "last health check: probe: connection refused on 9999" in result.stderr
     assert "hint:" in result.stderr
     assert "Traceback" not in result.stderr
-    assert leftovers(driver, "dev.stacklet.slice")["containers"] == []
+    assert leftovers(driver, "t-broken-cli") == NOTHING
 
 
 def test_keep_on_failure_keeps_the_slice(engine, driver):
@@ -112,7 +112,7 @@ def test_ctrl_c_mid_boot_cleans_up(driver, workdir):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
     assert "interrupted" in stderr or "error" in stderr
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-interrupt") == NOTHING
 
 
 class TcpToUnixForwarder:
@@ -179,7 +179,7 @@ def test_docker_host_and_context_reach_another_endpoint(tcp_endpoint, workdir, d
             subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
     finally:
         run_cli("down", "t-remote", env=env)
-    assert leftovers(driver, "dev.stacklet.slice")["containers"] == []
+    assert leftovers(driver, "t-remote") == NOTHING
 
 
 def test_doctor_reports_an_unreachable_engine_with_a_fix(workdir):

@@ -9,7 +9,7 @@ import threading
 
 from stacklet.plan import make_plan
 
-from .conftest import host_endpoint, http, leftovers, run_cli
+from .conftest import NOTHING, host_endpoint, http, leftovers, run_cli
 
 
 def psql(container: str, db: str, sql: str) -> str:
@@ -53,7 +53,7 @@ def test_orders_slice_runs_exactly_the_plan_and_places_an_order(shop_baseline, e
         assert rid not in driver.container_logs(container_of(shop_baseline, "payments"))
     finally:
         engine.down("t-orders")
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-orders") == NOTHING
 
 
 def test_two_slices_run_at_once_without_collisions(shop_baseline, engine, driver, shop):
@@ -95,4 +95,4 @@ def test_two_slices_run_at_once_without_collisions(shop_baseline, engine, driver
         for name in ("t-agent-a", "t-agent-b"):
             if driver.containers({"dev.stacklet.slice": name}):
                 engine.down(name)
-    assert leftovers(driver, "dev.stacklet.slice") == {"containers": [], "networks": [], "volumes": []}
+    assert leftovers(driver, "t-agent-a", "t-agent-b") == NOTHING
