@@ -57,14 +57,13 @@ def shop():
 
 
 @pytest.fixture(scope="session")
-def shop_baseline(engine, shop):
-    """The shop's local baseline, started once for the session and removed at the end."""
+def shop_baseline(engine, driver, shop):
+    """The shop's local baseline: reused when it already runs, else started and removed at the end."""
+    already_running = bool(driver.containers({"dev.stacklet.baseline": shop.name}))
     engine.baseline_up(shop)
     yield engine.baseline_status(shop.name)
-    for summary in engine.list():
-        if summary.stack == shop.name:
-            engine.down(summary.name)
-    engine.baseline_down(shop.name)
+    if not already_running:
+        engine.baseline_down(shop.name)
 
 
 def run_cli(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600,
