@@ -11,7 +11,7 @@ import sys
 import pytest
 import requests
 
-from .support import REPO, connect, echo_round_trip, recv_until_closed, wait_until
+from .support import REPO, TcpServer, connect, echo_round_trip, recv_until_closed, wait_until
 
 
 def test_config_file_creates_proxies_before_the_api_answers(start_server, echo_server, tmp_path):
@@ -93,6 +93,40 @@ def test_default_asyncio_loop_works_too(start_server, echo_server):
         assert echo_round_trip(sock) >= 0.030
         server.remove_toxic("e", "latency_downstream")
         echo_round_trip(sock)
+
+
+def _shout_server() -> TcpServer:
+    def shout(conn: socket.socket) -> None:
+        request = recv_until_closed(conn)  # until the client's FIN
+        try:
+            conn.sendall(request.upper())
+        except OSError:
+            pass
+
+    return TcpServer(shout)
+
+
+def _shout_through(server) -> bytes:
+    shouter = _shout_server()
+    try:
+        server.create_proxy("shout", shouter.address)
+        with connect(server.proxy_port("shout")) as sock:
+            sock.sendall(b"hello")
+            sock.shutdown(socket.SHUT_WR)
+            try:
+                return recv_until_closed(sock)
+            except ConnectionResetError:
+                return b"<reset>"
+    finally:
+        shouter.close()
+
+
+def test_half_close_flag_lets_the_response_through(start_server):
+    assert _shout_through(start_server("--half-close")) == b"HELLO"
+
+
+def test_without_half_close_a_fin_closes_both_sides_like_toxiproxy(server):
+    assert _shout_through(server) in (b"", b"<reset>")
 
 
 def _toxicity_pattern(server, echo_server, connections: int = 16) -> list[bool]:

@@ -1,7 +1,8 @@
 """Command line of the link proxy.
 
     python -m stacklet.linkproxy [--host H] [--port P] [--config FILE | --config-json TEXT]
-                                 [--seed N] [--no-metrics] [--loop auto|uvloop|asyncio]
+                                 [--seed N] [--no-metrics] [--half-close]
+                                 [--loop auto|uvloop|asyncio]
 
 The config (a JSON array of proxies, as for POST /populate) is applied before the API
 starts listening, so a server whose API answers has its proxies. Toxiproxy's single-dash
@@ -41,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     config.add_argument("--config-json", metavar="TEXT", help="the same JSON array, inline")
     parser.add_argument("--seed", "-seed", type=int, help="make toxicity, jitter and slicer randomness repeatable")
     parser.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")
+    parser.add_argument("--half-close", action="store_true",
+                        help="pass a peer's FIN on as a half-close instead of closing both sockets")
     parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                         help="event loop (default: uvloop when importable)")
     parser.add_argument("--proxy-metrics", "-proxy-metrics", "--runtime-metrics", "-runtime-metrics",
@@ -84,7 +87,7 @@ def _loop_factory(choice: str):
 
 
 async def serve(args: argparse.Namespace, config: Any, loop_name: str) -> int:
-    registry = Registry(seed=args.seed)
+    registry = Registry(seed=args.seed, half_close=args.half_close)
     if config is not None:
         proxies, error = await registry.populate(config)
         if error is not None and error.status == 400:

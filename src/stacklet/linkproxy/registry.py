@@ -38,10 +38,11 @@ class ProxyFields:
 class Registry:
     """Every proxy of the server, by name; one lock serialises changes to the set."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, half_close: bool = False) -> None:
         self.proxies: dict[str, Proxy] = {}
         self.metrics = Metrics()
         self.seed = seed
+        self.half_close = half_close
         self._lock = asyncio.Lock()
 
     def rng(self, proxy: str, connection_index: int, stream: str, toxic: str) -> random.Random:
@@ -51,7 +52,7 @@ class Registry:
         return random.Random(f"{self.seed}/{proxy}/{connection_index}/{stream}/{toxic}")
 
     def _new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(name, listen, upstream, self.metrics.counter, self.rng)
+        return Proxy(name, listen, upstream, self.metrics.counter, self.rng, self.half_close)
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)

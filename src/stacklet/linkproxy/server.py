@@ -32,6 +32,7 @@ PIPELINE_LOW = 1024 * 1024  # ... and resumed
 WRITE_BUFFER_HIGH = 1024 * 1024  # transport write buffer before the source is paused
 WRITE_BUFFER_LOW = 256 * 1024
 LISTEN_BACKLOG = 1024
+EARLY_LIMIT = 256 * 1024  # client bytes kept while the upstream is dialled before reading pauses
 
 
 # -- addresses -------------------------------------------------------------------------
@@ -126,8 +127,8 @@ class Endpoint(asyncio.Protocol):
             link.ingest(data)
 
     def eof_received(self) -> bool:
-        self.out.source_ended(FIN)
-        return True  # keep the transport open for writing (half-close)
+        self.out.source_ended(self.conn.eof_end)
+        return True  # the connection decides when to close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -161,20 +162,27 @@ class UpstreamEndpoint(Endpoint):
 class PendingLink:
     """Stands in for the upstream link while the upstream is dialled: keeps early client bytes.
 
-    Being a separate object keeps a None check out of ``Endpoint.data_received``.
+    The client is read during the dial (its first bytes are forwarded the moment the upstream
+    answers) and paused only if it sends more than EARLY_LIMIT. Being a separate object keeps
+    a None check out of ``Endpoint.data_received``.
     """
 
-    __slots__ = ("conn", "early", "ended")
+    __slots__ = ("conn", "early", "size", "ended", "paused")
     fast = False
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.early: list[bytes] = []
+        self.size = 0
         self.ended = False
+        self.paused = False
 
     def ingest(self, data: bytes) -> None:
         self.early.append(data)
-        self.conn.client.transport.pause_reading()
+        self.size += len(data)
+        if self.size > EARLY_LIMIT and not self.paused:
+            self.paused = True
+            self.conn.client.transport.pause_reading()
 
     def source_ended(self, end: str) -> None:
         self.ended = True
@@ -328,7 +336,7 @@ class Connection:
 
     __slots__ = (
         "proxy", "loop", "index", "client", "server", "upstream", "downstream",
-        "dial_task", "closed", "reset_timer",
+        "dial_task", "closed", "reset_timer", "eof_end",
     )
 
     def __init__(self, proxy: Proxy) -> None:
@@ -342,27 +350,29 @@ class Connection:
         self.dial_task: asyncio.Task | None = None
         self.closed = False
         self.reset_timer: asyncio.TimerHandle | None = None
+        self.eof_end = FIN if proxy.half_close else CLOSE  # what a peer's FIN becomes
 
     def client_connected(self) -> None:
         self.client.out = PendingLink(self)
-        self.client.transport.pause_reading()  # until the upstream answers
         self.proxy.connections.add(self)
+        self.proxy.watch_dial(self)
         self.dial_task = self.loop.create_task(self._dial())
 
     async def _dial(self) -> None:
-        upstream = self.proxy.upstream
+        proxy = self.proxy
         try:
-            host, port = split_host_port(upstream)
-            async with asyncio.timeout(DIAL_TIMEOUT):
-                await self.loop.create_connection(lambda: self.server, host or "localhost", port)
+            host, port = split_host_port(proxy.upstream)
+            await self.loop.create_connection(lambda: self.server, host or "localhost", port)
         except asyncio.CancelledError:
+            if self.dial_task is not None and not self.closed:  # the dial watch gave up on it
+                proxy.dial_failed(TimeoutError(f"no answer within {DIAL_TIMEOUT:g} s"))
             self.close()
-            raise
-        except (OSError, ValueError, TimeoutError) as exc:
-            self.proxy.dial_failed(exc)
+        except (OSError, ValueError) as exc:
+            proxy.dial_failed(exc)
             self.close()
         finally:
             self.dial_task = None
+            proxy.dialing.pop(self, None)
 
     def upstream_connected(self) -> None:
         """The upstream socket is connected: wire the links, then let the client's bytes flow."""
@@ -383,8 +393,8 @@ class Connection:
         for data in pending.early:
             client.data_received(data)
         if pending.ended:
-            self.upstream.source_ended(FIN)
-        else:
+            self.upstream.source_ended(self.eof_end)
+        elif pending.paused:
             client.transport.resume_reading()
 
     def link_of(self, toxic: Toxic) -> Link | None:
@@ -408,7 +418,11 @@ class Connection:
     # -- ends --------------------------------------------------------------------------
 
     def link_finished(self, link: Link, end: str) -> None:
-        """A link delivered its end: half-close (FIN) or close (CLOSE) its sink."""
+        """A link delivered its end: half-close (FIN) or close (CLOSE) its sink.
+
+        A close also ends the other direction; when that one has no toxics nothing is in
+        flight on it, so both sockets are closed at once (Toxiproxy's full close).
+        """
         sink = link.sink
         if not sink.lost:
             transport = sink.transport
@@ -416,6 +430,10 @@ class Connection:
                 transport.write_eof()
             else:
                 transport.close()
+        if end == CLOSE:
+            other = self.downstream if link is self.upstream else self.upstream
+            if other.fast:
+                other.source_ended(CLOSE)
         self._close_when_done()
 
     def endpoint_lost(self, endpoint: Endpoint) -> None:
@@ -463,8 +481,9 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        if self.dial_task is not None and asyncio.current_task() is not self.dial_task:
-            self.dial_task.cancel()
+        task, self.dial_task = self.dial_task, None
+        if task is not None and asyncio.current_task() is not task:
+            task.cancel()
         for link in (self.upstream, self.downstream):
             if link is not None:
                 link.sink_lost()
@@ -491,8 +510,10 @@ class Proxy:
         upstream: str,
         counter_for: Callable[[str, str, str, str], ByteCounter],
         rng_for: Callable[[str, int, str, str], random.Random],
+        half_close: bool = False,
     ) -> None:
         self.name = name
+        self.half_close = half_close
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
@@ -500,6 +521,8 @@ class Proxy:
         self.connections: set[Connection] = set()
         self.loop = asyncio.get_running_loop()
         self.dial_failures = 0
+        self.dialing: dict[Connection, float] = {}  # connection -> dial deadline (loop time)
+        self._dial_watch: asyncio.TimerHandle | None = None
         self._server: asyncio.AbstractServer | None = None
         self._accepted = 0
         self._counter_for = counter_for
@@ -533,6 +556,21 @@ class Proxy:
 
     def rng_for(self, connection_index: int, toxic: Toxic) -> random.Random:
         return self._rng_for(self.name, connection_index, toxic.stream, toxic.name)
+
+    def watch_dial(self, connection: Connection) -> None:
+        """Give up on the dial of ``connection`` after DIAL_TIMEOUT (one timer for all dials)."""
+        self.dialing[connection] = self.loop.time() + DIAL_TIMEOUT
+        if self._dial_watch is None:
+            self._dial_watch = self.loop.call_later(1.0, self._check_dials)
+
+    def _check_dials(self) -> None:
+        self._dial_watch = None
+        now = self.loop.time()
+        for connection, deadline in list(self.dialing.items()):
+            if deadline <= now and connection.dial_task is not None:
+                connection.dial_task.cancel()
+        if self.dialing:
+            self._dial_watch = self.loop.call_later(1.0, self._check_dials)
 
     def dial_failed(self, exc: BaseException) -> None:
         self.dial_failures += 1
