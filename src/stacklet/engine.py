@@ -133,6 +133,8 @@ class SliceEngine:
         for service in to_build:
             on_event(Event("building", services[service]["labels"][f"{LABEL}.service"]))
         project.build(to_build)
+        for service in to_build:
+            on_event(Event("built", services[service]["labels"][f"{LABEL}.service"]))
         on_event(Event("creating", message=f"{len(services)} containers"))
         project.create()
         layers = dependency_layers({s: list(v.get("depends_on") or {}) for s, v in services.items()})
@@ -191,7 +193,7 @@ class SliceEngine:
             control = self._control(containers[proxy.name])
             control.wait_ready()
             control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in proxy.routes})
-            on_event(Event("linked", proxy.name, ", ".join(f"{r.name} → {r.upstream}" for r in proxy.routes)))
+            on_event(Event("linked", proxy.name, ", ".join(r.name for r in proxy.routes)))
 
     def _control(self, info: ContainerInfo) -> LinkProxyControl:
         port = info.ports.get(CONTROL_PORT)
