@@ -125,6 +125,11 @@ class Driver:
             raise DockerError("could not inspect containers", hint=ENGINE_HINT, details=_stderr(exc)) from exc
         return [self._info(c) for c in (found if isinstance(found, list) else [found])]
 
+    def start(self, container_ids: list[str]) -> None:
+        """Start created containers (all in one call)."""
+        if container_ids:
+            self._call(lambda: self.client.container.start(container_ids), "start containers")
+
     def networks(self, labels: dict[str, str]) -> list[str]:
         filters = _label_filters(labels)
         return [n.name for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")]
@@ -241,17 +246,10 @@ class ComposeProjectHandle:
     def create(self) -> None:
         self._call(lambda: self.client.compose.create(no_build=True, pull="missing"), "create the containers")
 
-    def start(self, services: list[str]) -> None:
-        self._call(lambda: self.client.compose.up(services, detach=True, no_build=True, dependencies=False,
-                                                  recreate=False, quiet=True), f"start {', '.join(services)}")
-
     def up_wait(self, timeout_s: int) -> None:
         """Start everything in the project and wait until healthy (used for whole baselines)."""
         self._call(lambda: self.client.compose.up(detach=True, build=True, wait=True, wait_timeout=timeout_s,
                                                   quiet=True), "start the project")
-
-    def restart(self, services: list[str]) -> None:
-        self._call(lambda: self.client.compose.restart(services), f"restart {', '.join(services)}")
 
     def down(self, remove_images: bool = True) -> None:
         self._call(lambda: self.client.compose.down(remove_orphans=True, volumes=True, timeout=3, quiet=True,

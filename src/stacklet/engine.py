@@ -137,46 +137,52 @@ class SliceEngine:
             on_event(Event("built", services[service]["labels"][f"{LABEL}.service"]))
         on_event(Event("creating", message=f"{len(services)} containers"))
         project.create()
-        layers = dependency_layers({s: list(v.get("depends_on") or {}) for s, v in services.items()})
+        self._start_in_order(project.name, services, plan, timeout_s, on_event)
+
+    def _start_in_order(self, project: str, services: dict, plan: SlicePlan, timeout_s: int,
+                        on_event: EventSink) -> None:
+        """Start each service as soon as everything it depends on is ready; wait until all are ready."""
+        depends = {s: set(v.get("depends_on") or {}) for s, v in services.items()}
+        dependency_layers(depends)  # refuses cycles before anything starts
         completes = {d for v in services.values() for d, o in (v.get("depends_on") or {}).items()
                      if (o or {}).get("condition") == "service_completed_successfully"}
-        for layer in layers:
-            for service in layer:
-                on_event(Event("starting", services[service]["labels"][f"{LABEL}.service"]))
-            project.start(layer)
-            self._wait(project.name, layer, services, completes, timeout_s, on_event)
-            proxies = [s for s in layer if services[s]["labels"][f"{LABEL}.role"] == "linkproxy"]
-            if proxies:
-                self._configure_proxies(project.name, plan, proxies, on_event)
-
-    def _wait(self, project: str, layer: list[str], services: dict, completes: set[str], timeout_s: int,
-              on_event: EventSink) -> None:
-        deadline = time.monotonic() + timeout_s
-        pending = set(layer)
         ids = {c.compose_service: c.id for c in self.driver.containers({"com.docker.compose.project": project})}
+        missing = set(services) - set(ids)
+        if missing:
+            raise BootError(f"no container was created for {', '.join(sorted(missing))}",
+                            hint="see `docker compose ps` of the project")
+        proxies = {p.name: p for p in plan.proxies}
+        started: dict[str, float] = {}
+        ready: set[str] = set()
         reported: dict[str, str] = {}
-        while pending:
-            for info in self.driver.inspect([ids[s] for s in pending if s in ids]):
+        while len(ready) < len(services):
+            startable = sorted(s for s in services if s not in started and depends[s] <= ready)
+            if startable:
+                for service in startable:
+                    on_event(Event("starting", services[service]["labels"][f"{LABEL}.service"]))
+                self.driver.start([ids[s] for s in startable])
+                started.update({s: time.monotonic() for s in startable})
+            progressed = bool(startable)
+            for info in self.driver.inspect([ids[s] for s in started if s not in ready]):
                 service = info.compose_service
                 verdict = _readiness(info, service in completes)
-                label = info.service
                 if verdict == "ready":
-                    pending.discard(service)
-                    on_event(Event("healthy" if info.health else "running", label,
-                                   "healthy" if info.health else "started (no healthcheck)"))
+                    if service in proxies:
+                        self._configure_proxy(info, proxies[service], on_event)
+                    else:
+                        on_event(Event("healthy" if info.health else "running", info.service,
+                                       "healthy" if info.health else "started (no healthcheck)"))
+                    ready.add(service)
+                    progressed = True
                 elif verdict != "waiting":
                     raise self._failure(info, verdict)
-                elif reported.get(service) != (info.health or info.state):
-                    reported[service] = info.health or info.state
-                    on_event(Event("waiting", label, info.health or info.state))
-            missing = pending - set(ids)
-            if missing:
-                raise BootError(f"no container was created for {', '.join(sorted(missing))}",
-                                hint="see `docker compose ps` of the project")
-            if pending and time.monotonic() > deadline:
-                info = self.driver.inspect([ids[sorted(pending)[0]]])[0]
-                raise self._failure(info, f"did not become healthy within {timeout_s} s")
-            if pending:
+                else:
+                    if reported.get(service) != (info.health or info.state):
+                        reported[service] = info.health or info.state
+                        on_event(Event("waiting", info.service, info.health or info.state))
+                    if time.monotonic() - started[service] > timeout_s:
+                        raise self._failure(info, f"did not become healthy within {timeout_s} s")
+            if not progressed:
                 time.sleep(POLL_S)
 
     def _failure(self, info: ContainerInfo, what: str) -> BootError:
@@ -185,15 +191,11 @@ class SliceEngine:
                          health=info.health_output or None, logs=logs,
                          hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
-    def _configure_proxies(self, project: str, plan: SlicePlan, proxies: list[str], on_event: EventSink) -> None:
-        containers = {c.compose_service: c for c in self.driver.containers({"com.docker.compose.project": project})}
-        for proxy in plan.proxies:
-            if proxy.name not in proxies:
-                continue
-            control = self._control(containers[proxy.name])
-            control.wait_ready()
-            control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in proxy.routes})
-            on_event(Event("linked", proxy.name, ", ".join(r.name for r in proxy.routes)))
+    def _configure_proxy(self, info: ContainerInfo, proxy, on_event: EventSink) -> None:
+        control = self._control(info)
+        control.wait_ready()
+        control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in proxy.routes})
+        on_event(Event("linked", proxy.name, ", ".join(r.name for r in proxy.routes)))
 
     def _control(self, info: ContainerInfo) -> LinkProxyControl:
         port = info.ports.get(CONTROL_PORT)
