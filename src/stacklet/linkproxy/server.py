@@ -488,8 +488,12 @@ class Connection:
             if link is not None:
                 link.sink_lost()
         for endpoint in (self.client, self.server):
-            if endpoint.transport is not None and not endpoint.lost:
-                endpoint.transport.close()
+            transport = endpoint.transport
+            if transport is not None and not endpoint.lost:
+                if transport.get_write_buffer_size():
+                    transport.abort()  # a peer that does not read must not keep it open
+                else:
+                    transport.close()
         self._forget()
 
     def _forget(self) -> None:
@@ -567,7 +571,7 @@ class Proxy:
         self._dial_watch = None
         now = self.loop.time()
         for connection, deadline in list(self.dialing.items()):
-            if deadline <= now and connection.dial_task is not None:
+            if deadline <= now and connection.dial_task is not None and connection.upstream is None:
                 connection.dial_task.cancel()
         if self.dialing:
             self._dial_watch = self.loop.call_later(1.0, self._check_dials)
