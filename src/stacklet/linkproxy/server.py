@@ -127,7 +127,11 @@ class Endpoint(asyncio.Protocol):
             link.ingest(data)
 
     def eof_received(self) -> bool:
-        self.out.source_ended(self.conn.eof_end)
+        conn = self.conn
+        if conn.eof_end is CLOSE and conn.upstream is not None and conn.upstream.fast and conn.downstream.fast:
+            conn.close_quietly()  # nothing in flight on either link: Toxiproxy's full close, at once
+        else:
+            self.out.source_ended(conn.eof_end)
         return True  # the connection decides when to close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -361,8 +365,8 @@ class Connection:
     async def _dial(self) -> None:
         proxy = self.proxy
         try:
-            host, port = split_host_port(proxy.upstream)
-            await self.loop.create_connection(lambda: self.server, host or "localhost", port)
+            host, port = proxy.upstream_address()
+            await self.loop.create_connection(lambda: self.server, host, port)
         except asyncio.CancelledError:
             if self.dial_task is not None and not self.closed:  # the dial watch gave up on it
                 proxy.dial_failed(TimeoutError(f"no answer within {DIAL_TIMEOUT:g} s"))
@@ -388,8 +392,9 @@ class Connection:
         self.downstream = Link(self, "downstream", server, client, proxy.counters["downstream"])
         client.out = server.inbound = self.upstream
         server.out = client.inbound = self.downstream
-        for toxic in proxy.toxics_in_order():
-            self.add_toxic(toxic)
+        if proxy.toxics:
+            for toxic in proxy.toxics_in_order():
+                self.add_toxic(toxic)
         for data in pending.early:
             client.data_received(data)
         if pending.ended:
@@ -440,9 +445,23 @@ class Connection:
         if self.upstream is None or self.downstream is None:  # lost while dialling, or a failed dial
             self.close()
             return
-        endpoint.inbound.sink_lost()
-        endpoint.out.source_ended(CLOSE)
+        if self.upstream.fast and self.downstream.fast:
+            self.close_quietly()
+        else:
+            endpoint.inbound.sink_lost()
+            endpoint.out.source_ended(CLOSE)
         self._close_when_done()
+
+    def close_quietly(self) -> None:
+        """Both links are on the fast path (nothing held): end them and close both sockets."""
+        for link in (self.upstream, self.downstream):
+            link.finished = link.source_done = True
+            link.fast = False
+        for endpoint in (self.client, self.server):
+            if not endpoint.lost:
+                endpoint.transport.close()
+        if self.client.lost and self.server.lost:
+            self._forget()
 
     def _close_when_done(self) -> None:
         if not (self.upstream.finished and self.downstream.finished):
@@ -527,6 +546,7 @@ class Proxy:
         self.dial_failures = 0
         self.dialing: dict[Connection, float] = {}  # connection -> dial deadline (loop time)
         self._dial_watch: asyncio.TimerHandle | None = None
+        self._upstream_address: tuple[str, tuple[str, int]] | None = None
         self._server: asyncio.AbstractServer | None = None
         self._accepted = 0
         self._counter_for = counter_for
@@ -552,6 +572,14 @@ class Proxy:
         """Upstream toxics in insertion order, then downstream ones (Toxiproxy's order)."""
         toxics = list(self.toxics.values())
         return [t for t in toxics if t.stream == "upstream"] + [t for t in toxics if t.stream == "downstream"]
+
+    def upstream_address(self) -> tuple[str, int]:
+        """``upstream`` split into host and port (parsed once per value); ValueError if malformed."""
+        cached = self._upstream_address
+        if cached is None or cached[0] != self.upstream:
+            host, port = split_host_port(self.upstream)
+            cached = self._upstream_address = (self.upstream, (host or "localhost", port))
+        return cached[1]
 
     def next_connection_index(self) -> int:
         index = self._accepted
