@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -103,6 +104,8 @@ async def serve(args: argparse.Namespace, config: Any, loop_name: str) -> int:
         print(f"linkproxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         await registry.close_all()
         return 1
+    gc.collect()
+    gc.freeze()  # what exists now lives as long as the server: keep it out of GC passes
     log.info("started api=%s:%d version=%s loop=%s seed=%s", args.host, args.port, API_VERSION, loop_name, args.seed)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -460,8 +460,6 @@ class Connection:
         for endpoint in (self.client, self.server):
             if not endpoint.lost:
                 endpoint.transport.close()
-        if self.client.lost and self.server.lost:
-            self._forget()
 
     def _close_when_done(self) -> None:
         if not (self.upstream.finished and self.downstream.finished):
@@ -471,6 +469,7 @@ class Connection:
                 endpoint.transport.close()
         if self.client.lost and self.server.lost:
             self._forget()
+            self._release()
 
     def reset_later(self, delay: float) -> None:
         """Reset both sockets (TCP RST) after ``delay`` seconds; a pending reset is kept."""
@@ -521,6 +520,14 @@ class Connection:
             self.reset_timer.cancel()
             self.reset_timer = None
         self.proxy.connections.discard(self)
+
+    def _release(self) -> None:
+        """Both sockets are gone: break the reference cycles so refcounting frees everything."""
+        for link in (self.upstream, self.downstream):
+            if link is not None:
+                link.stages = []
+        for endpoint in (self.client, self.server):
+            endpoint.out = endpoint.inbound = None
 
 
 class Proxy:
