@@ -25,10 +25,12 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,11 +42,74 @@ TARGETS = {"keepalive_p50_ratio_max": 2.0, "new_connection_p50_ratio_max": 1.8, 
 TOXIPROXY_2_12_RATIOS = {"keepalive_p50": 2.2, "new_connection_p50": 2.0, "throughput": 0.22}
 
 
+# The smallest forwarders that can be written for the same job, measured with --references to
+# show where the floor of the ratios lies on the machine: a uvloop one (what any asyncio proxy
+# costs at least) and a C epoll one (what the kernel costs). Neither has toxics, an API,
+# flow control or error handling; they only make the numbers of the link proxy readable.
+C_EPOLL_PROXY = r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static int peer[65536];
+static struct sockaddr_in loopback(int port) {
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET; a.sin_port = htons(port); a.sin_addr.s_addr = htonl(0x7f000001);
+  return a;
+}
+int main(int argc, char **argv) {
+  int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0), ep = epoll_create1(0);
+  struct sockaddr_in listen_at = loopback(atoi(argv[1])), upstream = loopback(atoi(argv[2]));
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(ls, (void *)&listen_at, sizeof listen_at) || listen(ls, 1024)) return 1;
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, events[64];
+  epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+  static char buf[262144];
+  for (;;) {
+    int n = epoll_wait(ep, events, 64, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      if (fd == ls) {
+        int c = accept(ls, 0, 0), u = socket(AF_INET, SOCK_STREAM, 0);
+        if (c < 0 || c >= 65536 || u >= 65536 || connect(u, (void *)&upstream, sizeof upstream)) {
+          close(c); close(u); continue;
+        }
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        peer[c] = u; peer[u] = c;
+        struct epoll_event ec = {.events = EPOLLIN, .data.fd = c}, eu = {.events = EPOLLIN, .data.fd = u};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c, &ec); epoll_ctl(ep, EPOLL_CTL_ADD, u, &eu);
+      } else {
+        ssize_t r = read(fd, buf, sizeof buf), off = 0;
+        if (r <= 0) { close(peer[fd]); close(fd); continue; }
+        while (off < r) { ssize_t w = write(peer[fd], buf + off, r - off); if (w <= 0) break; off += w; }
+      }
+    }
+  }
+}
+"""
+
+
+def build_c_proxy(directory: Path) -> Path | None:
+    """Compile C_EPOLL_PROXY with the system C compiler; None when there is none."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    source, binary = directory / "epoll_proxy.c", directory / "epoll_proxy"
+    source.write_text(C_EPOLL_PROXY)
+    built = subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], capture_output=True)
+    return binary if built.returncode == 0 else None
+
+
 # -- servers (run in subprocesses) --------------------------------------------------------
 
 
-def run_server(role: str, port: int) -> None:
-    """Serve ``echo`` (write back what is read) or ``sink`` (count N bytes, then ack) on port."""
+def run_server(role: str, port: int, upstream_port: int = 0) -> None:
+    """Serve ``echo`` (write back what is read), ``sink`` (count N bytes, then ack) or
+    ``minimal-proxy`` (forward to upstream_port, nothing else) on port."""
     try:
         import uvloop
 
@@ -87,9 +152,42 @@ def run_server(role: str, port: int) -> None:
                 self.remaining = None
                 self.header = b""
 
+    class Forward(asyncio.Protocol):
+        """One side of the minimal uvloop proxy."""
+
+        def __init__(self, peer=None):
+            self.peer, self.transport, self.early = peer, None, []
+
+        def connection_made(self, transport):
+            self.transport = transport
+            if self.peer is None:  # the client side: dial the upstream
+                self.peer = Forward(self)
+                asyncio.get_running_loop().create_task(self.dial())
+
+        async def dial(self):
+            try:
+                await asyncio.get_running_loop().create_connection(lambda: self.peer, HOST, upstream_port)
+            except OSError:
+                self.transport.close()
+                return
+            for data in self.early:
+                self.peer.transport.write(data)
+
+        def data_received(self, data):
+            if self.peer.transport is None:
+                self.early.append(data)
+            else:
+                self.peer.transport.write(data)
+
+        def connection_lost(self, exc):
+            if self.peer is not None and self.peer.transport is not None:
+                self.peer.transport.close()
+
+    factories = {"echo": Echo, "sink": Sink, "minimal-proxy": Forward}
+
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Echo if role == "echo" else Sink, HOST, port, backlog=1024)
+        server = await loop.create_server(factories[role], HOST, port, backlog=1024)
         await server.serve_forever()
 
     with asyncio.Runner(loop_factory=new_loop) as runner:
@@ -200,25 +298,34 @@ def throughput(port: int, total: int, timeout_s: float) -> float:
 # -- main -----------------------------------------------------------------------------------
 
 
-def start_process(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_process(args: list[str], log_dir: Path, name: str, env: dict | None = None) -> subprocess.Popen:
+    log = open(log_dir / f"{name}.log", "wb")
+    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def summarize(direct: list[float], proxied: list[float]) -> dict:
-    result = {}
-    for label, samples in (("direct", direct), ("proxy", proxied)):
-        result[label] = {
-            "count": len(samples),
-            "p50": round(percentile(samples, 0.50), 1),
-            "p99": round(percentile(samples, 0.99), 1),
-            "mean": round(statistics.fmean(samples), 1),
-        }
-    result["ratio_p50"] = round(result["proxy"]["p50"] / result["direct"]["p50"], 3)
-    result["ratio_p99"] = round(result["proxy"]["p99"] / result["direct"]["p99"], 3)
+def stats(samples: list[float]) -> dict:
+    return {
+        "count": len(samples),
+        "p50": round(percentile(samples, 0.50), 1),
+        "p99": round(percentile(samples, 0.99), 1),
+        "mean": round(statistics.fmean(samples), 1),
+    }
+
+
+def summarize(samples: dict[str, list[float]]) -> dict:
+    """Stats per path, and each path's p50/p99 ratio to the direct path."""
+    result: dict = {label: stats(values) for label, values in samples.items()}
+    direct = result["direct"]
+    for label in samples:
+        if label != "direct":
+            result[label]["ratio_p50"] = round(result[label]["p50"] / direct["p50"], 3)
+            result[label]["ratio_p99"] = round(result[label]["p99"] / direct["p99"], 3)
+    result["ratio_p50"] = result["proxy"]["ratio_p50"]
+    result["ratio_p99"] = result["proxy"]["ratio_p99"]
     return result
 
 
-def benchmark(args: argparse.Namespace) -> dict:
+def benchmark(args: argparse.Namespace, work: Path) -> dict:
     echo_port, sink_port, api_port = free_port(), free_port(), free_port()
     proxy_ports = {name: free_port() for name in ("echo", "sink", "sink_toxic")}
     config = [
@@ -227,16 +334,34 @@ def benchmark(args: argparse.Namespace) -> dict:
         {"name": "sink_toxic", "listen": f"{HOST}:{proxy_ports['sink_toxic']}", "upstream": f"{HOST}:{sink_port}"},
     ]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    me = [sys.executable, __file__, "--serve"]
     processes = [
-        start_process([sys.executable, __file__, "--serve", "echo", str(echo_port)]),
-        start_process([sys.executable, __file__, "--serve", "sink", str(sink_port)]),
-        start_process(
-            [sys.executable, "-m", "stacklet.linkproxy", "--port", str(api_port), "--config-json", json.dumps(config)],
-            env=env,
-        ),
+        start_process([*me, "echo", str(echo_port)], work, "echo"),
+        start_process([*me, "sink", str(sink_port)], work, "sink"),
+        start_process([sys.executable, "-m", "stacklet.linkproxy", "--port", str(api_port),
+                       "--config-json", json.dumps(config)], work, "linkproxy", env=env),
     ]
+    # Paths for the latency measurements (echo) and the throughput ones (sink).
+    echo_paths = {"direct": echo_port, "proxy": proxy_ports["echo"]}
+    sink_paths = {"direct": sink_port, "proxy": proxy_ports["sink"], "proxy_latency0": proxy_ports["sink_toxic"]}
+    references: dict[str, str] = {}
+    if args.references:
+        for target, paths in ((echo_port, echo_paths), (sink_port, sink_paths)):
+            port = free_port()
+            processes.append(start_process([*me, "minimal-proxy", str(port), str(target)], work, f"minimal-{port}"))
+            paths["uvloop_minimal"] = port
+        references["uvloop_minimal"] = "the smallest uvloop forwarder (bench/linkproxy.py --serve minimal-proxy)"
+        binary = build_c_proxy(work)
+        if binary is None:
+            references["c_epoll"] = "skipped: no C compiler"
+        else:
+            for target, paths in ((echo_port, echo_paths), (sink_port, sink_paths)):
+                port = free_port()
+                processes.append(start_process([str(binary), str(port), str(target)], work, f"c-{port}"))
+                paths["c_epoll"] = port
+            references["c_epoll"] = "a 50-line C epoll forwarder, blocking connect (C_EPOLL_PROXY in bench/linkproxy.py)"
     try:
-        for port in (echo_port, sink_port, api_port, *proxy_ports.values()):
+        for port in (api_port, *echo_paths.values(), *sink_paths.values()):
             wait_for_port(port)
         status, body = api(api_port, "POST", "/proxies/sink_toxic/toxics",
                            {"type": "latency", "stream": "upstream", "attributes": {"latency": 0}})
@@ -245,27 +370,28 @@ def benchmark(args: argparse.Namespace) -> dict:
         rounds = args.rounds
         deadline = time.monotonic() + args.max_seconds
 
-        direct_ka, proxy_ka = [], []
+        keepalive = {label: [] for label in echo_paths}
         for _ in range(rounds):
-            per_round = args.keepalive // rounds
-            direct_ka += keepalive_rtts(echo_port, per_round, deadline)
-            proxy_ka += keepalive_rtts(proxy_ports["echo"], per_round, deadline)
+            for label, port in echo_paths.items():
+                keepalive[label] += keepalive_rtts(port, args.keepalive // rounds, deadline)
 
-        direct_nc, proxy_nc = [], []
+        new_connection = {label: [] for label in echo_paths}
         for _ in range(rounds):
-            per_round = args.connections // rounds
-            direct_nc += new_connection_rtts(echo_port, per_round, deadline)
-            proxy_nc += new_connection_rtts(proxy_ports["echo"], per_round, deadline)
+            for label, port in echo_paths.items():
+                new_connection[label] += new_connection_rtts(port, args.connections // rounds, deadline)
 
         total = int(args.gib * (1 << 30))
-        runs: dict[str, list[float]] = {"direct": [], "proxy": [], "proxy_latency0": []}
+        runs: dict[str, list[float]] = {label: [] for label in sink_paths}
         for _ in range(args.throughput_rounds):
             if time.monotonic() > deadline:
                 break
-            runs["direct"].append(round(throughput(sink_port, total, 120), 1))
-            runs["proxy"].append(round(throughput(proxy_ports["sink"], total, 120), 1))
-            runs["proxy_latency0"].append(round(throughput(proxy_ports["sink_toxic"], total, 120), 1))
+            for label, port in sink_paths.items():
+                runs[label].append(round(throughput(port, total, 120), 1))
         best = {label: max(values) for label, values in runs.items()}
+    except Exception:
+        for log in sorted(work.glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+        raise
     finally:
         for process in processes:
             process.terminate()
@@ -275,15 +401,18 @@ def benchmark(args: argparse.Namespace) -> dict:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    keepalive = summarize(direct_ka, proxy_ka)
-    new_connection = summarize(direct_nc, proxy_nc)
+    keepalive_result = summarize(keepalive)
+    new_connection_result = summarize(new_connection)
     throughput_result = {
         "bytes_per_run": total,
         "runs_mb_s": runs,
         "best_mb_s": best,
+        **{f"ratio_{label}": round(best[label] / best["direct"], 3) for label in best if label != "direct"},
         "ratio": round(best["proxy"] / best["direct"], 3),
         "ratio_latency0": round(best["proxy_latency0"] / best["direct"], 3),
     }
+    throughput_result.pop("ratio_proxy")
+    throughput_result.pop("ratio_proxy_latency0")
     return {
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
@@ -291,22 +420,25 @@ def benchmark(args: argparse.Namespace) -> dict:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "uvloop": _uvloop_version(),
+            "load_average_at_start": args.load_at_start,
         },
         "method": {
             "rounds": rounds,
             "keepalive_samples": args.keepalive,
             "new_connection_samples": args.connections,
             "throughput_rounds": args.throughput_rounds,
-            "note": "latencies in microseconds; throughput best of the rounds, MB = 10^6 bytes",
+            "note": "latencies in microseconds, paths interleaved in rounds; throughput best of the "
+                    "rounds, MB = 10^6 bytes; 'proxy' is the link proxy",
+            "references": references,
         },
-        "keepalive_rtt_us": keepalive,
-        "new_connection_rtt_us": new_connection,
+        "keepalive_rtt_us": keepalive_result,
+        "new_connection_rtt_us": new_connection_result,
         "throughput": throughput_result,
         "targets": TARGETS,
         "toxiproxy_2_12_ratios": TOXIPROXY_2_12_RATIOS,
         "targets_met": {
-            "keepalive_p50": keepalive["ratio_p50"] <= TARGETS["keepalive_p50_ratio_max"],
-            "new_connection_p50": new_connection["ratio_p50"] <= TARGETS["new_connection_p50_ratio_max"],
+            "keepalive_p50": keepalive_result["ratio_p50"] <= TARGETS["keepalive_p50_ratio_max"],
+            "new_connection_p50": new_connection_result["ratio_p50"] <= TARGETS["new_connection_p50_ratio_max"],
             "throughput": throughput_result["ratio"] >= TARGETS["throughput_ratio_min"],
         },
     }
@@ -334,13 +466,19 @@ def print_table(result: dict) -> None:
     print(f"{'measure':40} {'direct':>10} {'proxy':>10} {'ratio':>7}  target")
     for name, direct, proxied, ratio, target in rows:
         print(f"{name:40} {direct:>10} {proxied:>10} {ratio:>7}  {target}")
+    for label in ("uvloop_minimal", "c_epoll"):
+        if label in ka:
+            print(f"reference {label:15} ratios: kept-alive p50 {ka[label]['ratio_p50']}, "
+                  f"new-connection p50 {nc[label]['ratio_p50']}, throughput {tp[f'ratio_{label}']}")
     print("targets met:", result["targets_met"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--serve", nargs=2, metavar=("ROLE", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="small counts, 64 MiB transfers (smoke run)")
+    parser.add_argument("--references", action="store_true",
+                        help="also measure a minimal uvloop forwarder and a minimal C epoll forwarder")
     parser.add_argument("--keepalive", type=int, default=20000, help="kept-alive round trips per path")
     parser.add_argument("--connections", type=int, default=2000, help="new connections per path")
     parser.add_argument("--gib", type=float, default=1.0, help="GiB per throughput run")
@@ -350,11 +488,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON ('-' to skip writing)")
     args = parser.parse_args()
     if args.serve:
-        run_server(args.serve[0], int(args.serve[1]))
+        run_server(args.serve[0], int(args.serve[1]), int(args.serve[2]) if len(args.serve) > 2 else 0)
         return 0
     if args.quick:
         args.keepalive, args.connections, args.gib, args.throughput_rounds = 2000, 200, 1 / 16, 1
-    result = benchmark(args)
+    args.load_at_start = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="linkproxy-bench-") as work:
+        result = benchmark(args, Path(work))
     print_table(result)
     if str(args.out) != "-":
         previous = json.loads(args.out.read_text()) if args.out.exists() else {}
