@@ -32,3 +32,9 @@ TOXIC_NOT_FOUND = ApiError("toxic not found", 404)
 TOXIC_EXISTS = ApiError("toxic already exists", 409)
 INVALID_STREAM = ApiError("stream was invalid, can be either upstream or downstream", 400)
 INVALID_TOXIC_TYPE = ApiError("invalid toxic type", 400)
+
+
+def os_reason(exc: OSError) -> str:
+    """The OS error text in Go's style: "address already in use"."""
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]

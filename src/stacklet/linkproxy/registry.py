@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import PROXY_EXISTS, PROXY_NOT_FOUND, TOXIC_NOT_FOUND, ApiError, bad_request, missing_field
 from .metrics import Metrics, ProxyGauges
-from .server import Proxy
+from .proxy import Proxy
 from .toxics import Toxic, new_toxic, optional_bool, optional_string, updated_toxic
 
 log = logging.getLogger("stacklet.linkproxy")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from .toxics import Toxic
 
 if TYPE_CHECKING:
-    from .server import Link
+    from .connection import Link
 
 FIN = "fin"  # the source half-closed: pass a half-close on to the sink
 CLOSE = "close"  # the source is gone, or a toxic closes the connection: close the sink
