@@ -312,14 +312,18 @@ def stats(samples: list[float]) -> dict:
     }
 
 
-def summarize(samples: dict[str, list[float]]) -> dict:
-    """Stats per path, and each path's p50/p99 ratio to the direct path."""
+def summarize(samples: dict[str, list[float]], round_p50s: dict[str, list[float]]) -> dict:
+    """Stats per path, each path's p50/p99 ratio to the direct path (all samples pooled), and
+    the p50 ratio of each interleaved round (how much the machine moved during the run)."""
     result: dict = {label: stats(values) for label, values in samples.items()}
     direct = result["direct"]
     for label in samples:
         if label != "direct":
             result[label]["ratio_p50"] = round(result[label]["p50"] / direct["p50"], 3)
             result[label]["ratio_p99"] = round(result[label]["p99"] / direct["p99"], 3)
+            result[label]["round_ratios_p50"] = [
+                round(mine / base, 3) for mine, base in zip(round_p50s[label], round_p50s["direct"])
+            ]
     result["ratio_p50"] = result["proxy"]["ratio_p50"]
     result["ratio_p99"] = result["proxy"]["ratio_p99"]
     return result
@@ -371,14 +375,20 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
         deadline = time.monotonic() + args.max_seconds
 
         keepalive = {label: [] for label in echo_paths}
+        keepalive_rounds = {label: [] for label in echo_paths}
         for _ in range(rounds):
             for label, port in echo_paths.items():
-                keepalive[label] += keepalive_rtts(port, args.keepalive // rounds, deadline)
+                samples = keepalive_rtts(port, args.keepalive // rounds, deadline)
+                keepalive[label] += samples
+                keepalive_rounds[label].append(percentile(samples, 0.5))
 
         new_connection = {label: [] for label in echo_paths}
+        new_connection_rounds = {label: [] for label in echo_paths}
         for _ in range(rounds):
             for label, port in echo_paths.items():
-                new_connection[label] += new_connection_rtts(port, args.connections // rounds, deadline)
+                samples = new_connection_rtts(port, args.connections // rounds, deadline)
+                new_connection[label] += samples
+                new_connection_rounds[label].append(percentile(samples, 0.5))
 
         total = int(args.gib * (1 << 30))
         runs: dict[str, list[float]] = {label: [] for label in sink_paths}
@@ -401,8 +411,8 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    keepalive_result = summarize(keepalive)
-    new_connection_result = summarize(new_connection)
+    keepalive_result = summarize(keepalive, keepalive_rounds)
+    new_connection_result = summarize(new_connection, new_connection_rounds)
     throughput_result = {
         "bytes_per_run": total,
         "runs_mb_s": runs,
@@ -482,7 +492,7 @@ def main() -> int:
     parser.add_argument("--keepalive", type=int, default=20000, help="kept-alive round trips per path")
     parser.add_argument("--connections", type=int, default=2000, help="new connections per path")
     parser.add_argument("--gib", type=float, default=1.0, help="GiB per throughput run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for latencies")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for latencies")
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=240.0, help="time budget of the whole run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON ('-' to skip writing)")
