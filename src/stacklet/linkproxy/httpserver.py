@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
 from typing import Awaitable, Callable
@@ -114,6 +114,17 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise ProtocolError(400, "malformed chunk")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _http_date() -> str:
+    """RFC 9110 date, without importing the email package at start."""
+    t = time.gmtime()
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+
+
 def _keep_alive(request: Request) -> bool:
     connection = request.headers.get("connection", "").lower()
     if request.version == "HTTP/1.0":
@@ -127,7 +138,7 @@ def _serialize(response: Response, keep_alive: bool, version: str, head_only: bo
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}", f"Date: {formatdate(usegmt=True)}"]
+    lines = [f"HTTP/1.1 {status} {reason}", f"Date: {_http_date()}"]
     body = response.body
     if status == 204:
         body = b""
