@@ -121,3 +121,26 @@ def test_many_connections_with_changing_toxics(server, echo_proxy):
     for sock in socks:
         sock.close()
     assert results == payloads
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_a_slow_toxic_pushes_back_instead_of_buffering(server, echo_proxy):
+    size = 24 * 1024 * 1024
+    payload = bytes(range(256)) * (size // 256)
+    server.add_toxic("echo", type="bandwidth", attributes={"rate": 100})  # 100 KB/s: nearly stopped
+    before = _rss_kib(server.process.pid)
+    with connect(echo_proxy, timeout=30) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        time.sleep(1.5)
+        grown_mib = (_rss_kib(server.process.pid) - before) / 1024
+        assert sender.is_alive()  # the client is held back by TCP flow control...
+        assert grown_mib < 12, grown_mib  # ...not buffered in the proxy (toxics hold at most 4 MiB)
+        server.remove_toxic("echo", "bandwidth_downstream")  # what the toxic held goes first, in order
+        received = recv_exactly(sock, size)
+        sender.join(10)
+    assert received == payload
