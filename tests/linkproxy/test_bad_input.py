@@ -78,9 +78,10 @@ def test_invalid_update_is_400_and_keeps_the_toxic(server, echo_proxy, still_ser
 
 
 def test_toxiproxy_messages_for_stream_and_type(server, echo_proxy, still_serving):
-    response = server.request("POST", "/proxies/echo/toxics", json={"type": "latency", "stream": "sideways"})
-    assert response.status_code == 400
-    assert _error(response) == "stream was invalid, can be either upstream or downstream"
+    for stream in ("sideways", ""):
+        response = server.request("POST", "/proxies/echo/toxics", json={"type": "latency", "stream": stream})
+        assert response.status_code == 400
+        assert _error(response) == "stream was invalid, can be either upstream or downstream"
     for toxic_type in ("Latency", "", "corrupt"):
         response = server.request("POST", "/proxies/echo/toxics", json={"type": toxic_type})
         assert (response.status_code, _error(response)) == (400, "invalid toxic type")

@@ -304,7 +304,8 @@ class Connection:
                 proxy.dial_failed(TimeoutError(f"no answer within {DIAL_TIMEOUT:g} s"))
             self.close()
         except (OSError, ValueError) as exc:
-            proxy.dial_failed(exc)
+            if not self.closed:  # not a client that left during the dial
+                proxy.dial_failed(exc)
             self.close()
         finally:
             self.dial_task = None

@@ -190,7 +190,7 @@ def new_toxic(body: Any, taken_names: Callable[[str], bool]) -> Toxic:
     type_name = optional_string(body, "type") or ""
     stream = optional_string(body, "stream")
     toxicity = _optional_toxicity(body)
-    stream = "downstream" if stream is None or stream == "" else stream.lower()
+    stream = "downstream" if stream is None else stream.lower()
     if stream not in STREAMS:
         raise INVALID_STREAM
     if not name:
