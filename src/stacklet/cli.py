@@ -24,12 +24,17 @@ from stacklet.engine import SliceEngine
 from stacklet.errors import PlanError, StackFileError, StackletError
 from stacklet.graph import ServiceGraph
 from stacklet.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
-from stacklet.stack import Stack, list_stacks, load_stack
+from stacklet.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
+from stacklet.seeds import seed_plan
+from stacklet.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack,
+                            parse_toxic_arguments)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
 baseline_app = typer.Typer(no_args_is_help=True, help="The shared local baseline: a full copy of a stack.")
 app.add_typer(baseline_app, name="baseline")
+fault_app = typer.Typer(no_args_is_help=True, help="Faults on the links of a running slice (toxics).")
+app.add_typer(fault_app, name="fault")
 
 # Piped output is not cut to 80 columns: tables stay one row per line for scripts and agents.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -133,10 +138,11 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
     def action() -> None:
         the_stack = _load(stack, file, env_file, services)
         the_plan = _plan(the_stack, services or [], since, radius)
+        seeds = seed_plan(the_stack, [s.name for s in the_plan.local])
         if as_json:
-            _emit(the_plan)
+            _emit({**the_plan.model_dump(mode="json"), "seeds": seeds})
         else:
-            console.print(display.plan_table(the_plan))
+            console.print(display.plan_table(the_plan, seeds))
     _run(as_json, action)
 
 
@@ -183,6 +189,9 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        since: SinceOpt = None, radius: RadiusOpt = None,
        name: Annotated[Optional[str], typer.Option("--name", "-n", help="slice name")] = None,
        keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed slice running")] = False,
+       no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
+       fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
+       fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
        timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")] = 180,
        stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints."""
@@ -190,17 +199,19 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
         the_stack = _load(stack, file, env_file, services)
         the_plan = _plan(the_stack, services or [], since, radius)
         slice_name = validate_slice_name(name or default_slice_name(the_plan))
+        profile = load_fault_profile(find_fault_profile(fault)) if fault else None
         engine = _engine()
         engine.driver.engine_info()
+        options = dict(keep_on_failure=keep_on_failure, seed=not no_seed, fault_profile=profile,
+                       fault_seed=fault_seed, timeout_s=timeout)
         if as_json:
-            status = engine.up(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure, timeout_s=timeout)
+            status = engine.up(the_plan, the_stack, slice_name, **options)
             _emit({"ok": True, "plan": the_plan.model_dump(mode="json"), "slice": status.model_dump(mode="json")})
             return
-        console.print(display.plan_table(the_plan))
+        console.print(display.plan_table(the_plan, seed_plan(the_stack, [s.name for s in the_plan.local])))
         console.print()
         with display.Progress(console) as progress:
-            status = engine.up(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
-                               timeout_s=timeout, on_event=progress)
+            status = engine.up(the_plan, the_stack, slice_name, on_event=progress, **options)
         console.print()
         console.print(display.endpoints_table(status))
         console.print(f"\nslice [bold]{slice_name}[/] is up. `stacklet down {slice_name}` removes it.")
@@ -275,6 +286,100 @@ def logs(service: Annotated[Optional[str], typer.Argument(help="one service (def
         _run(as_json, action)
     except KeyboardInterrupt:
         raise typer.Exit(0)
+
+
+@app.command()
+def seed(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
+         slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """Load the seed files again (after editing them): the data becomes the new seeded state."""
+    _seed_command(service, slice_name, as_json, reset=False)
+
+
+@app.command()
+def reset(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
+          slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """Put services back to their exact seeded state (fast: PostgreSQL template databases)."""
+    _seed_command(service, slice_name, as_json, reset=True)
+
+
+def _seed_command(service: str | None, slice_name: str | None, as_json: bool, *, reset: bool) -> None:
+    def action() -> None:
+        engine = _engine()
+        results = engine.seed(_one_slice(engine, slice_name), service, reset=reset)
+        if as_json:
+            _emit({"ok": True, "results": [r.model_dump() for r in results]})
+            return
+        for result in results:
+            console.print(f"{'reset' if reset else 'seeded'} {result.service}: {len(result.files)} files "
+                          f"in {result.seconds:.2f}s")
+        if not results:
+            console.print("no service of this slice has seed files")
+    _run(as_json, action)
+
+
+@fault_app.command("apply")
+def fault_apply(profile: Annotated[str, typer.Argument(help="profile name (faults/NAME.yaml) or file")],
+                slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """Apply a fault profile to a running slice."""
+    def action() -> None:
+        the_profile = load_fault_profile(find_fault_profile(profile))
+        engine = _engine()
+        name = _one_slice(engine, slice_name)
+        check_stack(the_profile, engine.status(name).stack)
+        applied = apply_profile(engine.link_proxies(name), the_profile)
+        _report_faults(applied, as_json, f"applied {the_profile.name}")
+    _run(as_json, action)
+
+
+@fault_app.command("add")
+def fault_add(target: Annotated[str, typer.Argument(help="link target (service name), or @forwarded/@local/@all")],
+              toxic: Annotated[str, typer.Argument(help="latency, bandwidth, slow_close, timeout, reset_peer, "
+                                                        "slicer, limit_data, noop, or down")],
+              settings: Annotated[Optional[list[str]], typer.Argument(help="key=value: attributes, stream, "
+                                                                           "toxicity, name")] = None,
+              slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """Add one fault to a link of a running slice, e.g. `fault add orders-db latency latency=200 jitter=50`."""
+    def action() -> None:
+        spec = parse_toxic_arguments(target, toxic, settings or [])
+        engine = _engine()
+        applied = add_fault(engine.link_proxies(_one_slice(engine, slice_name)), spec)
+        _report_faults(applied, as_json, "added")
+    _run(as_json, action)
+
+
+@fault_app.command("clear")
+def fault_clear(target: Annotated[Optional[str], typer.Argument(help="one target or group (default: all)")] = None,
+                slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """Remove faults (toxics and disabled links) from one target or from all."""
+    def action() -> None:
+        engine = _engine()
+        removed = clear_faults(engine.link_proxies(_one_slice(engine, slice_name)), target)
+        _report_faults(removed, as_json, "cleared")
+    _run(as_json, action)
+
+
+@fault_app.command("ls")
+def fault_ls(slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
+    """List the link targets of a slice and the faults in force on each."""
+    def action() -> None:
+        engine = _engine()
+        handles = engine.link_proxies(_one_slice(engine, slice_name))
+        faults = active_faults(handles)
+        if as_json:
+            _emit({"targets": link_targets(handles), "faults": [f.model_dump() for f in faults]})
+        else:
+            console.print(display.faults_table(link_targets(handles), faults))
+    _run(as_json, action)
+
+
+def _report_faults(faults: list, as_json: bool, verb: str) -> None:
+    if as_json:
+        _emit({"ok": True, "faults": [f.model_dump() for f in faults]})
+        return
+    console.print(f"{verb}: {len(faults)} fault(s)")
+    for fault in faults:
+        what = fault.type if fault.type == "down" else f"{fault.type} {fault.stream} {fault.attributes}"
+        console.print(f"  {fault.route:<24} {fault.name:<36} {what}")
 
 
 @app.command()

@@ -20,16 +20,17 @@ STATE_STYLE = {"healthy": "green", "running": "green", "ready": "green", "waitin
                "starting": "yellow", "building": "yellow", "failed": "bold red", "unhealthy": "red"}
 
 
-def plan_table(plan: SlicePlan) -> Group:
+def plan_table(plan: SlicePlan, seeds: dict[str, list[str]] | None = None) -> Group:
     """The plan as tables: local services, forwarded services, link proxies, notes."""
     title = Text.assemble(("slice of ", ""), (plan.stack, "bold"), (" for ", ""),
                           (", ".join(plan.changed), "bold yellow"), (f" (radius {plan.radius})", "dim"))
     local = Table(title="local", title_justify="left", box=None, pad_edge=False)
-    for column in ("service", "role", "ports", "why"):
+    for column in ("service", "role", "ports", "seeds", "why"):
         local.add_column(column)
     for svc in plan.local:
+        seeded = (seeds or {}).get(svc.name, [])
         local.add_row(svc.name, Text(svc.role, ROLE_STYLE[svc.role]), ",".join(map(str, svc.ports)) or "-",
-                      "; ".join(svc.reasons))
+                      f"{len(seeded)} files" if seeded else "-", "; ".join(svc.reasons))
     parts = [title, Text(""), local]
     if plan.forwarded:
         forwarded = Table(title="forwarded", title_justify="left", box=None, pad_edge=False)
@@ -88,6 +89,23 @@ def slices_table(slices: list[SliceSummary]) -> Table:
     for s in slices:
         table.add_row(s.name, s.stack, ",".join(s.changed), _age(s.age_s), f"{s.running}/{s.containers} running",
                       Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
+    return table
+
+
+def faults_table(targets: dict[str, str], faults: list) -> Table:
+    """Each link target with its kind and the faults in force on it."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("target", "kind", "route", "fault", "type", "stream", "toxicity", "attributes"):
+        table.add_column(column)
+    for target, kind in targets.items():
+        mine = [f for f in faults if f.target == target]
+        if not mine:
+            table.add_row(target, kind, "", Text("none", "dim"))
+        for fault in mine:
+            attributes = " ".join(f"{k}={v}" for k, v in fault.attributes.items())
+            table.add_row(target, kind, fault.route, Text(fault.name, "bold red" if fault.type == "down" else "yellow"),
+                          fault.type, fault.stream or "", "" if fault.toxicity is None else f"{fault.toxicity:g}",
+                          attributes)
     return table
 
 

@@ -8,6 +8,7 @@ never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCK
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,14 @@ class ContainerInfo(BaseModel):
     @property
     def compose_service(self) -> str:
         return self.labels.get("com.docker.compose.service", self.name)
+
+
+class ExecResult(BaseModel):
+    """The outcome of a command run inside a container."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 class EngineInfo(BaseModel):
@@ -184,6 +193,22 @@ class Driver:
                 open_streams -= 1
             else:
                 yield item
+
+    def exec(self, container_id: str, argv: list[str], stdin: bytes | None = None,
+             timeout_s: float = 300) -> "ExecResult":
+        """Run ``argv`` inside a container, feeding ``stdin``; never raises on a non-zero exit."""
+        command = ["docker", *self._endpoint_flags(), "exec", *(["-i"] if stdin is not None else []),
+                   container_id, *argv]
+        try:
+            done = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise DockerError(f"`{' '.join(argv[:3])}` in {container_id[:12]} did not finish within {timeout_s:.0f} s",
+                              hint="check the container is healthy") from exc
+        return ExecResult(returncode=done.returncode, stdout=done.stdout.decode(errors="replace"),
+                          stderr=done.stderr.decode(errors="replace"))
+
+    def _endpoint_flags(self) -> list[str]:
+        return (["--context", self.context] if self.context else []) + (["--host", self.host] if self.host else [])
 
     # -- compose projects ---------------------------------------------------------------------
 

@@ -19,12 +19,14 @@ import yaml
 from pydantic import BaseModel, Field
 
 from stacklet.driver import ContainerInfo, Driver
-from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
+from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
 from stacklet.graph import dependency_layers
 from stacklet.links import LinkProxyControl
 from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, SlicePlan,
                            baseline_project_name, render, render_baseline, slice_project_name)
-from stacklet.stack import Stack
+from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
+from stacklet.seeds import SeedResult, Seeder, seed_plan
+from stacklet.stack import FaultProfile, Stack, load_stack
 
 DEFAULT_TIMEOUT_S = 180
 POLL_S = 0.25
@@ -94,23 +96,31 @@ class SliceEngine:
 
     # -- boot ---------------------------------------------------------------------------------
 
-    def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False,
+    def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
+           fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Boot the slice ``name`` for ``plan`` and return when every local service is ready."""
+        """Boot the slice ``name`` for ``plan`` and return when every local service is ready (and seeded)."""
         if self.driver.containers({f"{LABEL}.slice": name}):
             raise PlanError(f"a slice named {name!r} already exists",
                             hint=f"`stacklet down {name}` first, or pick another name with --name")
         self._check_baseline(plan)
+        seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
+        if fault_profile:
+            check_profile(fault_profile, plan)
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        spec = render(plan, stack, name, labels={f"{LABEL}.created": created,
-                                                  f"{LABEL}.changed": ",".join(plan.changed)})
+        spec = render(plan, stack, name, fault_seed=fault_seed,
+                      labels={f"{LABEL}.created": created, f"{LABEL}.changed": ",".join(plan.changed),
+                              **stack_labels(stack)})
         compose_file = self._write(self.workdir / "slices" / name, spec)
         for svc in spec["services"].values():
             svc["labels"][f"{LABEL}.compose-file"] = str(compose_file)
         self._write(self.workdir / "slices" / name, spec)
         project = self.driver.project(compose_file, slice_project_name(name))
         try:
-            self._boot(project, spec, plan, timeout_s, on_event)
+            self._boot(project, spec, plan, timeout_s, on_event, Seeder(self.driver, stack), seeds)
+            if fault_profile:
+                on_event(Event("faults", message=f"applying fault profile {fault_profile.name}"))
+                apply_profile(self.link_proxies(name), fault_profile)
         except (StackletError, KeyboardInterrupt) as exc:
             failure = exc if isinstance(exc, StackletError) else BootError(
                 f"boot of slice {name} interrupted", hint="nothing was left running")
@@ -124,9 +134,11 @@ class SliceEngine:
         on_event(Event("ready", message=f"slice {name} is ready"))
         return status
 
-    def _boot(self, project, spec: dict, plan: SlicePlan, timeout_s: int, on_event: EventSink) -> None:
+    def _boot(self, project, spec: dict, plan: SlicePlan | None, timeout_s: int, on_event: EventSink,
+              seeder: Seeder, seeds: dict[str, list[str]]) -> None:
         services = spec["services"]
-        if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(plan.linkproxy_image):
+        if plan and plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and \
+                not self.driver.image_exists(plan.linkproxy_image):
             on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
             self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
         to_build = [s for s, v in services.items() if v.get("build")]
@@ -137,10 +149,10 @@ class SliceEngine:
             on_event(Event("built", services[service]["labels"][f"{LABEL}.service"]))
         on_event(Event("creating", message=f"{len(services)} containers"))
         project.create()
-        self._start_in_order(project.name, services, plan, timeout_s, on_event)
+        self._start_in_order(project.name, services, plan, timeout_s, on_event, seeder, seeds)
 
-    def _start_in_order(self, project: str, services: dict, plan: SlicePlan, timeout_s: int,
-                        on_event: EventSink) -> None:
+    def _start_in_order(self, project: str, services: dict, plan: SlicePlan | None, timeout_s: int,
+                        on_event: EventSink, seeder: Seeder, seeds: dict[str, list[str]]) -> None:
         """Start each service as soon as everything it depends on is ready; wait until all are ready."""
         depends = {s: set(v.get("depends_on") or {}) for s, v in services.items()}
         dependency_layers(depends)  # refuses cycles before anything starts
@@ -151,7 +163,7 @@ class SliceEngine:
         if missing:
             raise BootError(f"no container was created for {', '.join(sorted(missing))}",
                             hint="see `docker compose ps` of the project")
-        proxies = {p.name: p for p in plan.proxies}
+        proxies = {p.name: p for p in plan.proxies} if plan else {}
         started: dict[str, float] = {}
         ready: set[str] = set()
         reported: dict[str, str] = {}
@@ -172,6 +184,10 @@ class SliceEngine:
                     else:
                         on_event(Event("healthy" if info.health else "running", info.service,
                                        "healthy" if info.health else "started (no healthcheck)"))
+                    if info.service in seeds:
+                        on_event(Event("seeding", info.service, ", ".join(seeds[info.service])))
+                        result = seeder.seed(info.service, info)
+                        on_event(Event("seeded", info.service, f"{len(result.files)} files in {result.seconds:.1f}s"))
                     ready.add(service)
                     progressed = True
                 elif verdict != "waiting":
@@ -211,6 +227,50 @@ class SliceEngine:
                             "which is not running",
                             hint=f"start it with `stacklet baseline up --stack {plan.stack}`, or map these "
                                  "services in stack.yaml baseline.addresses")
+
+    # -- running slices: link proxies, seeds ----------------------------------------------------
+
+    def link_proxies(self, name: str) -> list[LinkProxyHandle]:
+        """The link proxies of slice ``name``, each with its control API and routes."""
+        containers = self.driver.containers({f"{LABEL}.slice": name, f"{LABEL}.role": "linkproxy"})
+        if not containers and not self.driver.containers({f"{LABEL}.slice": name}):
+            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
+                                hint="`stacklet ls` lists the slices")
+        handles = []
+        for info in sorted(containers, key=lambda c: c.service):
+            routes = dict(item.split("=", 1) for item in info.labels.get(f"{LABEL}.routes", "").split(",") if item)
+            handles.append(LinkProxyHandle(name=info.service, control=self._control(info), routes=routes))
+        return handles
+
+    def stack_of(self, name: str) -> Stack:
+        """Load again the stack a running slice was made from (its labels say where it lives)."""
+        containers = self.driver.containers({f"{LABEL}.slice": name})
+        if not containers:
+            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
+                                hint="`stacklet ls` lists the slices")
+        labels = containers[0].labels
+        if labels.get(f"{LABEL}.stack-file"):
+            return load_stack(labels[f"{LABEL}.stack-file"])
+        files = [Path(f) for f in labels.get(f"{LABEL}.compose-files", "").split(",") if f]
+        if not files:
+            raise SliceNotFound(f"slice {name} does not say which stack it was made from",
+                                hint="it was started by another version of stacklet; recreate it")
+        return load_stack(compose_files=files)
+
+    def seed(self, name: str, service: str | None = None, *, reset: bool = False) -> list[SeedResult]:
+        """Re-apply (or with ``reset``, restore) the seeds of one service of a slice, or of all seeded ones."""
+        stack = self.stack_of(name)
+        containers = {c.service: c for c in self.driver.containers({f"{LABEL}.slice": name})
+                      if c.labels.get(f"{LABEL}.role") != "linkproxy"}
+        if service and service not in containers:
+            raise SliceNotFound(f"slice {name} has no service {service!r}",
+                                hint=f"its services: {', '.join(sorted(containers))}")
+        seeded = seed_plan(stack, [service] if service else sorted(containers))
+        if service and service not in seeded:
+            raise StackFileError(f"{service} has no seed files",
+                                 hint=f"add files under seeds/{stack.name}/{service}/ and declare `seed:` in stack.yaml")
+        seeder = Seeder(self.driver, stack)
+        return [(seeder.reset if reset else seeder.seed)(svc, containers[svc]) for svc in seeded]
 
     # -- inspect ------------------------------------------------------------------------------
 
@@ -303,8 +363,20 @@ class SliceEngine:
         folder = self.workdir / "baselines" / stack.name
         compose_file = self._write(folder, spec)
         project = self.driver.project(compose_file, baseline_project_name(stack.name))
-        on_event(Event("starting", message=f"baseline {stack.name}: {len(spec['services'])} services"))
-        project.up_wait(timeout_s)
+        if self.driver.containers({f"{LABEL}.baseline": stack.name}):
+            on_event(Event("starting", message=f"baseline {stack.name} exists: bringing it up to date"))
+            project.up_wait(timeout_s)
+        else:
+            seeds = seed_plan(stack, stack.services)
+            try:
+                self._boot(project, spec, None, timeout_s, on_event, Seeder(self.driver, stack), seeds)
+            except (StackletError, KeyboardInterrupt) as exc:
+                on_event(Event("teardown", message=f"removing the baseline of {stack.name}"))
+                project.down(remove_images=False)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise BootError(f"start of the {stack.name} baseline interrupted",
+                                    hint="nothing was left running") from exc
+                raise
         on_event(Event("ready", message=f"baseline {stack.name} is ready"))
         return self.baseline_status(stack.name)
 
@@ -342,6 +414,13 @@ class SliceEngine:
         path = folder / "compose.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
+
+
+def stack_labels(stack: Stack) -> dict[str, str]:
+    """Labels that let later commands load the stack of a slice again."""
+    if stack.stack_file:
+        return {f"{LABEL}.stack-file": str(stack.stack_file)}
+    return {f"{LABEL}.compose-files": ",".join(str(f) for f in stack.compose.files)}
 
 
 def _readiness(info: ContainerInfo, one_shot: bool) -> str:

@@ -52,8 +52,8 @@ class ConfigError(StackletError):
         where = ""
         if file and key:
             where = f"{file}: {key}: "
-        elif file:
-            where = f"{file}: "
+        elif file or key:
+            where = f"{file or key}: "
         super().__init__(where + message, **kw)
         self.file = file
         self.key = key

@@ -16,6 +16,7 @@ from typing import TypeVar
 import requests
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from stacklet.errors import LinkProxyError
 
@@ -38,6 +39,10 @@ class LinkProxyControl:
             APIConsumer.host, APIConsumer.port = self.host, self.port
             try:
                 return action(Toxiproxy())
+            except (InvalidToxic, NotFound, ProxyExists) as exc:
+                detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise LinkProxyError(f"link proxy {self.name} refused to {what}: {str(detail).strip()}",
+                                     hint="see the message; `stacklet fault ls` shows what is in force") from exc
             except requests.RequestException as exc:
                 raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} failed to {what}: {exc}",
                                      hint="check `stacklet status`; the link proxy container may have stopped") from exc
@@ -54,6 +59,10 @@ class LinkProxyControl:
                 if response.ok:
                     return response.text.strip()
                 last = f"HTTP {response.status_code}"
+            except (InvalidToxic, NotFound, ProxyExists) as exc:
+                detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise LinkProxyError(f"link proxy {self.name} refused to {what}: {str(detail).strip()}",
+                                     hint="see the message; `stacklet fault ls` shows what is in force") from exc
             except requests.RequestException as exc:
                 last = type(exc).__name__
             time.sleep(0.05)

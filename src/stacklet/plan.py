@@ -242,7 +242,8 @@ def default_slice_name(plan: SlicePlan) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", base.lower())[:48].strip("-_") or plan.stack
 
 
-def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str] | None = None,
+           fault_seed: int | None = None) -> dict[str, Any]:
     """The Compose project of a slice: local services, renamed origins, link proxies, one network."""
     project = slice_project_name(slice_name)
     common = {f"{LABEL}.slice": slice_name, f"{LABEL}.stack": plan.stack, **(labels or {})}
@@ -268,7 +269,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             needs_baseline = True
         services[proxy.name] = {
             "image": plan.linkproxy_image,
-            "command": _proxy_command(plan.linkproxy_image),
+            "command": _proxy_command(plan.linkproxy_image, fault_seed),
             "networks": networks,
             "ports": [_loopback_port(CONTROL_PORT)],
             "labels": {**common, f"{LABEL}.service": proxy.name, f"{LABEL}.role": "linkproxy",
@@ -380,10 +381,11 @@ def _escaped(stack: Stack, value: Any) -> Any:
     return value
 
 
-def _proxy_command(image: str) -> list[str]:
+def _proxy_command(image: str, fault_seed: int | None = None) -> list[str]:
     if TOXIPROXY_IMAGE_MARK in image:
-        return ["-host=0.0.0.0", f"-port={CONTROL_PORT}"]
-    return ["--host", "0.0.0.0", "--port", str(CONTROL_PORT)]
+        return ["-host=0.0.0.0", f"-port={CONTROL_PORT}", *([f"-seed={fault_seed}"] if fault_seed is not None else [])]
+    return ["--host", "0.0.0.0", "--port", str(CONTROL_PORT),
+            *(["--seed", str(fault_seed)] if fault_seed is not None else [])]
 
 
 def _loopback_port(target: int, protocol: str = "tcp") -> dict[str, Any]:

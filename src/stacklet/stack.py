@@ -7,10 +7,10 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stacklet.compose import ComposeProject, load_compose
 from stacklet.errors import StackFileError
@@ -24,6 +24,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SqlSeed(_Strict):
+    """``*.sql`` files run with psql inside the container (defaults from POSTGRES_DB / POSTGRES_USER)."""
+
+    database: str | None = None
+    user: str | None = None
+
+
+class RedisSeed(_Strict):
+    """``*.redis`` files: Redis commands, one per line, piped to redis-cli inside the container."""
+
+    db: int = Field(default=0, ge=0)
+
+
+class ShellSeed(_Strict):
+    """``*.sh`` files executed inside the container."""
+
+    shell: str = "sh"
+
+
+class HttpSeed(_Strict):
+    """``*.json`` fixtures POSTed to the service once it is healthy."""
+
+    path: str = Field(pattern=r"^/")
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+
+
+class SeedConfig(_Strict):
+    """Which kinds of seed files a service takes (files live in seeds/<stack>/<service>/)."""
+
+    sql: SqlSeed | None = None
+    redis: RedisSeed | None = None
+    sh: ShellSeed | None = None
+    json_: HttpSeed | None = Field(default=None, alias="json")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def kinds(self) -> list[str]:
+        return [k for k, v in (("sql", self.sql), ("redis", self.redis), ("sh", self.sh), ("json", self.json_)) if v]
+
+
 class ServiceMeta(_Strict):
     """Per-service metadata in stack.yaml ``services:``."""
 
@@ -31,6 +72,7 @@ class ServiceMeta(_Strict):
     paths: list[str] = Field(default_factory=list, description="globs, relative to stack.yaml")
     stateful: bool | None = Field(default=None, description="override the guess")
     ports: list[int] = Field(default_factory=list, description="ports the service listens on")
+    seed: SeedConfig | None = Field(default=None, description="kinds of seed files it takes")
 
 
 class BaselineConfig(_Strict):
@@ -129,18 +171,7 @@ def list_stacks(start: Path | None = None) -> list[str]:
 
 def load_stack_file(path: Path) -> StackFile:
     """Read and validate stack.yaml; errors name the file, the key and a hint."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise StackFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise StackFileError(f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path),
-                             hint="check indentation and quoting") from exc
-    if not isinstance(data, dict):
-        raise StackFileError("must be a mapping with at least `name:`", file=str(path),
-                             hint="see stacks/shop/stack.yaml for an example")
+    data = _read_yaml(path, "a mapping with at least `name:` (see stacks/shop/stack.yaml)")
     try:
         return StackFile.model_validate(data)
     except ValidationError as exc:
@@ -284,3 +315,169 @@ def service_ports(stack: Stack, name: str, seen: set[int] | None = None) -> list
         family = image_family(service.image)
         ports |= set(KNOWN_STATEFUL_IMAGES.get(family, [])) if family else set()
     return sorted(ports)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault profiles: faults/<name>.yaml
+
+FAULTS_DIR = "faults"
+TARGET_SELECTORS = ("@forwarded", "@local", "@all")
+# Every toxic type with its attributes and their defaults (Toxiproxy's units: ms, KB/s, bytes, µs).
+TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
+    "latency": {"latency": 0, "jitter": 0},
+    "bandwidth": {"rate": 0},
+    "slow_close": {"delay": 0},
+    "timeout": {"timeout": 0},
+    "reset_peer": {"timeout": 0},
+    "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
+    "limit_data": {"bytes": 0},
+    "noop": {},
+}
+DOWN = "down"  # not a toxic: the link is disabled (connections refused) until cleared
+
+
+class ToxicSpec(_Strict):
+    """One fault on a link target: a toxic (or ``down``) with its stream, toxicity and attributes."""
+
+    target: str = Field(description="service name as its callers see it, or @forwarded/@local/@all")
+    type: str
+    name: str | None = None
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
+    attributes: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in TOXIC_ATTRIBUTES and value != DOWN:
+            raise ValueError(f"unknown toxic type {value!r}; types are {', '.join([*TOXIC_ATTRIBUTES, DOWN])}")
+        return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _integers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, bool) or not isinstance(item, int):
+                    raise ValueError(f"attribute {key!r} must be a whole number, got {item!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_attributes(self) -> "ToxicSpec":
+        allowed = TOXIC_ATTRIBUTES.get(self.type, {})
+        for key, value in self.attributes.items():
+            if key not in allowed:
+                names = ", ".join(allowed) or "none"
+                raise ValueError(f"unknown attribute {key!r} for {self.type}; its attributes are: {names}")
+            if value < 0:
+                raise ValueError(f"attribute {key!r} must not be negative, got {value}")
+        merged = {**allowed, **self.attributes}
+        if self.type == "bandwidth" and merged["rate"] <= 0:
+            raise ValueError("attribute 'rate' (KB/s) must be greater than 0")
+        if self.type == "slicer":
+            if merged["average_size"] <= 0:
+                raise ValueError("attribute 'average_size' (bytes) must be greater than 0")
+            if merged["size_variation"] > merged["average_size"]:
+                raise ValueError("attribute 'size_variation' must not exceed 'average_size'")
+        self.__dict__["attributes"] = merged
+        return self
+
+    @property
+    def toxic_name(self) -> str:
+        return self.name or f"{self.type}_{self.stream}"
+
+
+class FaultProfile(_Strict):
+    """A named, described list of faults (faults/<name>.yaml)."""
+
+    name: str
+    description: str = ""
+    stack: str | None = None
+    toxics: list[ToxicSpec] = Field(min_length=1)
+
+
+def find_fault_profile(name: str, start: Path | None = None) -> Path:
+    """The file of profile ``name``: a path, or faults/<name>.yaml in the nearest faults/ folder."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for candidate in (folder / FAULTS_DIR / f"{name}.yaml", folder / FAULTS_DIR / f"{name}.yml"):
+            if candidate.is_file():
+                return candidate
+    known = ", ".join(p.stem for p in list_fault_profiles(start)) or "none found"
+    raise StackFileError(f"no fault profile named {name!r}", file=f"{FAULTS_DIR}/{name}.yaml",
+                         hint=f"profiles: {known}")
+
+
+def list_fault_profiles(start: Path | None = None) -> list[Path]:
+    """The profile files of the nearest faults/ folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / FAULTS_DIR).is_dir():
+            return sorted([*(folder / FAULTS_DIR).glob("*.yaml"), *(folder / FAULTS_DIR).glob("*.yml")])
+    return []
+
+
+def load_fault_profile(path: Path) -> FaultProfile:
+    """Read and validate a fault profile; errors name the file and the key."""
+    data = _read_yaml(path, "a mapping with `toxics:`")
+    data.setdefault("name", path.stem)
+    try:
+        return FaultProfile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        hint = {"extra_forbidden": "allowed keys: name, description, stack, toxics; each toxic: target, type, "
+                                   "name, stream, toxicity, attributes",
+                "missing": "a profile needs `toxics:`, each with `target` and `type`"}.get(first["type"])
+        raise StackFileError(first["msg"].removeprefix("Value error, "), file=str(path), key=key,
+                             hint=hint or "see faults/slow-db.yaml for an example") from exc
+
+
+def parse_toxic_arguments(target: str, toxic_type: str, pairs: list[str]) -> ToxicSpec:
+    """``fault add TARGET TYPE key=value...`` into a validated ToxicSpec."""
+    fields: dict[str, Any] = {"target": target, "type": toxic_type, "attributes": {}}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise StackFileError(f"argument {pair!r} is not key=value", key=pair,
+                                 hint="e.g. latency=200 jitter=50 stream=upstream toxicity=0.5")
+        if key in ("stream", "name"):
+            fields[key] = value
+        elif key == "toxicity":
+            fields[key] = _number(key, value, float)
+        else:
+            fields["attributes"][key] = _number(key, value, int)
+    try:
+        return ToxicSpec.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or toxic_type
+        raise StackFileError(first["msg"].removeprefix("Value error, "), key=key,
+                             hint=f"attributes of {toxic_type}: "
+                                  f"{', '.join(TOXIC_ATTRIBUTES.get(toxic_type, {})) or 'none'}") from exc
+
+
+def _number(key: str, value: str, kind: type) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}", key=key,
+                             hint=f"e.g. {key}=100") from None
+
+
+def _read_yaml(path: Path, expected: str) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StackFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StackFileError(f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path),
+                             hint="check indentation and quoting") from exc
+    if not isinstance(data, dict):
+        raise StackFileError(f"must be {expected}", file=str(path))
+    return data

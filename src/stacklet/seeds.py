@@ -1,0 +1,226 @@
+"""Seed data: files in seeds/<stack>/<service>/, applied in name order once a service is healthy.
+
+Kinds (declared per service in stack.yaml ``seed:``): ``*.sql`` run with psql inside the container,
+``*.redis`` commands piped to redis-cli, ``*.sh`` run by a shell inside the container, ``*.json``
+fixtures POSTed to the service. PostgreSQL seeds are applied to a template database
+``<db>__seed``, and the live database is then created from it, so ``reset`` is one
+``DROP ... WITH (FORCE)`` and ``CREATE DATABASE ... TEMPLATE`` (well under a second). Redis is reset
+by flushing its database and replaying the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from stacklet.driver import ContainerInfo, Driver
+from stacklet.errors import BootError, StackFileError
+from stacklet.stack import SeedConfig, Stack
+
+SEEDS_DIR = "seeds"
+KIND_OF_SUFFIX = {".sql": "sql", ".redis": "redis", ".sh": "sh", ".json": "json"}
+TEMPLATE_SUFFIX = "__seed"
+EXEC_TIMEOUT_S = 300
+
+
+class SeedResult(BaseModel):
+    service: str
+    files: list[str]
+    seconds: float
+    action: str
+
+
+def seeds_folder(stack: Stack) -> Path | None:
+    """seeds/<stack>/ in the nearest folder holding seeds/, from the stack's folder upwards."""
+    for folder in (stack.root, *stack.root.parents):
+        if (folder / SEEDS_DIR).is_dir():
+            return folder / SEEDS_DIR / stack.name
+    return None
+
+
+def seed_files(stack: Stack, service: str) -> list[Path]:
+    """The seed files of ``service`` in apply order; each kind must be declared in stack.yaml."""
+    root = seeds_folder(stack)
+    folder = root / service if root else None
+    if folder is None or not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "README")))
+    declared = (stack.service_meta(service).seed or SeedConfig()).kinds()
+    for file in files:
+        kind = KIND_OF_SUFFIX.get(file.suffix)
+        if kind is None:
+            raise StackFileError(f"seed file {file.name} has an unknown kind", file=str(file),
+                                 hint=f"seed files end in {', '.join(KIND_OF_SUFFIX)}")
+        if kind not in declared:
+            raise StackFileError(f"{service} has {file.suffix} seed files but does not take {kind} seeds",
+                                 file=stack.source, key=f"services.{service}.seed.{kind}",
+                                 hint=f"declare `seed: {{{kind}: {{}}}}` under services.{service} in stack.yaml")
+    return files
+
+
+def seed_plan(stack: Stack, services: list[str]) -> dict[str, list[str]]:
+    """Service → seed file names, for the services that have any."""
+    return {s: [f.name for f in files] for s in services if (files := seed_files(stack, s))}
+
+
+class Seeder:
+    """Applies and resets the seeds of services in running containers."""
+
+    def __init__(self, driver: Driver, stack: Stack):
+        self.driver = driver
+        self.stack = stack
+
+    def seed(self, service: str, container: ContainerInfo) -> SeedResult:
+        """Load the seed files (fresh), and make the service's data exactly the seeded state."""
+        started = time.monotonic()
+        files = seed_files(self.stack, service)
+        config = self.stack.service_meta(service).seed or SeedConfig()
+        if config.sql and any(f.suffix == ".sql" for f in files):
+            database, user = self._postgres(service, config)
+            template = database + TEMPLATE_SUFFIX
+            self._psql(service, container, user, "postgres",
+                       f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
+                       f'CREATE DATABASE "{template}" OWNER "{user}"')
+        if config.redis:
+            self._redis_cli(service, container, config, b"FLUSHDB\n", "FLUSHDB")
+        for file in files:
+            self._apply(service, container, config, file)
+        if config.sql and any(f.suffix == ".sql" for f in files):
+            self._restore_postgres(service, container, config)
+        return SeedResult(service=service, files=[f.name for f in files], seconds=time.monotonic() - started,
+                          action="seed")
+
+    def reset(self, service: str, container: ContainerInfo) -> SeedResult:
+        """Put the service's data back to its exact seeded state."""
+        started = time.monotonic()
+        files = seed_files(self.stack, service)
+        config = self.stack.service_meta(service).seed or SeedConfig()
+        if not files:
+            raise StackFileError(f"{service} has no seed files to reset to",
+                                 hint=f"add files under seeds/{self.stack.name}/{service}/")
+        if config.json_ and any(f.suffix == ".json" for f in files):
+            raise StackFileError(f"{service} is seeded over HTTP, which cannot be reset",
+                                 hint="reset the database behind it instead")
+        if config.sql and any(f.suffix == ".sql" for f in files):
+            self._restore_postgres(service, container, config)
+        if config.redis and any(f.suffix == ".redis" for f in files):
+            self._redis_cli(service, container, config, b"FLUSHDB\n", "FLUSHDB")
+            for file in files:
+                if file.suffix == ".redis":
+                    self._apply(service, container, config, file)
+        for file in files:
+            if file.suffix == ".sh":
+                self._apply(service, container, config, file)
+        return SeedResult(service=service, files=[f.name for f in files], seconds=time.monotonic() - started,
+                          action="reset")
+
+    # -- kinds --------------------------------------------------------------------------------
+
+    def _apply(self, service: str, container: ContainerInfo, config: SeedConfig, file: Path) -> None:
+        kind = KIND_OF_SUFFIX[file.suffix]
+        if kind == "sql":
+            database, user = self._postgres(service, config)
+            argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-U", user,
+                    "-d", database + TEMPLATE_SUFFIX, "-f", "-"]
+            result = self.driver.exec(container.id, argv, file.read_bytes(), EXEC_TIMEOUT_S)
+            if result.returncode != 0:
+                raise _seed_failure(service, file, _psql_error(result.stderr))
+        elif kind == "redis":
+            self._redis_file(service, container, config, file)
+        elif kind == "sh":
+            result = self.driver.exec(container.id, [config.sh.shell, "-s"], file.read_bytes(), EXEC_TIMEOUT_S)
+            if result.returncode != 0:
+                raise _seed_failure(service, file, f"exited with {result.returncode}: "
+                                                   f"{_tail(result.stderr or result.stdout)}")
+        else:
+            self._post_fixtures(service, container, config, file)
+
+    def _postgres(self, service: str, config: SeedConfig) -> tuple[str, str]:
+        env = self.stack.compose.services[service].environment
+        user = config.sql.user or env.get("POSTGRES_USER") or "postgres"
+        return config.sql.database or env.get("POSTGRES_DB") or user, user
+
+    def _restore_postgres(self, service: str, container: ContainerInfo, config: SeedConfig) -> None:
+        database, user = self._postgres(service, config)
+        self._psql(service, container, user, "postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+                   f'CREATE DATABASE "{database}" OWNER "{user}" TEMPLATE "{database}{TEMPLATE_SUFFIX}"')
+
+    def _psql(self, service: str, container: ContainerInfo, user: str, database: str, *commands: str) -> None:
+        argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database]
+        for command in commands:
+            argv += ["-c", command]
+        result = self.driver.exec(container.id, argv, None, EXEC_TIMEOUT_S)
+        if result.returncode != 0:
+            raise BootError(f"seeding {service} failed: {'; '.join(commands)}: {_psql_error(result.stderr)}",
+                            service=service, hint="check the database user has CREATEDB rights")
+
+    def _redis_file(self, service: str, container: ContainerInfo, config: SeedConfig, file: Path) -> None:
+        lines = [(n, line) for n, line in enumerate(file.read_text().splitlines(), 1)
+                 if line.strip() and not line.lstrip().startswith("#")]
+        payload = "".join(line + "\n" for _, line in lines).encode()
+        output = self._redis_cli(service, container, config, payload, file.name, file)
+        replies = output.splitlines()
+        for index, reply in enumerate(replies):
+            if reply.startswith("(error)"):
+                line_no = lines[min(index, len(lines) - 1)][0]
+                raise _seed_failure(service, file, f"line {line_no}: {lines[min(index, len(lines) - 1)][1]!r}: "
+                                                   f"{reply.removeprefix('(error) ')}")
+
+    def _redis_cli(self, service: str, container: ContainerInfo, config: SeedConfig, payload: bytes, what: str,
+                   file: Path | None = None) -> str:
+        argv = ["redis-cli", "--no-raw", "-n", str(config.redis.db)]
+        result = self.driver.exec(container.id, argv, payload, EXEC_TIMEOUT_S)
+        if result.returncode != 0:
+            detail = f"redis-cli exited with {result.returncode}: {_tail(result.stderr or result.stdout)}"
+            if file:
+                raise _seed_failure(service, file, detail)
+            raise BootError(f"seeding {service} failed at {what}: {detail}", service=service)
+        return result.stdout
+
+    def _post_fixtures(self, service: str, container: ContainerInfo, config: SeedConfig, file: Path) -> None:
+        http = config.json_
+        port = http.port or next(iter(sorted(container.ports)), None)
+        host_port = container.ports.get(port) if port else None
+        if not host_port:
+            raise _seed_failure(service, file, f"the service publishes no port {port or ''} to POST to",
+                                hint=f"set services.{service}.seed.json.port in stack.yaml")
+        try:
+            document = json.loads(file.read_text())
+        except json.JSONDecodeError as exc:
+            raise _seed_failure(service, file, f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        items = document if isinstance(document, list) else [document]
+        for index, item in enumerate(items):
+            request = urllib.request.Request(f"http://127.0.0.1:{host_port}{http.path}", method=http.method,
+                                             data=json.dumps(item).encode(),
+                                             headers={"Content-Type": "application/json",
+                                                      "X-Request-Id": f"seed-{file.stem}-{index}"})
+            try:
+                with urllib.request.urlopen(request, timeout=30):
+                    pass
+            except urllib.error.HTTPError as exc:
+                body = exc.read().decode(errors="replace")
+                raise _seed_failure(service, file, f"item {index}: {http.method} {http.path} answered {exc.code}: "
+                                                   f"{_tail(body)}") from exc
+            except OSError as exc:
+                raise _seed_failure(service, file, f"item {index}: {http.method} {http.path} failed: {exc}") from exc
+
+
+def _seed_failure(service: str, file: Path, detail: str, hint: str | None = None) -> BootError:
+    return BootError(f"seed {file.parent.name}/{file.name} of {service} failed: {detail}", service=service,
+                     hint=hint or f"fix {file} (or boot with --no-seed)")
+
+
+def _psql_error(stderr: str) -> str:
+    """psql's error, with ``<stdin>:LINE`` turned into ``line LINE``."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    text = " ".join(lines[:3]) if lines else "psql failed without a message"
+    return text.replace("psql:<stdin>:", "line ").replace("psql:-:", "line ")
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:])
