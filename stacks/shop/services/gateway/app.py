@@ -5,7 +5,8 @@ checks the user (users), prices the items (catalog), then hands the priced order
   POST /orders {"user_id", "items": [{"sku", "qty"}]}  -> 201 order (from orders)
        optional header Idempotency-Key (or "idempotency_key" in the body)
   GET  /orders/{id}, GET /products, GET /products/{sku}, GET /users/{id}
-  POST /sessions {"user_id"} -> 201 {"token", "user_id", "expires_in"}
+  POST /sessions {"user_id"} -> 201 {"token", "user_id", "expires_in", "expires_at"}
+  GET  /sessions/{token} -> 200 {"token", "user_id", "expires_at"} | 401 session expired | 404 (from users)
   GET  /health
 """
 import json, os, re, signal, sys, time, uuid
@@ -178,6 +179,11 @@ def get_user(h, user_id):
 @route("POST", "/sessions")
 def login(h):
     return call(USERS_URL, "POST", "/sessions", h.rid, h.body())
+
+
+@route("GET", "/sessions/([^/]+)")
+def get_session(h, token):
+    return call(USERS_URL, "GET", f"/sessions/{q(token)}", h.rid)
 
 
 if __name__ == "__main__":

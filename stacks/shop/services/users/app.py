@@ -3,20 +3,24 @@
   GET  /users -> 200 {"users": [{"id", "name", "email"}]}
   GET  /users/{id} -> 200 {"id", "name", "email"} | 404 {"error": "unknown user", "service", "user_id"}
   POST /users {"id"?, "name", "email"} -> 201 user
-  POST /sessions {"user_id"} -> 201 {"token", "user_id", "expires_in"} | 404 unknown user
-  GET  /sessions/{token} -> 200 {"token", "user_id"} | 404
+  POST /sessions {"user_id"} -> 201 {"token", "user_id", "expires_in", "expires_at"} | 404 unknown user
+  GET  /sessions/{token} -> 200 {"token", "user_id", "expires_at"}
+                         -> 401 {"error": "session expired", ...} when its expires_at has passed | 404
   GET  /health -> 200 {"status": "ok"} when redis answers
-Keys: users:{id} (hash), users:ids (set), sessions:{token} (string, expires).
+Keys: users:{id} (hash), users:ids (set), sessions:{token} (hash: user_id, expires_at as
+2026-11-21T10:00:00Z; redis drops the key a day after expires_at, then the token is unknown).
 Demo data when there are no users: u-1..u-5.
 """
 import json, os, re, signal, sys, time, uuid
 import urllib.error, urllib.parse, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import datetime
 import redis
 
 NAME, PORT, MAKE_RID = "users", 8085, False
 REDIS_URL = os.environ["REDIS_URL"]
 SESSION_TTL = 3600
+SESSION_KEEP = 86400  # an expired session answers 401 for a day, then its key is gone (404)
 DEMO = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra"]
 
 # ---- boilerplate, the same in every shop service (each service is one file) -------------
@@ -180,16 +184,22 @@ def create_user(h):
 def login(h):
     user = load(str(h.body().get("user_id")))
     token = uuid.uuid4().hex
-    R.set(f"sessions:{token}", user["id"], ex=SESSION_TTL)
-    return 201, {"token": token, "user_id": user["id"], "expires_in": SESSION_TTL}
+    expires_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + SESSION_TTL))
+    R.pipeline().hset(f"sessions:{token}", mapping={"user_id": user["id"], "expires_at": expires_at}) \
+        .expire(f"sessions:{token}", SESSION_TTL + SESSION_KEEP).execute()
+    return 201, {"token": token, "user_id": user["id"], "expires_in": SESSION_TTL, "expires_at": expires_at}
 
 
 @route("GET", "/sessions/([^/]+)")
 def get_session(h, token):
-    user_id = R.get(f"sessions:{token}")
-    if user_id is None:
+    session = R.hgetall(f"sessions:{token}")
+    if not session:
         raise Fail(404, "unknown or expired session")
-    return 200, {"token": token, "user_id": user_id}
+    expires_at = session.get("expires_at")  # ISO 8601 with an offset or Z; none: until redis drops it
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if expires_at and datetime.datetime.fromisoformat(expires_at.replace("Z", "+00:00")) <= now:
+        raise Fail(401, "session expired", token=token, user_id=session.get("user_id"), expires_at=expires_at)
+    return 200, {"token": token, "user_id": session.get("user_id"), "expires_at": expires_at}
 
 
 if __name__ == "__main__":
