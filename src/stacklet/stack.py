@@ -193,7 +193,7 @@ def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path
         ref = stacks[0]
     path = find_stack_file(ref)
     meta = load_stack_file(path)
-    compose = load_compose([path.parent / meta.compose], env_files=env_files, project_directory=path.parent)
+    compose = load_compose([path.parent / meta.compose], env_files=env_files)
     stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
     check_references(stack)
     return stack
