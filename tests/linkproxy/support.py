@@ -194,7 +194,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
     return predicate()
 
 
-def eventually_within(measure: Callable[[], float], low: float, high: float, attempts: int = 3) -> float:
+def eventually_within(measure: Callable[[], float], low: float, high: float, attempts: int = 5) -> float:
     """Run a timing measurement until it lands in [low, high].
 
     On a shared machine a measurement only ever comes out slower than the truth (the process
