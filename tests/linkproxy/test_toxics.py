@@ -56,22 +56,30 @@ def test_latency_delays_overlap_instead_of_queueing(server, echo_proxy):
     assert elapsed < 0.6  # about 0.15 s; 10 chunks × 100 ms would be 1 s if delays queued
 
 
-def test_bandwidth_480kb_at_1000kbps_takes_480ms(server, echo_proxy):
-    server.add_toxic("echo", type="bandwidth", attributes={"rate": 1000})
+def test_bandwidth_480kb_at_1000kbps_takes_480ms(server):
     payload = bytes(range(256)) * 1875  # 480,000 bytes
 
-    def transfer() -> float:
-        with connect(echo_proxy, timeout=10) as sock:
-            start = time.perf_counter()
-            writer = threading.Thread(target=sock.sendall, args=(payload,))
-            writer.start()
-            received = recv_exactly(sock, len(payload))
-            elapsed = time.perf_counter() - start
-            writer.join()
-        assert received == payload
-        return elapsed
+    def send_on_connect(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        recv_until_closed(conn)
 
-    eventually_within(transfer, 0.480 * 0.85, 0.480 * 1.15)
+    source = TcpServer(send_on_connect)
+    try:
+        server.create_proxy("source", source.address)
+        server.add_toxic("source", type="bandwidth", attributes={"rate": 1000})
+        port = server.proxy_port("source")
+
+        def transfer() -> float:
+            start = time.perf_counter()
+            with connect(port, timeout=10) as sock:
+                received = recv_exactly(sock, len(payload))
+                elapsed = time.perf_counter() - start
+            assert received == payload
+            return elapsed
+
+        eventually_within(transfer, 0.480 * 0.85, 0.480 * 1.15)
+    finally:
+        source.close()
 
 
 def test_slicer_splits_writes(server, echo_proxy):
