@@ -50,9 +50,21 @@ def test_the_slice_is_seeded_with_the_edge_cases(seeded):
     assert int(users) >= 3000
 
 
+REDIS_DIGEST = ("local keys = redis.call('KEYS', '*') table.sort(keys) local parts = {} "
+                "for _, key in ipairs(keys) do parts[#parts + 1] = key .. redis.call('DUMP', key) end "
+                "return {#keys, redis.sha1hex(table.concat(parts))}")
+
+
+def redis_digest(container: str) -> str:
+    return subprocess.run(["docker", "exec", container, "redis-cli", "EVAL", REDIS_DIGEST, "0"],
+                          capture_output=True, text=True, check=True).stdout
+
+
 def test_reset_restores_the_exact_seeded_state(seeded):
     orders = container_of(seeded, "orders-db")
     inventory = container_of(seeded, "inventory-db")
+    redis = container_of(seeded, "redis")
+    seeded_redis = redis_digest(redis)
     before = (checksum(orders, "orders", "orders"), checksum(inventory, "inventory", "stock"))
     code, body = http("POST", f"http://{host_endpoint(seeded, 'gateway')}/orders", ORDER)
     assert code == 201, body
@@ -61,6 +73,7 @@ def test_reset_restores_the_exact_seeded_state(seeded):
     result = json.loads(run_cli("reset", "--slice", SLICE, "--json").stdout)
     assert result["ok"] and {r["service"] for r in result["results"]} >= {"orders-db", "inventory-db", "redis"}
     assert (checksum(orders, "orders", "orders"), checksum(inventory, "inventory", "stock")) == before
+    assert redis_digest(redis) == seeded_redis  # the pipelined replay gives exactly what the careful load gave
     # the services reconnect by themselves (a pooled connection the reset closed may fail one request)
     for _ in range(5):
         code, body = http("POST", f"http://{host_endpoint(seeded, 'gateway')}/orders", ORDER, timeout=60)

@@ -9,7 +9,7 @@ import pytest
 from stacklet.errors import PlanError, StackFileError
 from stacklet.faults import LinkProxyHandle, check_profile, link_targets, resolve
 from stacklet.plan import make_plan
-from stacklet.seeds import seed_files, seed_plan
+from stacklet.seeds import resp_command, seed_files, seed_plan, split_redis_args
 from stacklet.stack import (TOXIC_ATTRIBUTES, FaultProfile, ServiceMeta, SeedConfig, find_fault_profile,
                             list_fault_profiles, load_fault_profile, parse_toxic_arguments)
 
@@ -143,3 +143,23 @@ def test_an_unknown_seed_file_kind_is_an_error(tmp_path, shop):
     stack = make_seeded_stack(tmp_path, shop, {"orders-db/001.csv": "a,b\n"}, {"sql": {}})
     with pytest.raises(StackFileError, match="unknown kind"):
         seed_files(stack, "orders-db")
+
+
+@pytest.mark.parametrize("line, args", [
+    ('SET k v', [b"SET", b"k", b"v"]),
+    ('HSET users:u-1 name "Ada \\"L\\" é" email \'a@b\'', [b"HSET", b"users:u-1", b"name", 'Ada "L" é'.encode(),
+                                                       b"email", b"a@b"]),
+    ('SET k "a\\nb\\x41"', [b"SET", b"k", b"a\nbA"]),
+    ("SET k 'it\\'s'", [b"SET", b"k", b"it's"]),
+    ('SET   spaced    "two words"  ', [b"SET", b"spaced", b"two words"]),
+])
+def test_redis_lines_split_like_redis_cli(line, args):
+    assert split_redis_args(line) == args
+    assert resp_command(args).startswith(b"*%d\r\n" % len(args))
+
+
+def test_every_shipped_redis_seed_line_parses():
+    for file in sorted((REPO / "seeds" / "shop" / "redis").glob("*.redis")):
+        for number, line in enumerate(file.read_text().splitlines(), 1):
+            if line.strip() and not line.startswith("#"):
+                assert split_redis_args(line), f"{file.name}:{number}"
