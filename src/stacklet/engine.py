@@ -232,22 +232,24 @@ class SliceEngine:
 
     def link_proxies(self, name: str) -> list[LinkProxyHandle]:
         """The link proxies of slice ``name``, each with its control API and routes."""
-        containers = self.driver.containers({f"{LABEL}.slice": name, f"{LABEL}.role": "linkproxy"})
-        if not containers and not self.driver.containers({f"{LABEL}.slice": name}):
-            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
-                                hint="`stacklet ls` lists the slices")
+        containers = [c for c in self._containers_of(name) if c.labels.get(f"{LABEL}.role") == "linkproxy"]
         handles = []
         for info in sorted(containers, key=lambda c: c.service):
             routes = dict(item.split("=", 1) for item in info.labels.get(f"{LABEL}.routes", "").split(",") if item)
             handles.append(LinkProxyHandle(name=info.service, control=self._control(info), routes=routes))
         return handles
 
-    def stack_of(self, name: str) -> Stack:
-        """Load again the stack a running slice was made from (its labels say where it lives)."""
+    def _containers_of(self, name: str) -> list[ContainerInfo]:
+        """The containers of slice ``name``; SliceNotFound when it has none."""
         containers = self.driver.containers({f"{LABEL}.slice": name})
         if not containers:
             raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
                                 hint="`stacklet ls` lists the slices")
+        return containers
+
+    def stack_of(self, name: str) -> Stack:
+        """Load again the stack a running slice was made from (its labels say where it lives)."""
+        containers = self._containers_of(name)
         labels = containers[0].labels
         if labels.get(f"{LABEL}.stack-file"):
             return load_stack(labels[f"{LABEL}.stack-file"])
@@ -260,7 +262,7 @@ class SliceEngine:
     def seed(self, name: str, service: str | None = None, *, reset: bool = False) -> list[SeedResult]:
         """Re-apply (or with ``reset``, restore) the seeds of one service of a slice, or of all seeded ones."""
         stack = self.stack_of(name)
-        containers = {c.service: c for c in self.driver.containers({f"{LABEL}.slice": name})
+        containers = {c.service: c for c in self._containers_of(name)
                       if c.labels.get(f"{LABEL}.role") != "linkproxy"}
         if service and service not in containers:
             raise SliceNotFound(f"slice {name} has no service {service!r}",
@@ -276,10 +278,7 @@ class SliceEngine:
 
     def status(self, name: str) -> SliceStatus:
         """The live state of slice ``name``, from its containers' labels."""
-        containers = self.driver.containers({f"{LABEL}.slice": name})
-        if not containers:
-            raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
-                                hint="`stacklet ls` lists the slices")
+        containers = self._containers_of(name)
         first = containers[0].labels
         services, proxies = [], []
         for info in sorted(containers, key=lambda c: c.service):
@@ -318,9 +317,7 @@ class SliceEngine:
     def logs(self, name: str, service: str | None = None, *, follow: bool = False,
              tail: int | None = None) -> Iterator[tuple[str, str]]:
         """(service, line) pairs of one service or of the whole slice."""
-        containers = self.driver.containers({f"{LABEL}.slice": name})
-        if not containers:
-            raise SliceNotFound(f"no slice named {name!r}", hint="`stacklet ls` lists the slices")
+        containers = self._containers_of(name)
         if service:
             containers = [c for c in containers if c.service == service]
             if not containers:
