@@ -134,6 +134,11 @@ class Driver:
             raise DockerError("could not inspect containers", hint=ENGINE_HINT, details=_stderr(exc)) from exc
         return [self._info(c) for c in (found if isinstance(found, list) else [found])]
 
+    def restart(self, container_ids: list[str], timeout_s: int = 5) -> None:
+        """Restart containers (SIGTERM, then SIGKILL after ``timeout_s``)."""
+        if container_ids:
+            self._call(lambda: self.client.container.restart(container_ids, time=timeout_s), "restart containers")
+
     def start(self, container_ids: list[str]) -> None:
         """Start created containers (all in one call)."""
         if container_ids:

@@ -8,6 +8,7 @@ on containers, networks and volumes are the source of truth for ``ls``, ``status
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
 from stacklet.graph import dependency_layers
 from stacklet.links import LinkProxyControl
-from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, SlicePlan,
+from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                            baseline_project_name, render, render_baseline, slice_project_name)
 from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
 from stacklet.seeds import SeedResult, Seeder, seed_plan
@@ -74,6 +75,10 @@ class SliceStatus(BaseModel):
     healthy: bool
     services: list[ServiceStatus]
     proxies: list[ServiceStatus] = Field(default_factory=list)
+
+    def service(self, name: str) -> ServiceStatus:
+        """One service (or link proxy) of the slice by name."""
+        return next(s for s in [*self.services, *self.proxies] if s.name == name)
 
 
 class SliceSummary(BaseModel):
@@ -235,8 +240,9 @@ class SliceEngine:
         containers = [c for c in self._containers_of(name) if c.labels.get(f"{LABEL}.role") == "linkproxy"]
         handles = []
         for info in sorted(containers, key=lambda c: c.service):
-            routes = dict(item.split("=", 1) for item in info.labels.get(f"{LABEL}.routes", "").split(",") if item)
-            handles.append(LinkProxyHandle(name=info.service, control=self._control(info), routes=routes))
+            routes = _routes(info)
+            handles.append(LinkProxyHandle(name=info.service, control=self._control(info),
+                                           routes={r.name: r.upstream for r in routes}))
         return handles
 
     def _containers_of(self, name: str) -> list[ContainerInfo]:
@@ -246,6 +252,31 @@ class SliceEngine:
             raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
                                 hint="`stacklet ls` lists the slices")
         return containers
+
+    def restart(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> ServiceStatus:
+        """Restart one service of a slice and wait until it is ready again; returns its new status."""
+        matches = [c for c in self._containers_of(name) if c.service == service]
+        if not matches:
+            raise SliceNotFound(f"slice {name} has no service {service!r}",
+                                hint=f"`stacklet status {name}` lists its services")
+        info = matches[0]
+        self.driver.restart([info.id])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            info = self.driver.inspect([info.id])[0]
+            verdict = _readiness(info, False)
+            if verdict == "ready":
+                if info.labels.get(f"{LABEL}.role") == "linkproxy":
+                    # a restarted link proxy starts empty: give it its routes again (its faults are gone)
+                    control = self._control(info)
+                    control.wait_ready()
+                    control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in _routes(info)})
+                return self.status(name).service(service)
+            if verdict != "waiting":
+                raise self._failure(info, verdict)
+            if time.monotonic() > deadline:
+                raise self._failure(info, f"did not become healthy within {timeout_s} s after a restart")
+            time.sleep(POLL_S)
 
     def stack_of(self, name: str) -> Stack:
         """Load again the stack a running slice was made from (its labels say where it lives)."""
@@ -411,6 +442,11 @@ class SliceEngine:
         path = folder / "compose.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
+
+
+def _routes(info: ContainerInfo) -> list[Route]:
+    """The routes a link-proxy container serves, from its label."""
+    return [Route.model_validate(r) for r in json.loads(info.labels.get(f"{LABEL}.routes") or "[]")]
 
 
 def stack_labels(stack: Stack) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -274,7 +275,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             "ports": [_loopback_port(CONTROL_PORT)],
             "labels": {**common, f"{LABEL}.service": proxy.name, f"{LABEL}.role": "linkproxy",
                        f"{LABEL}.targets": ",".join(proxy.targets),
-                       f"{LABEL}.routes": ",".join(f"{r.name}={r.upstream}" for r in proxy.routes)},
+                       f"{LABEL}.routes": json.dumps([r.model_dump() for r in proxy.routes])},
         }
 
     project_spec: dict[str, Any] = {

@@ -196,3 +196,24 @@ def test_commands_on_an_unreachable_engine_fail_cleanly(workdir):
     result = run_cli("ls", env={"DOCKER_HOST": "tcp://127.0.0.1:9"}, check=False)
     assert result.returncode == 2
     assert "no Docker engine answers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_restart_a_service_and_a_link_proxy_keeps_the_slice_working(engine, driver):
+    stack = load_stack(TINY)
+    status = engine.up(make_plan(stack, ["api"]), stack, "t-restart")
+    try:
+        before = {c.service: c.started_at for c in driver.containers({"dev.stacklet.slice": "t-restart"})}
+        api = engine.restart("t-restart", "api")
+        assert api.state == "running" and api.health == "healthy"
+        proxy = engine.restart("t-restart", "stacklet-link-1")
+        assert proxy.state == "running"
+        after = {c.service: c.started_at for c in driver.containers({"dev.stacklet.slice": "t-restart"})}
+        assert after["api"] != before["api"] and after["stacklet-link-1"] != before["stacklet-link-1"]
+        assert after["web"] == before["web"]
+        code, body = http("GET", f"http://{host_endpoint(status, 'web')}/")
+        assert code == 200 and body["calls"]["http://api:9001/"]["calls"]["http://store:9002/"]["name"] == "store"
+        with pytest.raises(Exception, match="no service 'nope'"):
+            engine.restart("t-restart", "nope")
+    finally:
+        engine.down("t-restart")
+    assert leftovers(driver, "t-restart") == NOTHING

@@ -292,7 +292,7 @@ class TestRenderShop:
             assert [p["target"] for p in spec["ports"]] == [CONTROL_PORT]
             assert spec["labels"]["dev.stacklet.role"] == "linkproxy"
             assert spec["labels"]["dev.stacklet.targets"] == ",".join(proxy.targets)
-            assert spec["labels"]["dev.stacklet.routes"] == ",".join(f"{r.name}={r.upstream}" for r in proxy.routes)
+            assert json.loads(spec["labels"]["dev.stacklet.routes"]) == [r.model_dump() for r in proxy.routes]
         aliases = [a for p in orders_plan.proxies for a in project["services"][p.name]["networks"]["default"]["aliases"]]
         assert sorted(aliases) == sorted(set(aliases))
         # no local container keeps a name that a proxy owns
