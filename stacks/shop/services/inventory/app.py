@@ -137,6 +137,11 @@ def db():
     """A cursor in a transaction on a pooled connection; broken connections are dropped."""
     conn = pool.getconn()
     try:
+        conn.poll()  # reads what the server sent while idle: raises if it closed us (e.g. a reset of the database)
+    except psycopg2.Error:
+        pool.putconn(conn, close=True)
+        conn = pool.getconn()
+    try:
         with conn, conn.cursor() as cur:
             yield cur
     finally:
