@@ -105,11 +105,16 @@ def _load(stack: str | None, files: list[Path] | None, env_files: list[Path] | N
                          "set STACKLET_STACK, or use -f compose.yaml")
 
 
-def _plan(stack: Stack, services: list[str], since: str | None, radius: int | None) -> SlicePlan:
+def _changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
+    """The services named, plus those touched since a git ref."""
     changed = list(services)
     if since:
         changed += [s for s in changed_services(stack, since) if s not in changed]
-    return make_plan(stack, changed, radius)
+    return changed
+
+
+def _plan(stack: Stack, services: list[str], since: str | None, radius: int | None) -> SlicePlan:
+    return make_plan(stack, _changed(stack, services, since), radius)
 
 
 def _one_slice(engine: SliceEngine, name: str | None) -> str:
@@ -155,10 +160,7 @@ def why(service: Annotated[str, typer.Argument(help="the service to explain")],
     def action() -> None:
         the_stack = _load(stack, file, env_file, [service, *(changed or [])])
         graph = ServiceGraph.from_stack(the_stack)
-        names = list(changed or [])
-        if since:
-            names += [s for s in changed_services(the_stack, since) if s not in names]
-        selection = select_slice(the_stack, names, radius, graph)
+        selection = select_slice(the_stack, _changed(the_stack, changed or [], since), radius, graph)
         text = graph.explain(service, selection)
         if as_json:
             state = ("local" if service in selection.local else "forwarded" if service in selection.forwarded
@@ -442,6 +444,14 @@ def baseline_status(stack: StackOpt = None, file: FileOpt = None, as_json: JsonO
 def version() -> None:
     """Print stacklet's version."""
     console.print(f"stacklet {__version__}")
+
+
+@app.command()
+def tui(name: Annotated[Optional[str], typer.Argument(help="slice name (default: pick one)")] = None) -> None:
+    """Watch and steer a slice in the terminal: services, logs, faults (Textual)."""
+    from stacklet.tui import run_tui  # Textual is imported only when the TUI runs
+
+    run_tui(_engine(), name)
 
 
 def main() -> None:

@@ -1,0 +1,177 @@
+"""What the TUI reads from and does to a slice, as plain functions of the engine (no Textual).
+
+Every function here may block (Docker, link proxies, TCP probes): the screens call them from
+thread workers only. Each action returns the sentence the user sees as a notification; failures
+raise ``StackletError``, which the screens turn into an error notification (message and hint).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacklet.engine import SliceEngine, SliceStatus
+from stacklet.errors import SliceNotFound, StackletError
+from stacklet.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, clear_faults, \
+    link_targets
+from stacklet.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
+
+PROBE_TIMEOUT_S = 0.3
+BASELINE_CHECK_EVERY_S = 10.0
+QUICK_LATENCY_MS = 500
+
+
+@dataclass
+class Route:
+    link_proxy: str
+    route: str
+    upstream: str
+
+    @property
+    def target(self) -> str:
+        return self.route.split(":")[0]
+
+
+@dataclass
+class SliceSnapshot:
+    """Everything the slice screen shows, read in one go from a worker."""
+
+    status: SliceStatus
+    targets: dict[str, str] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    faults: list[ActiveFault] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    fault_error: str | None = None
+
+    @property
+    def forwarded(self) -> list[Route]:
+        return [r for r in self.routes if self.targets.get(r.target) == "forwarded"]
+
+    def faults_on(self, target: str) -> list[ActiveFault]:
+        return [f for f in self.faults if f.target == target]
+
+
+class BaselineProbe:
+    """Whether the baseline answers for each forwarded address; cached for ``every_s`` seconds."""
+
+    def __init__(self, every_s: float = BASELINE_CHECK_EVERY_S):
+        self.every_s = every_s
+        self._at = -1e9
+        self._answers: dict[str, str] = {}
+
+    def answers(self, engine: SliceEngine, stack: str, forwarded: list[Route]) -> dict[str, str]:
+        if time.monotonic() - self._at < self.every_s and set(self._answers) >= {r.upstream for r in forwarded}:
+            return self._answers
+        self._answers = probe_baseline(engine, stack, [r.upstream for r in forwarded])
+        self._at = time.monotonic()
+        return self._answers
+
+
+def probe_baseline(engine: SliceEngine, stack: str, upstreams: list[str]) -> dict[str, str]:
+    """upstream → 'yes' / 'no' / 'unknown': a TCP connect to the local baseline's published port.
+
+    Remote baseline addresses are not probed (only 127.0.0.1 is reached from here): 'unknown'.
+    """
+    if not upstreams:
+        return {}
+    try:
+        published = {e.network: e.host for s in engine.baseline_status(stack).services for e in s.endpoints
+                     if e.host}
+    except SliceNotFound:
+        published = None
+    except StackletError:
+        return {u: "unknown" for u in upstreams}
+    answers = {}
+    for upstream in upstreams:
+        if ".baseline:" not in upstream:
+            answers[upstream] = "unknown"
+        elif published is None:
+            answers[upstream] = "no (baseline not running)"
+        elif upstream not in published:
+            answers[upstream] = "no (not published)"
+        else:
+            answers[upstream] = "yes" if tcp_answers(published[upstream]) else "no"
+    return answers
+
+
+def tcp_answers(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = None) -> SliceSnapshot:
+    """Status, link targets, routes, faults in force and baseline answers of slice ``name``."""
+    snapshot = SliceSnapshot(status=engine.status(name))
+    try:
+        handles = engine.link_proxies(name)
+        snapshot.targets = link_targets(handles)
+        snapshot.routes = [Route(h.name, route, upstream) for h in handles for route, upstream in sorted(h.routes.items())]
+        snapshot.faults = active_faults(handles)
+    except StackletError as error:  # a link proxy that does not answer must not hide the services
+        snapshot.fault_error = error.message
+    if probe is not None:
+        snapshot.answers = probe.answers(engine, snapshot.status.stack, snapshot.forwarded)
+    return snapshot
+
+
+# -- actions --------------------------------------------------------------------------------------
+
+def restart_service(engine: SliceEngine, name: str, service: str) -> str:
+    """Restart one container of the slice.
+
+    The engine has no restart yet, so this goes through the driver's public ``restart``; it belongs
+    in ``SliceEngine`` (the TUI should not talk to the driver).
+    """
+    status = engine.status(name)
+    found = next((s for s in [*status.services, *status.proxies] if s.name == service), None)
+    if found is None:
+        raise SliceNotFound(f"slice {name} has no service {service!r}", hint="refresh the table and pick again")
+    engine.driver.restart([found.container])
+    return f"restarted {service}"
+
+
+def reset_seed(engine: SliceEngine, name: str, service: str) -> str:
+    results = engine.seed(name, service, reset=True)
+    return "; ".join(f"reset {r.service}: {len(r.files)} files in {r.seconds:.2f}s" for r in results) or \
+        f"{service} has nothing to reset"
+
+
+def fault_profiles(stack: str | None, start: Path | None = None) -> list[FaultProfile]:
+    """The profiles of the nearest faults/ folder that fit ``stack`` (unreadable ones are left out)."""
+    profiles = []
+    for path in list_fault_profiles(start):
+        try:
+            profile = load_fault_profile(path)
+        except StackletError:
+            continue
+        if stack is None or profile.stack in (None, stack):
+            profiles.append(profile)
+    return profiles
+
+
+def apply_fault_profile(engine: SliceEngine, name: str, profile: FaultProfile, stack: str) -> str:
+    check_stack(profile, stack)
+    applied = apply_profile(engine.link_proxies(name), profile)
+    return f"applied {profile.name}: {len(applied)} fault(s)"
+
+
+def add_quick_fault(engine: SliceEngine, name: str, target: str, kind: str) -> str:
+    """A latency (``QUICK_LATENCY_MS``) or a down fault on the link to ``target``."""
+    if kind == "latency":
+        spec = ToxicSpec(target=target, type="latency", name="tui.latency", attributes={"latency": QUICK_LATENCY_MS})
+    else:
+        spec = ToxicSpec(target=target, type="down")
+    applied = add_fault(engine.link_proxies(name), spec)
+    what = f"latency {QUICK_LATENCY_MS} ms" if kind == "latency" else "down"
+    return f"{what} on the link to {target} ({len(applied)} route(s))"
+
+
+def clear_all_faults(engine: SliceEngine, name: str, target: str | None = None) -> str:
+    removed = clear_faults(engine.link_proxies(name), target)
+    return f"cleared {len(removed)} fault(s)" + (f" on {target}" if target else "")
