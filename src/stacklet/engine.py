@@ -33,6 +33,7 @@ DEFAULT_TIMEOUT_S = 180
 POLL_S = 0.25
 LOG_TAIL = 30
 MAX_RESTARTS = 3
+COMPOSE_FILE = "compose.yaml"
 
 
 @dataclass
@@ -116,10 +117,10 @@ class SliceEngine:
         spec = render(plan, stack, name, fault_seed=fault_seed,
                       labels={f"{LABEL}.created": created, f"{LABEL}.changed": ",".join(plan.changed),
                               **stack_labels(stack)})
-        compose_file = self._write(self.workdir / "slices" / name, spec)
+        folder = self.workdir / "slices" / name
         for svc in spec["services"].values():
-            svc["labels"][f"{LABEL}.compose-file"] = str(compose_file)
-        self._write(self.workdir / "slices" / name, spec)
+            svc["labels"][f"{LABEL}.compose-file"] = str(folder / COMPOSE_FILE)
+        compose_file = self._write(folder, spec)
         project = self.driver.project(compose_file, slice_project_name(name))
         try:
             self._boot(project, spec, plan, timeout_s, on_event, Seeder(self.driver, stack), seeds)
@@ -128,7 +129,8 @@ class SliceEngine:
                 apply_profile(self.link_proxies(name), fault_profile)
         except (StackletError, KeyboardInterrupt) as exc:
             failure = exc if isinstance(exc, StackletError) else BootError(
-                f"boot of slice {name} interrupted", hint="nothing was left running")
+                f"boot of slice {name} interrupted",
+                hint="nothing was left running" if not keep_on_failure else None)
             if keep_on_failure:
                 failure.hint = f"{failure.hint or ''} (kept running: `stacklet down {name}` removes it)".strip()
             else:
@@ -370,7 +372,7 @@ class SliceEngine:
         if not self.driver.containers({f"{LABEL}.slice": name}) and not self.driver.networks({f"{LABEL}.slice": name}):
             raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
                                 hint="`stacklet ls` lists the slices")
-        compose_file = self.workdir / "slices" / name / "compose.yaml"
+        compose_file = self.workdir / "slices" / name / COMPOSE_FILE
         self._remove(name, self.driver.project(compose_file, slice_project_name(name)))
 
     def _remove(self, name: str, project) -> None:
@@ -429,7 +431,7 @@ class SliceEngine:
         if users:
             raise PlanError(f"slices still use the baseline of {stack_name}: {', '.join(users)}",
                             hint="`stacklet down --all` first")
-        compose_file = self.workdir / "baselines" / stack_name / "compose.yaml"
+        compose_file = self.workdir / "baselines" / stack_name / COMPOSE_FILE
         project = self.driver.project(compose_file, baseline_project_name(stack_name))
         if compose_file.is_file():
             project.down(remove_images=False)
@@ -439,7 +441,7 @@ class SliceEngine:
     @staticmethod
     def _write(folder: Path, spec: dict) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "compose.yaml"
+        path = folder / COMPOSE_FILE
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
 

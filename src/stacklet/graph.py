@@ -123,11 +123,9 @@ class ServiceGraph:
             return f"{name} is local ({sel.local[name]}): " + "; ".join(sel.reasons[name])
         if name in sel.forwarded:
             return f"{name} is forwarded to the baseline: " + "; ".join(sel.reasons[name])
-        local_callers = [c for c in self.callers(name) if c in sel.local]
         nearest = _nearest_distance(self.graph, sel.changed, name)
         where = f"it is {nearest} hops from the changed services" if nearest else "it is not connected to them"
-        return (f"{name} is not in the slice: no local service calls it ({where}, radius {sel.radius})"
-                if not local_callers else f"{name} is not in the slice")
+        return f"{name} is not in the slice: no local service calls it ({where}, radius {sel.radius})"
 
     def to_mermaid(self, sel: Selection | None = None) -> str:
         """The graph as a Mermaid flowchart; local, forwarded and changed services get classes."""
