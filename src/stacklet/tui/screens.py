@@ -142,6 +142,8 @@ class SliceScreen(Screen):
             panel.set_profiles(profiles)
         panel.set_faults(snapshot.faults, snapshot.fault_error)
         self.update_header()
+        if first:  # the service column gets the width of every service name
+            self.render_logs()
 
     def update_header(self) -> None:
         if not self.snapshot:
@@ -154,14 +156,15 @@ class SliceScreen(Screen):
         self.query_one("#header", Static).update(text)
 
     @work(thread=True, group="logs")
-    def follow_logs(self) -> None:
+    def follow_logs(self, service: str | None = None, tail: int = LOG_TAIL) -> None:
+        """Follow the logs of the slice (or, after a restart, of one service whose stream ended)."""
         worker = get_current_worker()
         engine, name, buffer = self.app.engine, self.slice_name, self.buffer
 
         def pump() -> None:
             try:
-                for service, line in engine.logs(name, follow=True, tail=LOG_TAIL):
-                    buffer.append(service, line)
+                for service_name, line in engine.logs(name, service, follow=True, tail=tail):
+                    buffer.append(service_name, line)
                     if worker.is_cancelled:
                         return
             except StackletError as error:
@@ -181,7 +184,8 @@ class SliceScreen(Screen):
             self._log_title()
 
     def _width(self) -> int:
-        names = [s.name for s in self.snapshot.status.services] if self.snapshot else []
+        status = self.snapshot.status if self.snapshot else None
+        names = [s.name for s in [*status.services, *status.proxies]] if status else []
         return max((len(n) for n in [*names, *self.buffer.service_names()]), default=0)
 
     def _log_title(self) -> None:
@@ -255,7 +259,9 @@ class SliceScreen(Screen):
 
     def action_restart(self) -> None:
         if service := self._selected_or_warn():
-            self.run_action(f"restart {service}", actions.restart_service, service)
+            # a restart ends the container's log stream: follow the new one once it is back
+            self.run_action(f"restart {service}", actions.restart_service, service,
+                            then=lambda: self.follow_logs(service, 0))
 
     def action_reset_seed(self) -> None:
         if service := self._selected_or_warn():
@@ -283,12 +289,12 @@ class SliceScreen(Screen):
             return
         self.run_action("clear faults", actions.clear_all_faults, target)
 
-    def run_action(self, title: str, function, *args) -> None:
+    def run_action(self, title: str, function, *args, then=None) -> None:
         self.app.notify(f"{title}…", timeout=2)
-        self._run_action(title, function, args)
+        self._run_action(title, function, args, then)
 
     @work(thread=True, group="actions")
-    def _run_action(self, title: str, function, args: tuple) -> None:
+    def _run_action(self, title: str, function, args: tuple, then=None) -> None:
         try:
             message = function(self.app.engine, self.slice_name, *args)
         except StackletError as error:
@@ -299,6 +305,8 @@ class SliceScreen(Screen):
                                       title=f"{title} failed", severity="error", timeout=10)
         else:
             self.app.call_from_thread(self.app.notify, message, title=title)
+            if then:
+                self.app.call_from_thread(then)
         self.app.call_from_thread(self.refresh_status)
 
     def action_graph(self) -> None:
