@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stacklet.tui.app import StackletApp
@@ -39,7 +41,8 @@ async def settle(pilot) -> None:
 
 def log_text(app) -> list[str]:
     from textual.widgets import RichLog
-    return ["".join(segment.text for segment in strip).rstrip() for strip in app.screen.query_one(RichLog).lines]
+    lines = ["".join(segment.text for segment in strip).rstrip() for strip in app.screen.query_one(RichLog).lines]
+    return [re.sub(r"^(\S+)\s+│ ", r"\1 │ ", line) for line in lines]  # the column width is not tested here
 
 
 def notifications(app) -> list[str]:

@@ -58,7 +58,7 @@ async def test_logs_of_all_services_then_of_the_selected_one(fake, make_app):
         await _select(pilot, "payments")
         await pilot.press("m")
         await pilot.pause()
-        assert log_text(app) == ["payments  │ 2025-05-01T11:59:59Z payments rid=r-101 POST /payments 200 9ms"]
+        assert log_text(app) == ["payments │ 2025-05-01T11:59:59Z payments rid=r-101 POST /payments 200 9ms"]
         await _select(pilot, "orders")
         assert [l.split(" │ ")[0].strip() for l in log_text(app)] == ["orders"] * 3
         await pilot.press("m")
@@ -76,7 +76,7 @@ async def test_filter_with_slash_then_escape_clears_it(fake, make_app):
         await pilot.press(*"error")
         await pilot.press("enter")
         await pilot.pause()
-        assert log_text(app) == ["orders    │ 2025-05-01T12:00:00Z orders rid=r-102 GET /orders/7 500 3ms "
+        assert log_text(app) == ["orders │ 2025-05-01T12:00:00Z orders rid=r-102 GET /orders/7 500 3ms "
                                  "ERROR db timeout"]
         assert not app.screen.query_one("#filter", Input).has_class("visible")
         await pilot.press("escape")
