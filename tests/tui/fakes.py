@@ -120,7 +120,6 @@ class FakeDriver:
 
     def __init__(self, available: bool = True):
         self.available = available
-        self.restarted: list[str] = []
 
     def engine_info(self):
         if not self.available:
@@ -129,8 +128,6 @@ class FakeDriver:
                                          "DOCKER_HOST / --context at a running engine")
         return None
 
-    def restart(self, container_ids: list[str], timeout_s: int = 5) -> None:
-        self.restarted.extend(container_ids)
 
 
 class FakeEngine:
@@ -148,6 +145,7 @@ class FakeEngine:
         self.log_lines = list(LOGS if logs is None else logs)
         self.controls = {name: FakeControl(name, routes) for name, routes in ROUTES.items()}
         self.seeded: list[tuple[str, str | None, bool]] = []
+        self.restarted: list[tuple[str, str]] = []
         self.baseline_running = baseline_running
         self.calls: list[str] = []
         self.lock = threading.Lock()
@@ -172,6 +170,11 @@ class FakeEngine:
         for svc, line in self.log_lines:
             if service in (None, svc):
                 yield svc, line
+
+    def restart(self, name: str, service: str, timeout_s: int = 180) -> ServiceStatus:
+        self._check(name)
+        self.restarted.append((name, service))
+        return self._status.service(service)
 
     def seed(self, name: str, service: str | None = None, *, reset: bool = False) -> list[SeedResult]:
         self._check(name)

@@ -168,7 +168,7 @@ async def test_restart_and_reset_the_selected_service(fake, make_app):
         await _select(pilot, "orders")
         await pilot.press("r")
         await settle(pilot)
-        assert fake.driver.restarted == ["stacklet-shop-orders-orders-1"]
+        assert fake.restarted == [("shop-orders", "orders")]
         assert any("restarted orders" in n for n in notifications(app))
         await pilot.press("s")  # orders has no seed files: a clear error, no traceback
         await settle(pilot)

@@ -1,7 +1,6 @@
 """The Textual TUI of stacklet (`stacklet tui [SLICE]`): the only part of stacklet that imports Textual.
 
-It reads engine state in thread workers and never calls the driver itself (except the restart in
-``actions.restart_service``, until the engine has one).
+It reads engine state in thread workers and never calls the driver itself.
 """
 
 from __future__ import annotations

@@ -123,17 +123,9 @@ def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = 
 # -- actions --------------------------------------------------------------------------------------
 
 def restart_service(engine: SliceEngine, name: str, service: str) -> str:
-    """Restart one container of the slice.
-
-    The engine has no restart yet, so this goes through the driver's public ``restart``; it belongs
-    in ``SliceEngine`` (the TUI should not talk to the driver).
-    """
-    status = engine.status(name)
-    found = next((s for s in [*status.services, *status.proxies] if s.name == service), None)
-    if found is None:
-        raise SliceNotFound(f"slice {name} has no service {service!r}", hint="refresh the table and pick again")
-    engine.driver.restart([found.container])
-    return f"restarted {service}"
+    """Restart one service of the slice and wait until it is ready again (a link proxy gets its routes back)."""
+    restarted = engine.restart(name, service)
+    return f"restarted {service}: {restarted.health or restarted.state}"
 
 
 def reset_seed(engine: SliceEngine, name: str, service: str) -> str:
