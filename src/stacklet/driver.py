@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,14 @@ class Driver:
             self._call(lambda: self.client.container.restart(container_ids, time=timeout_s), "restart containers")
 
     def start(self, container_ids: list[str]) -> None:
-        """Start created containers (all in one call)."""
-        if container_ids:
-            self._call(lambda: self.client.container.start(container_ids), "start containers")
+        """Start created containers, in parallel (the docker CLI would start a list one after another)."""
+        if len(container_ids) == 1:
+            self._call(lambda: self.client.container.start(container_ids[0]), "start a container")
+        elif container_ids:
+            with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
+                for future in [pool.submit(self._call, lambda cid=cid: self.client.container.start(cid),
+                                           f"start container {cid[:12]}") for cid in container_ids]:
+                    future.result()
 
     def networks(self, labels: dict[str, str]) -> list[str]:
         filters = _label_filters(labels)
