@@ -31,4 +31,4 @@ with urllib.request.urlopen(req, timeout=30) as resp:
     print(resp.status, json.dumps(json.load(resp), indent=2))
 PY
 echo
-echo "next: stacklet logs --slice shop-orders | stacklet down shop-orders | stacklet baseline down --stack shop"
+echo "next (with .venv/bin/stacklet): logs --slice shop-orders, tui shop-orders, fault apply slow-db, down shop-orders, baseline down --stack shop"
