@@ -136,9 +136,14 @@ pool = None
 def db():
     """A cursor in a transaction on a pooled connection; broken connections are dropped."""
     conn = pool.getconn()
-    try:
-        conn.poll()  # reads what the server sent while idle: raises if it closed us (e.g. a reset of the database)
-    except psycopg2.Error:
+    for _ in range(pool.maxconn):  # drop pooled connections the server closed while idle (e.g. a reset)
+        try:
+            conn.poll()  # reads what the server sent meanwhile: fails if it closed the connection
+            alive = not conn.closed
+        except psycopg2.Error:
+            alive = False
+        if alive:
+            break
         pool.putconn(conn, close=True)
         conn = pool.getconn()
     try:
