@@ -138,8 +138,9 @@ def db():
     conn = pool.getconn()
     for _ in range(pool.maxconn):  # drop pooled connections the server closed while idle (e.g. a reset)
         try:
-            conn.poll()  # reads what the server sent meanwhile: fails if it closed the connection
-            alive = not conn.closed
+            with conn.cursor() as ping:  # a pre-ping, as connection pools do: one round trip
+                ping.execute("SELECT 1")
+            alive = True
         except psycopg2.Error:
             alive = False
         if alive:
