@@ -12,7 +12,7 @@ from stacklet.changes import changed_files, changed_services, services_for_files
 from stacklet.errors import PlanError
 from stacklet.stack import load_stack
 
-from .conftest import SHOP_DIR
+from .conftest import SHOP_DIR, skip_or_fail
 
 COMPOSE = """\
 services:
@@ -49,7 +49,7 @@ FILES = {
 
 def git(cwd: Path, *args: str) -> str:
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        skip_or_fail("git is not installed")
     result = subprocess.run(
         ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false",
          "-c", "core.hooksPath=/dev/null", *args],
