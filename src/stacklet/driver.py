@@ -112,9 +112,6 @@ class Driver:
         """Build ``context`` (holding a Dockerfile) as ``tag``."""
         self._call(lambda: self.client.legacy_build(context, tags=[tag]), f"build image {tag} from {context}")
 
-    def image_size(self, tag: str) -> int:
-        return int(self._call(lambda: self.client.image.inspect(tag).size, f"inspect image {tag}"))
-
     # -- containers, networks, volumes by label -------------------------------------------
 
     def containers(self, labels: dict[str, str] | None = None, *, names: list[str] | None = None) -> list[ContainerInfo]:

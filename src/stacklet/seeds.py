@@ -80,7 +80,8 @@ class Seeder:
         started = time.monotonic()
         files = seed_files(self.stack, service)
         config = self.stack.service_meta(service).seed or SeedConfig()
-        if config.sql and any(f.suffix == ".sql" for f in files):
+        has_sql = bool(config.sql) and any(f.suffix == ".sql" for f in files)
+        if has_sql:
             database, user = self._postgres(service, config)
             template = database + TEMPLATE_SUFFIX
             self._psql(service, container, user, "postgres",
@@ -90,7 +91,7 @@ class Seeder:
             self._redis_cli(service, container, config, b"FLUSHDB\n", "FLUSHDB")
         for file in files:
             self._apply(service, container, config, file)
-        if config.sql and any(f.suffix == ".sql" for f in files):
+        if has_sql:
             self._restore_postgres(service, container, config)
         return SeedResult(service=service, files=[f.name for f in files], seconds=time.monotonic() - started,
                           action="seed")
