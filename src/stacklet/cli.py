@@ -18,15 +18,18 @@ from rich.console import Console
 
 from stacklet import __version__, display
 from stacklet.changes import changed_services
+from stacklet.checks import run_checks as run_slice_checks
 from stacklet.doctor import run_checks
 from stacklet.driver import Driver
 from stacklet.engine import SliceEngine
-from stacklet.errors import PlanError, StackFileError, StackletError
+from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError
 from stacklet.graph import ServiceGraph
 from stacklet.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
 from stacklet.seeds import seed_plan
-from stacklet.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack,
+from stacklet.verdict import Verdict, read_history, render_history, to_junit
+from stacklet.verdict import render_text as render_verdict
+from stacklet.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
                             parse_toxic_arguments)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -128,6 +131,16 @@ def _one_slice(engine: SliceEngine, name: str | None) -> str:
                     else "`stacklet up SERVICE` starts one")
 
 
+def _ttl(value: str | None, stack: Stack) -> int | None:
+    """Seconds of ``--ttl``, else the stack's ``ttl:``; None means no expiry."""
+    if value is None:
+        return stack.meta.ttl
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--ttl", hint=f"got {value!r}") from exc
+
+
 def _run(as_json: bool, action) -> None:
     try:
         action()
@@ -195,28 +208,106 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
        timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")] = 180,
+       ttl: Annotated[Optional[str], typer.Option("--ttl", help="expire after e.g. 30m, 2h, 1d; `never` (default: "
+                                                                 "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
+       watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
+                                                                 "until Ctrl-C (the slice keeps running)")] = False,
        stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Boot the slice for a change and print its endpoints."""
+    """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
     def action() -> None:
         the_stack = _load(stack, file, env_file, services)
         the_plan = _plan(the_stack, services or [], since, radius)
         slice_name = validate_slice_name(name or default_slice_name(the_plan))
         profile = load_fault_profile(find_fault_profile(fault)) if fault else None
+        ttl_s = _ttl(ttl, the_stack)
         engine = _engine()
         engine.driver.engine_info()
         options = dict(keep_on_failure=keep_on_failure, seed=not no_seed, fault_profile=profile,
-                       fault_seed=fault_seed, timeout_s=timeout)
+                       fault_seed=fault_seed, timeout_s=timeout, ttl_s=ttl_s)
+        reconciling = engine.exists(slice_name)  # a running slice is updated; its age and expiry are kept
+
+        def boot(**events):
+            if reconciling:
+                kept = {k: v for k, v in options.items() if k not in ("keep_on_failure", "ttl_s")}
+                result = engine.reconcile(the_plan, the_stack, slice_name, **kept, **events)
+                return result.status, result
+            return engine.up(the_plan, the_stack, slice_name, **options, **events), None
+
         if as_json:
-            status = engine.up(the_plan, the_stack, slice_name, **options)
-            _emit({"ok": True, "plan": the_plan.model_dump(mode="json"), "slice": status.model_dump(mode="json")})
-            return
-        console.print(display.plan_table(the_plan, seed_plan(the_stack, [s.name for s in the_plan.local])))
-        console.print()
-        with display.Progress(console) as progress:
-            status = engine.up(the_plan, the_stack, slice_name, on_event=progress, **options)
-        console.print()
-        console.print(display.endpoints_table(status))
-        console.print(f"\nslice [bold]{slice_name}[/] is up. `stacklet down {slice_name}` removes it.")
+            status, result = boot()
+            _emit({"ok": True, "plan": the_plan.model_dump(mode="json"), "slice": status.model_dump(mode="json"),
+                   **({"reconcile": result.model_dump(mode="json", exclude={"status"})} if result else {})})
+        else:
+            console.print(display.plan_table(the_plan, seed_plan(the_stack, [s.name for s in the_plan.local])))
+            console.print()
+            with display.Progress(console) as progress:
+                status, result = boot(on_event=progress)
+            console.print()
+            if result:
+                console.print(display.changes_table(result))
+                console.print()
+            console.print(display.endpoints_table(status))
+            console.print(f"\nslice [bold]{slice_name}[/] is up. `stacklet down {slice_name}` removes it.")
+        if watch:
+            _watch(engine, the_stack, slice_name, [s.name for s in the_plan.local], timeout, as_json)
+    _run(as_json, action)
+
+
+def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[str], timeout: int,
+           as_json: bool) -> None:
+    """Reload the slice's built services when their files change, one line per reload, until Ctrl-C."""
+    from stacklet.watch import built_services, watch, watch_roots
+
+    built = built_services(stack, services)
+    if not built:
+        raise PlanError(f"no service of slice {slice_name} has a build, so there is nothing to watch",
+                        hint="--watch reloads services built from local files (Compose `build:`)")
+
+    def say(text: str, data: dict) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(data) + "\n")
+        else:
+            console.print(text, highlight=False)
+        sys.stdout.flush()
+
+    def reloaded(result) -> None:
+        say(result.summary(), {"ok": True, "reload": result.model_dump(mode="json")})
+
+    def failed(service: str, error: StackletError) -> None:
+        if as_json:
+            say("", {"ok": False, "service": service, **error.to_dict()})
+        else:
+            err_console.print(display.error_text(error))
+            console.print(f"reload of {service} failed; still watching", highlight=False)
+
+    roots = ", ".join(str(r) for r in watch_roots(stack, built))
+    say(f"watching {', '.join(built)} ({roots}); Ctrl-C stops watching",
+        {"watching": built, "roots": roots.split(", ")})
+    try:
+        watch(engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, timeout_s=timeout,
+              on_change=lambda targets: None if as_json else console.print(
+                  f"[dim]changed: {', '.join(targets)}: reloading[/]"))
+    except KeyboardInterrupt:
+        say(f"stopped watching; slice {slice_name} is still running (`stacklet down {slice_name}` removes it)",
+            {"stopped": True, "slice": slice_name, "running": True})
+
+
+@app.command("reload")
+def reload_service(service: Annotated[str, typer.Argument(help="the service to rebuild and restart")],
+                   slice_name: SliceOpt = None,
+                   timeout: Annotated[int, typer.Option("--timeout", help="seconds it may take to be healthy")] = 180,
+                   as_json: JsonOpt = False) -> None:
+    """Rebuild one service of a running slice and recreate only it; returns once it is healthy again.
+
+    Link proxies are left alone, so the faults on them stay. Exit 2 when it does not become healthy.
+    """
+    def action() -> None:
+        engine = _engine()
+        result = engine.reload(_one_slice(engine, slice_name), service, timeout)
+        if as_json:
+            _emit({"ok": True, "reload": result.model_dump(mode="json")})
+        else:
+            console.print(result.summary(), highlight=False)
     _run(as_json, action)
 
 
@@ -250,6 +341,21 @@ def list_slices(as_json: JsonOpt = False) -> None:
             console.print(display.slices_table(slices))
         else:
             console.print("no slices (start one with `stacklet up SERVICE`)")
+    _run(as_json, action)
+
+
+@app.command()
+def gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be removed, remove nothing")] = False,
+       as_json: JsonOpt = False) -> None:
+    """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
+    def action() -> None:
+        decisions = _engine().gc(dry_run=dry_run)
+        removed = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if d.remove]
+        kept = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if not d.remove]
+        if as_json:
+            _emit({"ok": True, "dry_run": dry_run, "removed": removed, "kept": kept})
+        else:
+            console.print(display.gc_table(decisions, dry_run))
     _run(as_json, action)
 
 
@@ -317,6 +423,45 @@ def _seed_command(service: str | None, slice_name: str | None, as_json: bool, *,
         if not results:
             console.print("no service of this slice has seed files")
     _run(as_json, action)
+
+
+@app.command()
+def check(name: Annotated[Optional[str], typer.Argument(help="slice name (default: the only one)")] = None,
+          run_all: Annotated[bool, typer.Option("--all", help="every check, not only those of the changed services")] = False,
+          only: Annotated[Optional[list[str]], typer.Option("--only", help="run just this check (repeatable)")] = None,
+          junit: Annotated[Optional[Path], typer.Option("--junit", help="also write JUnit XML to this file")] = None,
+          history: Annotated[bool, typer.Option("--history", help="show the previous verdicts instead")] = False,
+          schema: Annotated[bool, typer.Option("--schema", help="print the JSON schema of the verdict")] = False,
+          as_json: JsonOpt = False) -> None:
+    """Run the slice's checks and print one verdict (exit 0 passed, 1 failed, 2 slice not healthy, 3 usage)."""
+    if schema:
+        _emit(Verdict.model_json_schema())
+        return
+    outcome: dict[str, int] = {}
+
+    def action() -> None:
+        engine = _engine()
+        slice_name = _one_slice(engine, name)
+        if history:
+            entries = read_history(engine.workdir, slice_name)
+            if as_json:
+                _emit({"ok": True, "slice": slice_name, "history": [e.model_dump(mode="json") for e in entries]})
+            else:
+                console.print(render_history(entries), markup=False, highlight=False)
+            return
+        quiet = as_json or not err_console.is_terminal
+        progress = (lambda message: None) if quiet else (lambda message: err_console.print(f"[dim]{message}[/]"))
+        verdict = run_slice_checks(engine, slice_name, run_all=run_all, names=only, on_progress=progress)
+        if junit:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(to_junit(verdict))
+        if as_json:
+            _emit(verdict)
+        else:
+            console.print(render_verdict(verdict), markup=False, highlight=False, soft_wrap=True)
+        outcome["exit"] = verdict.exit_code
+    _run(as_json, action)
+    raise typer.Exit(outcome.get("exit", 0))
 
 
 @fault_app.command("apply")
@@ -452,6 +597,35 @@ def tui(name: Annotated[Optional[str], typer.Argument(help="slice name (default:
     from stacklet.tui import run_tui  # Textual is imported only when the TUI runs
 
     run_tui(_engine(), name)
+
+
+@app.command()
+def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
+          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None
+          ) -> None:
+    """Write the agent skill document of a stack (Markdown): services, slices, checks, faults, seeds."""
+    from stacklet.skill import render_skill
+
+    def action() -> None:
+        text = render_skill(_load(stack, file, env_file))
+        if out is None:
+            sys.stdout.write(text)
+            return
+        try:
+            out.write_text(text)
+        except OSError as exc:
+            raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
+                                 hint="check that the folder exists and is writable") from exc
+        err_console.print(f"wrote {out} ({len(text.splitlines())} lines)")
+    _run(False, action)
+
+
+@app.command()
+def mcp(stack: StackOpt = None) -> None:
+    """Serve stacklet's commands as Model Context Protocol tools over stdio (for coding agents)."""
+    from stacklet.mcp_server import serve  # the MCP SDK is imported only when the server runs
+
+    serve(stack, Options.context, Options.host)
 
 
 def main() -> None:

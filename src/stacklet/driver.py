@@ -8,9 +8,12 @@ never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCK
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from pydantic import BaseModel, Field
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
-from stacklet.errors import DockerError, EngineUnavailable
+from stacklet.errors import ConfigError, DockerError, EngineUnavailable
 
 ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
                "--context at a running engine")
@@ -39,6 +42,8 @@ class ContainerInfo(BaseModel):
     started_at: str | None = None
     ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port")
     networks: list[str] = Field(default_factory=list)
+    image: str = Field("", description="id of the image the container runs")
+    addresses: dict[str, str] = Field(default_factory=dict, description="network -> IP address on it")
 
     @property
     def service(self) -> str:
@@ -47,6 +52,16 @@ class ContainerInfo(BaseModel):
     @property
     def compose_service(self) -> str:
         return self.labels.get("com.docker.compose.service", self.name)
+
+
+class ContainerEvent(BaseModel):
+    """One event of a container, from the engine's event stream."""
+
+    container: str
+    service: str
+    action: str
+    exit_code: int | None = None
+    time: datetime | None = None
 
 
 class ExecResult(BaseModel):
@@ -158,6 +173,22 @@ class Driver:
         filters = _label_filters(labels)
         return [v.name for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")]
 
+    def labelled_networks(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        """Networks carrying all ``labels``: name -> every label of the network."""
+        filters = _label_filters(labels)
+        return {n.name: dict(n.labels or {})
+                for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")}
+
+    def labelled_volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        """Volumes carrying all ``labels``: name -> every label of the volume."""
+        filters = _label_filters(labels)
+        return {v.name: dict(v.labels or {})
+                for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")}
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        """Create an empty named volume with ``labels`` (stacklet uses one as a marker)."""
+        self._call(lambda: self.client.volume.create(name, labels=labels), f"create volume {name}")
+
     def remove(self, *, containers: list[str] = (), networks: list[str] = (), volumes: list[str] = ()) -> None:
         """Force-remove containers, then networks and volumes (used to clean up by label)."""
         if containers:
@@ -168,11 +199,22 @@ class Driver:
         if volumes:
             self._call(lambda: self.client.volume.remove(list(volumes)), "remove volumes")
 
-    def container_logs(self, container_id: str, tail: int | None = None) -> str:
+    def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None) -> str:
         try:
-            return self.client.container.logs(container_id, tail=tail)
+            return self.client.container.logs(container_id, tail=tail, since=since)
         except DockerException as exc:
             return f"(logs unavailable: {_stderr(exc)})"
+
+    def events(self, labels: dict[str, str], since: datetime, until: datetime) -> list["ContainerEvent"]:
+        """Container events (die, oom, restart, health_status, ...) of labelled containers in a time window."""
+        filters = {"type": "container", **{"label": f"{k}={v}" if v else k for k, v in labels.items()}}
+        events = self._call(lambda: list(self.client.system.events(since=since, until=until, filters=filters)),
+                            "read events")
+        return [ContainerEvent(container=e.actor.id if e.actor else "", action=str(e.action or ""),
+                               service=_attribute(e, "dev.stacklet.service") or "",
+                               exit_code=int(_attribute(e, "exitCode") or 0) if e.action == "die" else None,
+                               time=e.time)
+                for e in events]
 
     def follow_logs(self, container_ids: list[str], tail: int | None = None) -> Iterator[tuple[str, str]]:
         """Yield (container id, line) from several containers, interleaved, until they stop."""
@@ -218,6 +260,64 @@ class Driver:
     def _endpoint_flags(self) -> list[str]:
         return (["--context", self.context] if self.context else []) + (["--host", self.host] if self.host else [])
 
+    # -- the container this process runs in ------------------------------------------------
+
+    def self_container(self) -> "SelfContainer | None":
+        """The container this process runs in on this engine, or None (host mode); cached per process.
+
+        ``STACKLET_SELF_CONTAINER`` names it explicitly (``none`` disables); otherwise the ids in
+        /proc/self/mountinfo and /proc/self/cgroup, then the hostname, are looked up on the engine.
+        """
+        override = os.environ.get(SELF_CONTAINER_ENV, "").strip()
+        key = (self.context, self.host or os.environ.get("DOCKER_HOST"), override)
+        if key not in _SELF_CACHE:
+            _SELF_CACHE[key] = self._find_self(override)
+        return _SELF_CACHE[key]
+
+    def _find_self(self, override: str) -> "SelfContainer | None":
+        if override.lower() in ("none", "no", "0", "false"):
+            return None
+        if override:
+            found = self._inspect_one(override)
+            if found is None or str(found.state.status) != "running":
+                raise ConfigError(f"names no running container on {self.endpoint}", key=f"{SELF_CONTAINER_ENV}={override}",
+                                  hint="set it to this container's id or name, or to `none` to use host addresses")
+            return SelfContainer(id=found.id, name=found.name)
+        hints = read_container_hints()
+        for ref, by_id in hints.candidates():
+            found = self._inspect_one(ref)
+            if found is None or str(found.state.status) != "running":
+                continue
+            if (found.id.startswith(ref) if by_id else found.config.hostname == ref):
+                return SelfContainer(id=found.id, name=found.name)
+        return None
+
+    def connect(self, network: str, container: str) -> None:
+        """Connect ``container`` to ``network``; already connected is fine."""
+        try:
+            self.client.network.connect(network, container)
+        except DockerException as exc:
+            if "already exists" not in _stderr(exc):
+                raise DockerError(f"could not connect container {container} to network {network}",
+                                  hint="check `docker network inspect " + network + "`", details=_stderr(exc)) from exc
+
+    def disconnect(self, network: str, container: str) -> None:
+        """Disconnect ``container`` from ``network``; not connected (or gone) is fine."""
+        try:
+            self.client.network.disconnect(network, container, force=True)
+        except DockerException as exc:
+            details = _stderr(exc)
+            if "is not connected" not in details and "No such" not in details and "not found" not in details:
+                raise DockerError(f"could not disconnect container {container} from network {network}",
+                                  hint="`docker network disconnect -f` it by hand", details=details) from exc
+
+    def network_containers(self, network: str) -> list[str]:
+        """Ids of the containers attached to ``network`` (none when it does not exist)."""
+        try:
+            return list((self.client.network.inspect(network).containers or {}).keys())
+        except DockerException:
+            return []
+
     # -- compose projects ---------------------------------------------------------------------
 
     def project(self, compose_file: Path, project_name: str) -> "ComposeProjectHandle":
@@ -258,7 +358,8 @@ class Driver:
             health_output=(last.output or "").strip() if last else "",
             exit_code=state.exit_code, restarts=int(c.restart_count or 0), oom_killed=bool(state.oom_killed),
             started_at=state.started_at.isoformat() if state.started_at else None, ports=ports,
-            networks=list((c.network_settings.networks or {}).keys()),
+            networks=list((c.network_settings.networks or {}).keys()), image=str(c.image or ""),
+            addresses={n: s.ip_address for n, s in (c.network_settings.networks or {}).items() if s.ip_address},
         )
 
 
@@ -277,7 +378,14 @@ class ComposeProjectHandle:
             self._call(lambda: self.client.compose.build(services, quiet=True), f"build {', '.join(services)}")
 
     def create(self) -> None:
+        """Create missing containers and recreate those whose configuration or image changed (none started)."""
         self._call(lambda: self.client.compose.create(no_build=True, pull="missing"), "create the containers")
+
+    def recreate(self, services: list[str]) -> None:
+        """Recreate and start only ``services`` (no dependencies, no build); does not wait for health."""
+        self._call(lambda: self.client.compose.up(services, detach=True, dependencies=False, force_recreate=True,
+                                                  no_build=True, quiet=True),
+                   f"recreate {', '.join(services)}")
 
     def up_wait(self, timeout_s: int) -> None:
         """Start everything in the project and wait until healthy (used for whole baselines)."""
@@ -297,6 +405,10 @@ class ComposeProjectHandle:
                               hint=f"generated file: {self.file}", details=_stderr(exc)) from exc
 
 
+def _attribute(event, key: str) -> str | None:
+    return (event.actor.attributes or {}).get(key) if event.actor else None
+
+
 def _label_filters(labels: dict[str, str] | None) -> list[tuple[str, str]]:
     """Docker filters for labels; an empty value matches any value of that key."""
     return [("label", f"{k}={v}" if v else k) for k, v in (labels or {}).items()]
@@ -305,3 +417,74 @@ def _label_filters(labels: dict[str, str] | None) -> list[tuple[str, str]]:
 def _stderr(exc: DockerException) -> str:
     text = (getattr(exc, "stderr", None) or str(exc) or "").strip()
     return "\n".join(text.splitlines()[-15:])
+
+
+# -- is this process inside a container? (pure parsing, then the hints of this process) -------
+
+SELF_CONTAINER_ENV = "STACKLET_SELF_CONTAINER"
+_CONTAINER_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+_MOUNT_ID = re.compile(r"containers/([0-9a-f]{64})/")
+_CGROUP_ID = re.compile(r"(?:^|/)(?:docker-|libpod-|cri-containerd-)?([0-9a-f]{64})(?:\.scope)?$")
+_SELF_CACHE: dict[tuple, "SelfContainer | None"] = {}
+
+
+class SelfContainer(BaseModel):
+    """The container this stacklet process runs in, as the engine knows it."""
+
+    id: str
+    name: str
+
+
+class ContainerHints(BaseModel):
+    """What the process sees of its own container: a marker file, ids, its hostname."""
+
+    marked: bool = False
+    ids: list[str] = Field(default_factory=list)
+    hostname: str = ""
+
+    def candidates(self) -> list[tuple[str, bool]]:
+        """References to look up on the engine, most reliable first: (reference, is an id)."""
+        found = [(i, True) for i in self.ids]
+        if (self.marked or self.ids) and self.hostname:
+            found.append((self.hostname, False))
+        return found
+
+
+def container_ids_from_mountinfo(text: str) -> list[str]:
+    """Container ids in the mounts Docker (or Podman) makes for /etc/hostname, /etc/hosts, /etc/resolv.conf.
+
+    Only those mount points count: a Docker host itself also shows other containers' mounts.
+    """
+    ids: list[str] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[4] in _CONTAINER_FILES:
+            match = _MOUNT_ID.search(fields[3])
+            if match and match.group(1) not in ids:
+                ids.append(match.group(1))
+    return ids
+
+
+def container_ids_from_cgroup(text: str) -> list[str]:
+    """Container ids at the end of the cgroup paths in /proc/self/cgroup (v1, or v2 without a namespace)."""
+    ids: list[str] = []
+    for line in text.splitlines():
+        path = line.split(":", 2)[-1].strip()
+        match = _CGROUP_ID.search(path)
+        if match and match.group(1) not in ids:
+            ids.append(match.group(1))
+    return ids
+
+
+def read_container_hints(root: Path = Path("/")) -> ContainerHints:
+    """Read this process's hints (marker files, /proc/self/mountinfo and cgroup, the hostname)."""
+    def read(relative: str) -> str:
+        try:
+            return (root / relative).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    ids = container_ids_from_mountinfo(read("proc/self/mountinfo"))
+    ids += [i for i in container_ids_from_cgroup(read("proc/self/cgroup")) if i not in ids]
+    marked = (root / ".dockerenv").exists() or (root / "run/.containerenv").exists()
+    return ContainerHints(marked=marked, ids=ids, hostname=socket.gethostname())

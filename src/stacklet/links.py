@@ -8,12 +8,14 @@ its own proxy under a process-wide lock for the duration of each call.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import requests
+from pydantic import BaseModel
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
@@ -84,3 +86,49 @@ class LinkProxyControl:
                                       for t in p.toxics().values()]}
                     for name, p in client.proxies().items()}
         return self.call(read, "list its proxies")
+
+    def metrics(self) -> dict[str, "LinkCounters"]:
+        """Live byte counters and dial failures per proxy (link), from the Prometheus endpoint."""
+        try:
+            response = requests.get(f"http://{self.host}:{self.port}/metrics", timeout=5)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} has no metrics: {exc}",
+                                 hint="the official Toxiproxy image serves /metrics only with -enable-metrics") from exc
+        return parse_metrics(response.text)
+
+
+class LinkCounters(BaseModel):
+    """Bytes through one link, per direction, and client connections whose upstream dial failed."""
+
+    to_upstream: int = 0
+    from_upstream: int = 0
+    dial_failures: int = 0
+
+
+_SAMPLE = re.compile(r'^(?P<metric>[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> dict[str, LinkCounters]:
+    """Per-proxy counters from Toxiproxy-style Prometheus text (sent bytes, by direction)."""
+    found: dict[str, LinkCounters] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match.group("labels")))
+        proxy = labels.get("proxy")
+        if not proxy:
+            continue
+        counters = found.setdefault(proxy, LinkCounters())
+        value = int(float(match.group("value")))
+        metric = match.group("metric")
+        if metric == "toxiproxy_proxy_sent_bytes_total":
+            if labels.get("direction") == "upstream":
+                counters.to_upstream += value
+            elif labels.get("direction") == "downstream":
+                counters.from_upstream += value
+        elif metric == "linkproxy_dial_failures_total":
+            counters.dial_failures += value
+    return found

@@ -6,12 +6,14 @@ import difflib
 import functools
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacklet.checkspec import CheckSpec, ServiceSignals, undefined_placeholders
 from stacklet.compose import ComposeProject, load_compose
 from stacklet.errors import StackFileError
 
@@ -73,6 +75,7 @@ class ServiceMeta(_Strict):
     stateful: bool | None = Field(default=None, description="override the guess")
     ports: list[int] = Field(default_factory=list, description="ports the service listens on")
     seed: SeedConfig | None = Field(default=None, description="kinds of seed files it takes")
+    signals: ServiceSignals = Field(default_factory=ServiceSignals, description="how to read its logs in checks")
 
 
 class BaselineConfig(_Strict):
@@ -96,6 +99,37 @@ class LinkProxyConfig(_Strict):
     image: str | None = None
 
 
+DURATION_FORMS = "a duration such as 90s, 30m, 2h, 1d or 1h30m, or 0, none or never for no expiry"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MAX_DURATION_S = 365 * 86400
+
+
+def parse_duration(value: Any) -> int | None:
+    """Seconds in a duration like ``90s``, ``30m``, ``2h``, ``1d`` or ``1h30m``; None for 0/none/never.
+
+    Raises ValueError naming the accepted forms; a bare number other than 0 needs a unit.
+    """
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"must be {DURATION_FORMS}")
+    if isinstance(value, int | float):
+        if value == 0:
+            return None
+        raise ValueError(f"a number needs a unit (for example {value:g}s or {value:g}m): must be {DURATION_FORMS}")
+    text = str(value).strip().lower().replace(" ", "")
+    if text in ("0", "none", "never"):
+        return None
+    match = _DURATION.match(text)
+    if not text or not match:
+        raise ValueError(f"must be {DURATION_FORMS}")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if total > MAX_DURATION_S:
+        raise ValueError("must be at most 365d")
+    return total or None
+
+
 class StackFile(_Strict):
     """The schema of stack.yaml."""
 
@@ -105,7 +139,23 @@ class StackFile(_Strict):
     radius: int = Field(default=1, ge=0)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
+    ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
     services: dict[str, ServiceMeta] = Field(default_factory=dict)
+    checks: list[CheckSpec] = Field(default_factory=list, description="validation steps `stacklet check` runs")
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_check_names(cls, value: list[CheckSpec]) -> list[CheckSpec]:
+        names = [c.name for c in value]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise ValueError(f"two checks are named {duplicate!r}")
+        return value
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl_is_a_duration(cls, value: Any) -> int | None:
+        return parse_duration(value)
 
     @field_validator("name")
     @classmethod
@@ -135,6 +185,10 @@ class Stack(BaseModel):
 
     def service_meta(self, name: str) -> ServiceMeta:
         return self.meta.services.get(name) or ServiceMeta()
+
+    @property
+    def checks(self) -> list[CheckSpec]:
+        return self.meta.checks
 
     @property
     def source(self) -> str:
@@ -211,6 +265,20 @@ def check_references(stack: Stack) -> None:
     for name in stack.meta.baseline.addresses:
         if name not in known:
             raise _unknown(stack, f"baseline.addresses.{name}", name)
+    for index, check in enumerate(stack.meta.checks):
+        for tag in check.services:
+            if tag not in known:
+                raise _unknown(stack, f"checks.{index}.services", tag)
+        for step_index, step in enumerate(check.steps):
+            if step.service not in known:
+                raise _unknown(stack, f"checks.{index}.steps.{step_index}.service", step.service)
+        if check.command and check.command.in_ and check.command.in_ not in known:
+            raise _unknown(stack, f"checks.{index}.command.in", check.command.in_)
+        for step, variable in undefined_placeholders(check):
+            raise StackFileError(f"step {step!r} of check {check.name!r} uses ${{{variable}}}, "
+                                 "which no earlier step captures", file=stack.source, key=f"checks.{index}",
+                                 hint="capture it in an earlier step (`capture: {NAME: $.path}`); "
+                                      "built in: ${run}, ${slice}")
 
 
 def _unknown(stack: Stack, key: str, name: str) -> StackFileError:
@@ -242,12 +310,23 @@ def _allowed_keys(loc: tuple) -> list[str]:
             if model is StackFile:
                 break
             continue
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        nested = _model_in(field.annotation)
+        if nested is not None:
+            model = nested
         elif str(part) == "services":
             model = ServiceMeta
-    return list(model.model_fields)
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``X``, ``list[X]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _label_safe(name: str) -> str:

@@ -1,0 +1,385 @@
+"""Run a slice's checks and its runtime signals into one Verdict.
+
+``select_checks`` (pure) decides which checks apply to a slice; ``CheckRun`` runs them against the
+live slice (HTTP steps with ``requests``, commands on the host or in a container), watches the
+containers, logs and link proxies while they run, and ``run_checks`` assembles the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import re
+import secrets
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import requests
+from jsonpath_ng.ext import parse as parse_jsonpath
+
+from stacklet.checkspec import JSON_TYPES, OPERATORS, CheckSpec, HttpStep, substitute
+from stacklet.driver import ContainerInfo
+from stacklet.engine import SliceEngine, SliceStatus
+from stacklet.errors import LinkProxyError, PlanError, StackletError
+from stacklet.faults import active_faults
+from stacklet.plan import LABEL
+from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.stack import Stack
+from stacklet.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
+                              record)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+LOGS_PER_FAILURE = 8
+UNHEALTHY_LOG_TAIL = 8
+ProgressSink = Callable[[str], None]
+
+
+def select_checks(checks: list[CheckSpec], changed: list[str], local: list[str], *, run_all: bool = False,
+                  names: list[str] | None = None) -> list[tuple[CheckSpec, str | None]]:
+    """The checks to report on, each with the reason it is skipped (None when it runs).
+
+    By default a check applies when it is tagged with a changed service (or not tagged at all);
+    ``run_all`` takes every check, ``names`` exactly those. A check that needs a service that does
+    not run in the slice is skipped with the reason.
+    """
+    if names:
+        unknown = [n for n in names if n not in {c.name for c in checks}]
+        if unknown:
+            raise PlanError(f"no check named {unknown[0]!r}",
+                            hint=f"checks: {', '.join(c.name for c in checks) or 'none in stack.yaml'}")
+        chosen = [c for c in checks if c.name in names]
+    elif run_all:
+        chosen = list(checks)
+    else:
+        chosen = [c for c in checks if not c.services or set(c.services) & set(changed)]
+    selected = []
+    for check in chosen:
+        missing = [s for s in check.target_services() if s not in local]
+        reason = f"needs {', '.join(missing)}, which this slice does not run" if missing else None
+        selected.append((check, reason))
+    return selected
+
+
+def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: list[str] | None = None,
+               on_progress: ProgressSink = lambda message: None, keep_history: bool = True) -> Verdict:
+    """Run the slice's relevant checks and collect runtime signals; record the verdict in its history."""
+    stack = engine.stack_of(name)
+    status = engine.status(name)
+    run = CheckRun(engine, stack, status, on_progress)
+    verdict = run.execute(select_checks(stack.checks, status.changed, [s.name for s in status.services],
+                                        run_all=run_all, names=names))
+    verdict.previous = previous_run(engine.workdir, name)
+    verdict.regressed = bool(verdict.previous) and len(verdict.failures) > verdict.previous.failures
+    if keep_history:
+        record(engine.workdir, verdict)
+    return verdict
+
+
+class CheckRun:
+    """One run of checks against a live slice."""
+
+    def __init__(self, engine: SliceEngine, stack: Stack, status: SliceStatus, on_progress: ProgressSink):
+        self.engine = engine
+        self.driver = engine.driver
+        self.stack = stack
+        self.status = status
+        self.on_progress = on_progress
+        self.run_id = secrets.token_hex(3)
+        self.failures: list[Failure] = []
+        self.expected_errors: set[str] = set()  # request ids of steps that asked for a 5xx
+        self.request_services: dict[str, str] = {}
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def execute(self, selected: list[tuple[CheckSpec, str | None]]) -> Verdict:
+        started = datetime.now(timezone.utc)
+        clock = time.monotonic()
+        fields = dict(slice=self.status.name, stack=self.status.stack, changed=self.status.changed,
+                      run_id=self.run_id, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        skipped = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped", reason=r)
+                   for c, r in selected if r]
+        if not self.status.healthy:
+            failures = self._unhealthy()
+            verdict = conclude(fields, failures, skipped or [], healthy=False)
+            return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
+        before = self._snapshot()
+        results = []
+        for check, reason in selected:
+            if reason:
+                results.append(next(s for s in skipped if s.name == check.name))
+                continue
+            self.on_progress(f"check {check.name}")
+            results.append(self._run_check(check))
+        after = self._snapshot()
+        until = datetime.now(timezone.utc)
+        logs = self._logs_since(started - timedelta(seconds=1))
+        events = self.driver.events({f"{LABEL}.slice": self.status.name}, started, until)
+        explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
+        signals = container_signals(before, after, events) + log_signals(logs, explained)
+        links = link_stats(before, after, self._routes(), self._faults())
+        signals += link_signals(links)
+        self._attach_logs(logs)
+        failures = self.failures + [_signal_failure(s) for s in signals]
+        verdict = conclude(fields, failures, results, healthy=True)
+        return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals,
+                       links=[link for link in links if link.bytes_to_upstream or link.bytes_from_upstream
+                              or link.dial_failures])
+
+    def _run_check(self, check: CheckSpec) -> CheckResult:
+        clock = time.monotonic()
+        result = CheckResult(name=check.name, kind=check.kind, description=check.description, outcome="passed")
+        if check.command:
+            error = self._run_command(check)
+            if error:
+                result.outcome, result.reason = "failed", error.message
+                self.failures.append(error)
+        else:
+            variables: dict[str, Any] = {"run": self.run_id, "slice": self.status.name}
+            for index, step in enumerate(check.steps):
+                step_result, failure = self._run_step(check, index, step, variables)
+                result.steps.append(step_result)
+                if failure:
+                    result.outcome, result.reason = "failed", f"step {step.name}: {failure.message}"
+                    self.failures.append(failure)
+                    break
+        result.seconds = round(time.monotonic() - clock, 3)
+        return result
+
+    # -- HTTP steps -------------------------------------------------------------------------------
+
+    def _run_step(self, check: CheckSpec, index: int, step: HttpStep,
+                  variables: dict[str, Any]) -> tuple[StepResult, Failure | None]:
+        address = self._address(step.service, step.port)
+        request_id = f"chk-{self.run_id}-{check.name}-{index + 1}"[:64]
+        headers = {REQUEST_ID_HEADER: request_id, **substitute(step.headers, variables)}
+        request_id = next((v for k, v in headers.items() if k.lower() == REQUEST_ID_HEADER.lower()), request_id)
+        url = f"http://{address}{substitute(step.path, variables)}"
+        result = StepResult(name=step.name, service=step.service, request=f"{step.method} {url}", passed=False,
+                            request_id=request_id)
+        self.request_services[request_id] = step.service
+        if any(s >= 500 for s in step.expect.statuses()):
+            self.expected_errors.add(request_id)
+
+        def fail(message: str, expected: Any = None, actual: Any = None) -> tuple[StepResult, Failure]:
+            result.error = message
+            return result, Failure(kind="check", service=step.service, check=check.name, step=step.name,
+                                   message=message, request_id=request_id,
+                                   expected=None if expected is None else _show(expected),
+                                   actual=None if actual is None else _show(actual))
+
+        body = substitute(step.json_, variables) if step.json_ is not None else None
+        clock = time.monotonic()
+        try:
+            response = requests.request(step.method, url, json=body, headers=headers, timeout=step.timeout_s)
+        except requests.RequestException as exc:
+            return fail(f"{step.method} {step.path} to {step.service} failed: {type(exc).__name__}",
+                        expected=f"a response within {step.timeout_s:g} s", actual=str(exc))
+        result.ms = round((time.monotonic() - clock) * 1000, 1)
+        result.status = response.status_code
+        payload = _json(response)
+        expect = step.expect
+        if expect.statuses() and response.status_code not in expect.statuses():
+            return fail(f"{step.method} {step.path} answered {response.status_code}",
+                        expected=f"status {' or '.join(map(str, expect.statuses()))}",
+                        actual=f"{response.status_code} {response.text}")
+        for path, wanted in substitute(expect.json_, variables).items():
+            problem = _check_json(payload, path, wanted)
+            if problem:
+                return fail(f"{path} {problem[0]}", expected=problem[1], actual=problem[2])
+        for header, pattern in expect.headers.items():
+            value = response.headers.get(header)
+            if value is None or not re.search(substitute(pattern, variables), value):
+                return fail(f"header {header} does not match", expected=pattern, actual=value)
+        if expect.body_contains is not None and substitute(expect.body_contains, variables) not in response.text:
+            return fail("the body lacks the expected text", expected=expect.body_contains, actual=response.text)
+        if expect.max_ms is not None and result.ms > expect.max_ms:
+            return fail(f"took {result.ms:.0f} ms", expected=f"at most {expect.max_ms} ms", actual=f"{result.ms:.0f} ms")
+        for variable, path in step.capture.items():
+            found = _find(payload, path)
+            if not found:
+                return fail(f"cannot capture {variable}: {path} is not in the response",
+                            expected=f"a value at {path}", actual=response.text)
+            variables[variable] = found[0]
+        result.passed = True
+        return result, None
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def _run_command(self, check: CheckSpec) -> Failure | None:
+        command = check.command
+        argv = command.run if isinstance(command.run, list) else ["sh", "-c", command.run]
+        where = command.in_ or "host"
+        try:
+            if command.in_:
+                container = self.status.service(command.in_).container
+                done = self.driver.exec(container, argv, timeout_s=command.timeout_s)
+                code, out, err = done.returncode, done.stdout, done.stderr
+            else:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=command.timeout_s,
+                                      env={**os.environ, **self._command_env()})
+                code, out, err = proc.returncode, proc.stdout, proc.stderr
+        except (subprocess.TimeoutExpired, StackletError) as exc:
+            return Failure(kind="check", service=command.in_, check=check.name, step=where,
+                           message=f"command did not finish within {command.timeout_s:g} s",
+                           actual=str(getattr(exc, "message", exc)))
+        tail = (err.strip() or out.strip())[-600:]
+        problem = None
+        if code != command.exit_code:
+            problem = ("exited with a different code", f"exit code {command.exit_code}", f"exit code {code}: {tail}")
+        elif command.stdout_contains is not None and command.stdout_contains not in out:
+            problem = ("output lacks the expected text", command.stdout_contains, out.strip()[-600:])
+        elif command.stdout_matches is not None and not re.search(command.stdout_matches, out):
+            problem = ("output does not match", command.stdout_matches, out.strip()[-600:])
+        if problem is None:
+            return None
+        return Failure(kind="check", service=command.in_, check=check.name, step=where,
+                       message=f"`{_show(command.run)}` {problem[0]}", expected=problem[1], actual=problem[2],
+                       logs=[LogLine(service=where, line=line) for line in tail.splitlines()[-LOGS_PER_FAILURE:]])
+
+    def _command_env(self) -> dict[str, str]:
+        """STACKLET_SLICE, and STACKLET_ADDR_<SERVICE> with the first address of every local service."""
+        env = {"STACKLET_SLICE": self.status.name}
+        for service in self.status.services:
+            if service.endpoints:
+                key = re.sub(r"[^A-Z0-9]", "_", service.name.upper())
+                env[f"STACKLET_ADDR_{key}"] = _reachable(service.endpoints[0])
+        return env
+
+    # -- observing the slice ----------------------------------------------------------------------
+
+    def _containers(self) -> dict[str, ContainerInfo]:
+        return {c.service: c for c in self.driver.containers({f"{LABEL}.slice": self.status.name})}
+
+    def _snapshot(self) -> Snapshot:
+        snapshot = Snapshot(containers=self._containers())
+        for handle in self.engine.link_proxies(self.status.name):
+            try:
+                snapshot.links.update(handle.control.metrics())
+            except LinkProxyError as exc:
+                snapshot.link_errors.append(exc.message)
+        return snapshot
+
+    def _routes(self) -> dict[str, tuple[str, str]]:
+        return {route: (handle.name, upstream) for handle in self.engine.link_proxies(self.status.name)
+                for route, upstream in handle.routes.items()}
+
+    def _faults(self) -> dict[str, list[str]]:
+        faults: dict[str, list[str]] = {}
+        for fault in active_faults(self.engine.link_proxies(self.status.name)):
+            faults.setdefault(fault.route, []).append(fault.type)
+        return faults
+
+    def _logs_since(self, since: datetime) -> list[ServiceLogs]:
+        local = [s for s in self.status.services]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            texts = list(pool.map(lambda s: self.driver.container_logs(s.container, since=since), local))
+        return [ServiceLogs(service=s.name, lines=text.splitlines(), settings=self.stack.service_meta(s.name).signals)
+                for s, text in zip(local, texts)]
+
+    def _attach_logs(self, logs: list[ServiceLogs]) -> None:
+        """Give each check failure the lines of its request first, then error lines of the run."""
+        for failure in self.failures:
+            picked: list[LogLine] = []
+            if failure.request_id:
+                picked += [LogLine(service=e.service, line=line) for e in logs for line in e.lines
+                           if failure.request_id in line]
+            for entry in logs:
+                error = re.compile(entry.settings.error_pattern)
+                picked += [LogLine(service=entry.service, line=line) for line in entry.lines
+                           if error.search(line) and LogLine(service=entry.service, line=line) not in picked
+                           and not (failure.request_id and failure.request_id in line)]
+            failure.logs = (failure.logs + picked)[:LOGS_PER_FAILURE]
+
+    def _unhealthy(self) -> list[Failure]:
+        failures = []
+        for service, info in sorted(self._containers().items()):
+            if info.state == "running" and (info.health in (None, "healthy")
+                                            or info.labels.get(f"{LABEL}.role") == "linkproxy"):
+                continue
+            if info.state == "exited" and info.exit_code == 0:
+                continue  # a one-shot service that completed
+            what = info.health if info.state == "running" else f"{info.state} (exit code {info.exit_code})"
+            logs = self.driver.container_logs(info.id, tail=UNHEALTHY_LOG_TAIL).splitlines()
+            failures.append(Failure(kind="unhealthy", service=service,
+                                    message=f"{service} is {what}" + (f" after {info.restarts} restarts"
+                                                                      if info.restarts else ""),
+                                    actual=info.health_output.strip()[-300:] or None,
+                                    logs=[LogLine(service=service, line=line) for line in logs]))
+        return failures
+
+    def _address(self, service: str, port: int | None) -> str:
+        status = self.status.service(service)
+        endpoints = [e for e in status.endpoints if port is None or e.port == port]
+        if not endpoints:
+            raise PlanError(f"service {service} publishes no port {port}" if port else f"{service} has no ports",
+                            hint="set `port:` on the step to one of the service's ports")
+        return _reachable(endpoints[0])
+
+
+def _reachable(endpoint) -> str:
+    """The address of an endpoint that works from where stacklet runs."""
+    return getattr(endpoint, "address", None) or endpoint.host or endpoint.network
+
+
+def _signal_failure(signal: Signal) -> Failure:
+    return Failure(kind="signal", service=signal.service, signal=signal.kind, message=signal.detail,
+                   logs=[LogLine(service=signal.service, line=line) for line in signal.lines])
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _find(payload: Any, path: str) -> list[Any]:
+    if payload is None:
+        return []
+    return [match.value for match in parse_jsonpath(path).find(payload)]
+
+
+def _check_json(payload: Any, path: str, wanted: Any) -> tuple[str, Any, Any] | None:
+    """(problem, expected, actual) when ``path`` in ``payload`` does not meet ``wanted``."""
+    found = _find(payload, path)
+    operators = wanted if isinstance(wanted, dict) and wanted and set(wanted) <= set(OPERATORS) else {"eq": wanted}
+    if "exists" in operators:
+        if bool(found) != bool(operators["exists"]):
+            return ("exists" if found else "is missing", f"exists: {operators['exists']}", found[0] if found else None)
+        if not operators["exists"]:
+            return None
+    if not found:
+        return ("is missing from the response", wanted, payload)
+    actual = found[0] if len(found) == 1 else found
+    for op, value in operators.items():
+        if op == "exists":
+            continue
+        if not _meets(op, actual, value):
+            return (f"is {_show(actual)}" if op == "eq" else f"fails {op} {_show(value)}", f"{op} {_show(value)}"
+                    if op != "eq" else value, actual)
+    return None
+
+
+COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+           "lte": operator.le, "contains": lambda actual, value: value in actual,
+           "matches": lambda actual, value: re.search(str(value), str(actual)) is not None,
+           "len": lambda actual, value: len(actual) == value,
+           "type": lambda actual, value: isinstance(actual, JSON_TYPES[value])
+           and not (value in ("number", "integer") and isinstance(actual, bool))}
+
+
+def _meets(op: str, actual: Any, value: Any) -> bool:
+    try:
+        return bool(COMPARE[op](actual, value))
+    except TypeError:
+        return False
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)

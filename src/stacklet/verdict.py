@@ -1,0 +1,306 @@
+"""The verdict of a check run: its models (the documented JSON), text and JUnit forms, and history.
+
+Failures are ordered by what blocks most: the slice not being healthy, then failed checks, then
+runtime signals (crashes before log noise). The text form is meant to fit in about 40 lines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+from xml.etree import ElementTree
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+EXIT_CODES = {"passed": 0, "failed": 1, "unhealthy": 2}
+SIGNAL_ORDER = ("exit", "oom", "restart", "unhealthy", "http_5xx", "error_log", "link_errors")
+TEXT_FAILURES = 6
+TEXT_LOG_LINES = 5
+TRUNCATE = 160
+
+
+class LogLine(BaseModel):
+    service: str
+    line: str
+
+
+class Failure(BaseModel):
+    """One thing that went wrong, with the evidence an agent needs to fix it."""
+
+    kind: Literal["unhealthy", "check", "signal"]
+    service: str | None = Field(None, description="the service at fault (or the one the step called)")
+    check: str | None = None
+    step: str | None = None
+    signal: str | None = Field(None, description=f"for kind=signal: one of {', '.join(SIGNAL_ORDER)}")
+    message: str = Field(description="one line: what went wrong")
+    expected: str | None = None
+    actual: str | None = None
+    request_id: str | None = Field(None, description="X-Request-Id of the failing request")
+    logs: list[LogLine] = Field(default_factory=list, description="lines of the failing request first")
+
+
+class StepResult(BaseModel):
+    name: str
+    service: str
+    request: str = Field(description="METHOD URL as sent")
+    status: int | None = None
+    ms: float | None = None
+    passed: bool
+    request_id: str | None = None
+    error: str | None = None
+
+
+class CheckResult(BaseModel):
+    name: str
+    kind: Literal["http", "command"]
+    description: str = ""
+    outcome: Literal["passed", "failed", "skipped"]
+    reason: str | None = Field(None, description="why it failed or was skipped")
+    seconds: float = 0.0
+    steps: list[StepResult] = Field(default_factory=list)
+
+
+class Signal(BaseModel):
+    """A runtime signal seen on one service (or link) while the checks ran."""
+
+    service: str
+    kind: str = Field(description=", ".join(SIGNAL_ORDER))
+    count: int = 1
+    detail: str
+    lines: list[str] = Field(default_factory=list)
+
+
+class LinkStats(BaseModel):
+    """Traffic through one link (a name:port served by a link proxy) during the run."""
+
+    link: str
+    proxy: str
+    upstream: str
+    bytes_to_upstream: int = 0
+    bytes_from_upstream: int = 0
+    dial_failures: int = 0
+    faults: list[str] = Field(default_factory=list)
+
+
+class PreviousRun(BaseModel):
+    run_id: str
+    started: str
+    verdict: str
+    failures: int
+
+
+class Verdict(BaseModel):
+    """The one answer of `stacklet check`."""
+
+    schema_version: int = SCHEMA_VERSION
+    ok: bool
+    verdict: Literal["passed", "failed", "unhealthy"]
+    exit_code: int
+    summary: str
+    slice: str
+    stack: str
+    changed: list[str] = Field(default_factory=list)
+    run_id: str
+    started: str
+    seconds: float
+    checks: list[CheckResult] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)
+    signals: list[Signal] = Field(default_factory=list)
+    links: list[LinkStats] = Field(default_factory=list)
+    previous: PreviousRun | None = None
+    regressed: bool = Field(False, description="more failures than the previous run of this slice")
+
+
+def order_failures(failures: list[Failure]) -> list[Failure]:
+    """Unhealthy first, then failed checks (in run order), then signals by severity."""
+    kinds = {"unhealthy": 0, "check": 1, "signal": 2}
+    rank = {name: i for i, name in enumerate(SIGNAL_ORDER)}
+    return sorted(failures, key=lambda f: (kinds[f.kind], rank.get(f.signal or "", 0) if f.kind == "signal" else 0))
+
+
+def conclude(verdict_fields: dict, failures: list[Failure], checks: list[CheckResult], healthy: bool) -> dict:
+    """The verdict, exit code and summary line for a run's findings."""
+    failures = order_failures(failures)
+    outcome = "unhealthy" if not healthy else "failed" if failures else "passed"
+    ran = [c for c in checks if c.outcome != "skipped"]
+    passed = sum(c.outcome == "passed" for c in ran)
+    signals = sum(f.kind == "signal" for f in failures)
+    parts = [f"{passed} of {len(ran)} checks passed"]
+    if skipped := len(checks) - len(ran):
+        parts.append(f"{skipped} skipped")
+    if signals:
+        parts.append(f"{signals} signal{'s' if signals != 1 else ''}")
+    if not healthy:
+        parts = [f"{sum(f.kind == 'unhealthy' for f in failures)} service(s) not healthy; checks not run"]
+    return {**verdict_fields, "ok": outcome == "passed", "verdict": outcome, "exit_code": EXIT_CODES[outcome],
+            "summary": ", ".join(parts), "failures": failures, "checks": checks}
+
+
+def _cut(text: str | None, limit: int = TRUNCATE) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_text(verdict: Verdict) -> str:
+    """The verdict for people and agents: short, most blocking first."""
+    head = {"passed": "PASSED", "failed": "FAILED", "unhealthy": "UNHEALTHY"}[verdict.verdict]
+    lines = [f"{head}  slice {verdict.slice} ({verdict.stack}, changed: {', '.join(verdict.changed) or '-'}) · "
+             f"{verdict.summary} · {verdict.seconds:.1f} s"]
+    if verdict.regressed and verdict.previous:
+        lines.append(f"  more failures than the previous run ({verdict.previous.failures} at {verdict.previous.started})")
+    for number, failure in enumerate(verdict.failures[:TEXT_FAILURES], start=1):
+        lines.append("")
+        where = " › ".join(p for p in (failure.check, failure.step) if p)
+        label = {"unhealthy": "not healthy", "check": "check", "signal": f"signal {failure.signal}"}[failure.kind]
+        service = f"[{failure.service}] " if failure.service else ""
+        lines.append(f"{number}. {label} {service}{where}".rstrip())
+        lines.append(f"   {_cut(failure.message)}")
+        if failure.expected is not None or failure.actual is not None:
+            lines.append(f"   expected: {_cut(failure.expected, 120)}")
+            lines.append(f"   actual:   {_cut(failure.actual, 120)}")
+        if failure.request_id:
+            lines.append(f"   request id: {failure.request_id}")
+        for log in failure.logs[:TEXT_LOG_LINES]:
+            lines.append(f"   | {log.service}: {_cut(log.line, 140)}")
+    if len(verdict.failures) > TEXT_FAILURES:
+        lines.append(f"\n… {len(verdict.failures) - TEXT_FAILURES} more failures (`stacklet check --json` has all)")
+    passed = [c.name for c in verdict.checks if c.outcome == "passed"]
+    skipped = [f"{c.name} ({c.reason})" for c in verdict.checks if c.outcome == "skipped"]
+    if passed or skipped:
+        lines.append("")
+    if passed:
+        lines.append(_cut("passed: " + ", ".join(passed), 200))
+    if skipped:
+        lines.append(_cut("skipped: " + "; ".join(skipped), 200))
+    return "\n".join(lines)
+
+
+def to_junit(verdict: Verdict) -> str:
+    """JUnit XML: one test case per check, plus slice health and the runtime signals."""
+    suite = ElementTree.Element("testsuite", name=f"stacklet {verdict.slice}", timestamp=verdict.started,
+                                time=f"{verdict.seconds:.3f}")
+    cases = 0
+    failures = 0
+
+    def case(name: str, seconds: float = 0.0, failure: str | None = None, detail: str = "",
+             skipped: str | None = None) -> None:
+        nonlocal cases, failures
+        cases += 1
+        element = ElementTree.SubElement(suite, "testcase", classname=f"stacklet.{verdict.stack}", name=name,
+                                         time=f"{seconds:.3f}")
+        if failure is not None:
+            failures += 1
+            ElementTree.SubElement(element, "failure", message=failure).text = detail
+        elif skipped is not None:
+            ElementTree.SubElement(element, "skipped", message=skipped)
+
+    unhealthy = [f for f in verdict.failures if f.kind == "unhealthy"]
+    case("slice health", failure="; ".join(f.message for f in unhealthy) if unhealthy else None,
+         detail="\n".join(_failure_detail(f) for f in unhealthy))
+    for check in verdict.checks:
+        mine = [f for f in verdict.failures if f.kind == "check" and f.check == check.name]
+        case(f"check {check.name}", check.seconds,
+             failure=mine[0].message if check.outcome == "failed" and mine else
+             (check.reason if check.outcome == "failed" else None),
+             detail="\n\n".join(_failure_detail(f) for f in mine),
+             skipped=check.reason if check.outcome == "skipped" else None)
+    signals = [f for f in verdict.failures if f.kind == "signal"]
+    case("runtime signals", failure=f"{len(signals)} signal(s)" if signals else None,
+         detail="\n\n".join(_failure_detail(f) for f in signals))
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(sum(c.outcome == "skipped" for c in verdict.checks)))
+    ElementTree.indent(suite)
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _failure_detail(failure: Failure) -> str:
+    lines = [failure.message]
+    if failure.expected is not None or failure.actual is not None:
+        lines += [f"expected: {failure.expected}", f"actual: {failure.actual}"]
+    if failure.request_id:
+        lines.append(f"request id: {failure.request_id}")
+    lines += [f"{log.service}: {log.line}" for log in failure.logs]
+    return "\n".join(lines)
+
+
+# -- history --------------------------------------------------------------------------------------
+
+class HistoryEntry(BaseModel):
+    """One past run of a slice's checks, as kept in its history file."""
+
+    run_id: str
+    started: str
+    verdict: str
+    exit_code: int
+    seconds: float
+    failures: int
+    passed: int
+    ran: int
+    failing: list[str] = Field(default_factory=list, description="check › step, or signal service")
+    grew: bool = Field(False, description="more failures than the run before it")
+
+
+def history_file(workdir: Path, slice_name: str) -> Path:
+    return workdir / "history" / f"{slice_name}.jsonl"
+
+
+def read_history(workdir: Path, slice_name: str) -> list[HistoryEntry]:
+    """The slice's past verdicts, oldest first; unreadable lines are skipped."""
+    path = history_file(workdir, slice_name)
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(HistoryEntry.model_validate_json(line))
+        except ValueError:
+            continue
+    return entries
+
+
+def record(workdir: Path, verdict: Verdict) -> HistoryEntry:
+    """Append the verdict to the slice's history and return its entry."""
+    previous = read_history(workdir, verdict.slice)
+    entry = HistoryEntry(
+        run_id=verdict.run_id, started=verdict.started, verdict=verdict.verdict, exit_code=verdict.exit_code,
+        seconds=verdict.seconds, failures=len(verdict.failures),
+        passed=sum(c.outcome == "passed" for c in verdict.checks),
+        ran=sum(c.outcome != "skipped" for c in verdict.checks),
+        failing=[_failing_name(f) for f in verdict.failures],
+        grew=bool(previous) and len(verdict.failures) > previous[-1].failures)
+    path = history_file(workdir, verdict.slice)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(entry.model_dump(mode="json")) + "\n")
+    return entry
+
+
+def previous_run(workdir: Path, slice_name: str) -> PreviousRun | None:
+    entries = read_history(workdir, slice_name)
+    if not entries:
+        return None
+    last = entries[-1]
+    return PreviousRun(run_id=last.run_id, started=last.started, verdict=last.verdict, failures=last.failures)
+
+
+def _failing_name(failure: Failure) -> str:
+    if failure.kind == "check":
+        return " › ".join(p for p in (failure.check, failure.step) if p)
+    if failure.kind == "signal":
+        return f"{failure.signal} {failure.service}"
+    return f"unhealthy {failure.service}"
+
+
+def render_history(entries: list[HistoryEntry]) -> str:
+    """A table of past runs, newest last; runs whose failures grew are flagged."""
+    if not entries:
+        return "no check runs recorded for this slice yet (`stacklet check` runs them)"
+    lines = [f"{'started':20}  {'verdict':9}  {'checks':>7}  {'failures':>8}  {'seconds':>7}  failing"]
+    for entry in entries:
+        flag = "  ▲ more failures than before" if entry.grew else ""
+        lines.append(f"{entry.started:20}  {entry.verdict:9}  {entry.passed:>3}/{entry.ran:<3}  {entry.failures:>8}  "
+                     f"{entry.seconds:>7.1f}  {_cut(', '.join(entry.failing), 70) or '-'}{flag}")
+    return "\n".join(lines)
