@@ -46,6 +46,7 @@ async def test_the_services_table_shows_roles_health_endpoints_and_forwarded_ser
         assert set(forwarded) == {"catalog", "users"}
         header = str(app.screen.query_one("#header").render())
         assert "shop-orders" in header and "stack shop" in header and "age 3m 30s" in header
+        assert "expires in 29m 30s" in header
 
 
 @sync
@@ -188,8 +189,9 @@ async def test_without_a_slice_the_user_picks_one(fake, make_app):
         await settle(pilot)
         assert isinstance(app.screen, PickSliceScreen)
         table = app.screen.query_one(DataTable)
-        assert [r[0] for r in _rows(table)] == ["shop-orders", "tiny-api"]
+        assert [r[0] for r in _rows(table)] == ["shop-orders", "tiny-api", "tiny-web"]
         assert _rows(table)[1][3] == "3h 00m"
+        assert [r[4] for r in _rows(table)] == ["in 29m 30s", "expired 3m 00s ago", "never"]
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, SliceScreen) and app.screen.slice_name == "shop-orders"
@@ -258,3 +260,40 @@ async def test_a_flood_of_log_lines_stays_bounded_and_the_screen_answers(make_ap
         shown = log_text(app)
         assert 0 < len(shown) <= 2_000 and shown[-1].endswith("line 49999 rid=r49999")
         assert time.monotonic() - started < 20
+
+
+@sync
+async def test_v_runs_the_checks_and_shows_the_verdict(fake, make_app, monkeypatch):
+    from stacklet.tui import actions
+    from stacklet.tui.screens import VerdictScreen
+    from stacklet.verdict import CheckResult, Failure, LogLine, Verdict
+
+    ran = []
+
+    def fake_run(engine, name):
+        ran.append(name)
+        return Verdict(ok=False, verdict="failed", exit_code=1, summary="1 of 2 checks passed", slice=name,
+                       stack="shop", changed=["orders"], run_id="abc123", started="2026-11-21T10:00:00Z", seconds=1.5,
+                       checks=[CheckResult(name="place-order", kind="http", outcome="failed", reason="step place"),
+                               CheckResult(name="fraud-rejection", kind="http", outcome="passed")],
+                       failures=[Failure(kind="check", service="orders", check="place-order", step="place",
+                                         message="POST /orders answered 500", expected="status 201",
+                                         actual="500 {\"error\": \"column total_cent does not exist\"}",
+                                         logs=[LogLine(service="orders", line="rid=chk-1 POST /orders 500 ERROR x")])])
+
+    monkeypatch.setattr(actions, "run_slice_checks", fake_run)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("v")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, VerdictScreen):
+                break
+        assert ran == ["shop-orders"]
+        assert isinstance(app.screen, VerdictScreen)
+        shown = " ".join(str(w.content) for w in app.screen.query("Static, Label"))
+        assert "FAILED" in shown and "place-order › place" in shown and "column total_cent" in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, SliceScreen)

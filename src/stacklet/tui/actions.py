@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stacklet.checks import run_checks
 from stacklet.engine import SliceEngine, SliceStatus
 from stacklet.errors import SliceNotFound, StackletError
 from stacklet.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, clear_faults, \
     link_targets
+from stacklet.verdict import Verdict
 from stacklet.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
 
 PROBE_TIMEOUT_S = 0.3
@@ -167,3 +169,8 @@ def add_quick_fault(engine: SliceEngine, name: str, target: str, kind: str) -> s
 def clear_all_faults(engine: SliceEngine, name: str, target: str | None = None) -> str:
     removed = clear_faults(engine.link_proxies(name), target)
     return f"cleared {len(removed)} fault(s)" + (f" on {target}" if target else "")
+
+
+def run_slice_checks(engine: SliceEngine, name: str) -> Verdict:
+    """Run the checks relevant to the slice's changes (recorded in its history like `stacklet check`)."""
+    return run_checks(engine, name)

@@ -24,9 +24,12 @@ from textual.worker import get_current_worker
 
 from stacklet.engine import SliceSummary
 from stacklet.errors import SliceNotFound, StackletError
+from stacklet.lifetime import parse_utc
 from stacklet.tui import actions
 from stacklet.tui.actions import BaselineProbe, SliceSnapshot
 from stacklet.tui.logbuffer import LogBuffer, LogView
+from stacklet.verdict import Verdict
+from stacklet.verdict import render_text as render_verdict
 from stacklet.tui.widgets import ROLE_STYLE, FaultPanel, ForwardedTable, LogPane, ServicesTable
 
 FLUSH_S = 0.1
@@ -34,14 +37,29 @@ LOG_TAIL = 200
 
 
 def age_text(created: str | None, now: datetime) -> str:
+    """How long ago the slice was created: '45s', '3m 30s', '2h 05m'."""
     if not created:
         return "?"
-    seconds = int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds())
+    return _seconds_text(int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()))
+
+
+def _seconds_text(seconds: int) -> str:
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def expires_text(expires: str | None, now: datetime) -> Text:
+    """Time to expiry ('in 29m 30s'), 'expired 3m ago' in red, or 'never' (dim)."""
+    moment = parse_utc(expires)
+    if moment is None:
+        return Text("never", "dim")
+    seconds = (moment - now).total_seconds()
+    if seconds <= 0:
+        return Text(f"expired {_seconds_text(int(-seconds))} ago", "bold red")
+    return Text(f"in {_seconds_text(int(seconds))}", "yellow" if seconds < 600 else "")
 
 
 def error_text(error: StackletError) -> str:
@@ -63,6 +81,7 @@ class SliceScreen(Screen):
         Binding("slash", "filter('text')", "filter"),
         Binding("i", "filter('rid')", "rid"),
         Binding("escape", "clear_view", "clear filter", show=False),
+        Binding("v", "run_checks", "run checks"),
         Binding("g", "graph", "graph"),
         Binding("p", "pick", "slices"),
         Binding("question_mark", "app.help", "help"),
@@ -151,7 +170,8 @@ class SliceScreen(Screen):
         status = self.snapshot.status
         text = Text.assemble(" stacklet  ", ("slice ", "dim"), (status.name, "bold"), ("  stack ", "dim"),
                              status.stack, ("  changed ", "dim"), ", ".join(status.changed) or "-",
-                             ("  age ", "dim"), age_text(status.created, self.app.clock()), "  ",
+                             ("  age ", "dim"), age_text(status.created, self.app.clock()), ("  expires ", "dim"),
+                             expires_text(status.expires, self.app.clock()), "  ",
                              ("healthy", "bold green") if status.healthy else ("not healthy", "bold red"))
         self.query_one("#header", Static).update(text)
 
@@ -309,6 +329,21 @@ class SliceScreen(Screen):
                 self.app.call_from_thread(then)
         self.app.call_from_thread(self.refresh_status)
 
+    def action_run_checks(self) -> None:
+        self.app.notify("running the checks…", timeout=3)
+        self._run_checks()
+
+    @work(thread=True, exclusive=True, group="checks")
+    def _run_checks(self) -> None:
+        try:
+            verdict = actions.run_slice_checks(self.app.engine, self.slice_name)
+        except StackletError as error:
+            self.app.call_from_thread(self.app.notify, error_text(error), title="checks failed to run",
+                                      severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.app.push_screen, VerdictScreen(verdict))
+        self.app.call_from_thread(self.refresh_status)
+
     def action_graph(self) -> None:
         if self.snapshot:
             self.app.push_screen(GraphScreen(self.snapshot))
@@ -330,7 +365,7 @@ class PickSliceScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("slice", "stack", "changed", "age", "containers", "health")
+        self.query_one(DataTable).add_columns("slice", "stack", "changed", "age", "expires", "containers", "health")
         self.load()
         if self.app.refresh_s:
             self.set_interval(self.app.refresh_s, self.load)
@@ -351,7 +386,7 @@ class PickSliceScreen(Screen):
         table.clear()
         for s in slices:
             table.add_row(Text(s.name, "bold"), s.stack, ", ".join(s.changed), age_text(s.created, self.app.clock()),
-                          f"{s.running}/{s.containers} running",
+                          expires_text(s.expires, self.app.clock()), f"{s.running}/{s.containers} running",
                           Text("healthy", "green") if s.healthy else Text("not healthy", "bold red"), key=s.name)
         names = [s.name for s in slices]
         if selected in names:
@@ -417,6 +452,26 @@ class GraphScreen(Screen):
         yield Footer()
 
 
+VERDICT_STYLE = {"passed": "bold green", "failed": "bold red", "unhealthy": "bold yellow"}
+
+
+class VerdictScreen(ModalScreen):
+    """The verdict of a check run, as `stacklet check` prints it."""
+
+    BINDINGS = [Binding("escape,v,q", "app.pop_screen", "close")]
+
+    def __init__(self, verdict: Verdict):
+        super().__init__()
+        self.verdict = verdict
+
+    def compose(self) -> ComposeResult:
+        head, _, rest = render_verdict(self.verdict).partition("\n")
+        with VerticalScroll(id="verdict"):
+            yield Label(Text(head, VERDICT_STYLE[self.verdict.verdict]))
+            yield Static(Text(rest.strip("\n")))
+            yield Label(Text("esc closes · `stacklet check --json` has every detail", "dim"))
+
+
 HELP = [
     ("↑/↓", "select a service (the log pane follows it in 'selected' mode)"),
     ("r", "restart the selected service"),
@@ -427,6 +482,7 @@ HELP = [
     ("m", "log mode: all services interleaved, or the selected service"),
     ("/", "filter log lines (esc clears)"),
     ("i", "follow one request id (rid=...) across services (esc stops)"),
+    ("v", "run the slice's checks and show the verdict"),
     ("g", "graph of the slice"),
     ("p", "pick another slice"),
     ("tab", "move between the tables and the fault profiles"),
