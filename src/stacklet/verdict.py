@@ -127,7 +127,7 @@ def conclude(verdict_fields: dict, failures: list[Failure], checks: list[CheckRe
     ran = [c for c in checks if c.outcome != "skipped"]
     passed = sum(c.outcome == "passed" for c in ran)
     signals = sum(f.kind == "signal" for f in failures)
-    parts = [f"{passed} of {len(ran)} checks passed"]
+    parts = [f"{passed} of {len(ran)} checks passed" if ran else "no checks ran (runtime signals only)"]
     if skipped := len(checks) - len(ran):
         parts.append(f"{skipped} skipped")
     if signals:
