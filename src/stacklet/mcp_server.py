@@ -32,11 +32,12 @@ INTERRUPT_GRACE_S = 60     # after SIGINT, time to tear down what a command star
 INSTRUCTIONS = """\
 stacklet boots only the slice of a Docker Compose stack that a change touches (the changed services,
 their callers and callees, and the stateful services they use, seeded), forwarding everything else to
-a shared baseline. Typical loop: `plan` (optional) -> `up` services -> `check` -> read failures and
-`logs` -> fix code -> `down` then `up` again -> `down` when done. Every tool returns the JSON document
-of the stacklet CLI plus `exit_code` (0 success; 1 checks failed; 2 engine or slice failure; 3 usage or
-configuration error); on errors the document has `ok: false`, `message` and `hint`. Read the `skill`
-tool (or resource stacklet://skill) first for the services, fault profiles and seeds of the stack."""
+a shared baseline. Typical loop: `plan` (optional) -> `up` services -> `check` -> read `failures` and
+`logs` -> fix the code -> `reload` the service -> `check` again -> `down` when done. Every tool returns
+the JSON document of the stacklet CLI plus `exit_code` (0 success; 1 checks failed; 2 engine or slice
+failure; 3 usage or configuration error); on errors the document has `ok: false`, `message` and
+`hint`. Read the `skill` tool (or resource stacklet://skill) first for the services, checks, fault
+profiles and seeds of the stack."""
 
 Services = Annotated[list[str], Field(description="changed services (Compose service names), e.g. [\"orders\"]")]
 Since = Annotated[str | None, Field(description="also the services whose files changed since this git ref, "
@@ -170,6 +171,17 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
                 *_opt("--fault", fault), *_opt("--fault-seed", fault_seed), *_opt("--no-seed", no_seed),
                 "--timeout", str(timeout), *_opt("--ttl", ttl), *stack_args(stack), "--json"]
         return _result(*await cli.run(args, timeout * 3 + UP_TIMEOUT_MARGIN_S))
+
+    @server.tool()
+    async def reload(service: Annotated[str, Field(description="the service to rebuild and restart")],
+                     slice: SliceArg = None,
+                     timeout: Annotated[int, Field(description="seconds it may take to become healthy", gt=0)] = 180
+                     ) -> CallToolResult:
+        """After editing a service's code: rebuild its image and recreate only its container in the running
+        slice, returning once it is healthy again (`{"ok", "reload": {...}}`). Faults on the links stay; a
+        reloaded stateful service is seeded again. Same JSON as `stacklet reload SERVICE --json`."""
+        return _result(*await cli.run(["reload", service, *_opt("--slice", slice), "--timeout", str(timeout),
+                                       "--json"], timeout * 3 + UP_TIMEOUT_MARGIN_S))
 
     @server.tool(annotations=read_only)
     async def status(slice: SliceArg = None) -> CallToolResult:

@@ -79,7 +79,8 @@ def _boot(stack: Stack, ref: str) -> list[str]:
         f"`paths:` globs). `--radius N` (default {stack.meta.radius}) widens it to callers and callees N "
         "hops away. The slice is named `--name NAME` (default: stack and services, e.g. "
         f"`{stack.name}-SERVICE`); pass that name to every later command as `--slice NAME` (or as the "
-        "argument of `status`/`down`). Also `--fault PROFILE [--fault-seed N]`, `--no-seed`, `--timeout S`.",
+        "argument of `status`/`down`). Also `--fault PROFILE [--fault-seed N]`, `--no-seed`, `--timeout S`, and "
+        "`--ttl 2h` (default: stack.yaml `ttl:`), after which `stacklet gc` removes the slice.",
         f"- `stacklet plan SERVICE... {ref} --json` shows the same plan without booting (no Docker needed).",
         "- **local** services run in the slice, built from the working tree: the changed services (role "
         "`changed`), their callers and callees within the radius, and the stateful services those use "
@@ -118,8 +119,8 @@ def _checks(stack: Stack) -> list[str]:
     lines = [
         "## Check a change", "",
         "`stacklet check NAME --json` runs the checks relevant to the slice's changed services "
-        "(`--all`: every check; `--only CHECK`: one) and gives one verdict. Exit 0 passed, 1 checks failed, 2 the slice is not "
-        "healthy, 3 usage or configuration error. The document: `ok`, `verdict` (`passed`, `failed` or "
+        "(`--all`: every check; `--only CHECK`: one) and gives one verdict. Exit 0 passed, 1 checks failed, "
+        "2 the slice is not healthy, 3 usage or configuration error. The document: `ok`, `verdict` (`passed`, `failed` or "
         "`unhealthy`), `slice`, and `failures`, each with `kind`, `service`, `check`, `step`, `expected`, "
         "`actual` and the service's `logs`. Read `failures` first; fix; `stacklet check` again.", "",
     ]
@@ -142,7 +143,9 @@ def _running() -> list[str]:
         "(never `--follow` from a script: it does not end).",
         "- `stacklet ls --json`: every slice on the engine. `stacklet down NAME --json` removes one "
         "(containers, network, volumes, built images); always remove yours when done.",
-        "- After editing code, boot again: `stacklet down NAME` then `stacklet up ...`.",
+        "- After editing code: `stacklet reload SERVICE --slice NAME --json` rebuilds that service and recreates "
+        "only its container, returning once it is healthy (faults stay; a reloaded stateful service is seeded "
+        "again).",
         "",
     ]
 

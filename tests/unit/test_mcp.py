@@ -18,7 +18,7 @@ from .conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("compose_cli")
 
-TOOLS = {"plan", "up", "status", "ls", "logs", "check", "fault", "down", "skill"}
+TOOLS = {"plan", "up", "reload", "status", "ls", "logs", "check", "fault", "down", "skill"}
 
 
 def with_session(work, *server_args: str):
@@ -97,7 +97,8 @@ def test_skill_tool_and_resource():
 def test_engine_options_are_passed_on():
     async def work(session):
         return (await session.call_tool("status", {"slice": "mcp-none"}),
-                await session.call_tool("logs", {"slice": "mcp-none"}))
+                await session.call_tool("logs", {"slice": "mcp-none"}),
+                await session.call_tool("reload", {"service": "orders", "slice": "mcp-none"}))
 
     for result in with_session(work, "--host", "unix:///nonexistent/docker.sock"):
         assert result.is_error and result.structured_content["ok"] is False
