@@ -12,6 +12,7 @@ from rich.text import Text
 
 from stacklet.engine import Event, SliceStatus, SliceSummary
 from stacklet.errors import StackletError
+from stacklet.lifetime import GcDecision, expiry_text
 from stacklet.plan import SlicePlan
 
 ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
@@ -83,13 +84,33 @@ def endpoints_table(status: SliceStatus) -> Table:
 
 
 def slices_table(slices: list[SliceSummary]) -> Table:
+    """The slices on the engine: stack, changed services, age, expiry, containers, health."""
     table = Table(box=None, pad_edge=False)
-    for column in ("slice", "stack", "changed", "age", "containers", "health"):
+    for column in ("slice", "stack", "changed", "age", "expires", "containers", "health"):
         table.add_column(column)
     for s in slices:
-        table.add_row(s.name, s.stack, ",".join(s.changed), _age(s.age_s), f"{s.running}/{s.containers} running",
+        expires = Text(expiry_text(s.expires_in_s), "bold red" if s.expired else "dim" if s.expires is None else "")
+        table.add_row(s.name, s.stack, ",".join(s.changed), _age(s.age_s), expires,
+                      f"{s.running}/{s.containers} running",
                       Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
     return table
+
+
+def gc_table(decisions: list[GcDecision], dry_run: bool) -> Group | Text:
+    """What `stacklet gc` removed (or would remove) and kept, with the reason for each slice."""
+    if not decisions:
+        return Text("no slices on this engine")
+    table = Table(box=None, pad_edge=False)
+    for column in ("", "slice", "stack", "why"):
+        table.add_column(column)
+    verb = "would remove" if dry_run else "removed"
+    for d in sorted(decisions, key=lambda d: not d.remove):
+        table.add_row(Text(verb if d.remove else "kept", "bold yellow" if d.remove else "green"), d.slice,
+                      d.stack or "?", d.reason)
+    removed = sum(d.remove for d in decisions)
+    summary = (f"{removed} to remove, {len(decisions) - removed} kept (dry run: nothing removed)" if dry_run
+               else f"{removed} removed, {len(decisions) - removed} kept")
+    return Group(table, Text(summary, "dim"))
 
 
 def faults_table(targets: dict[str, str], faults: list) -> Table:

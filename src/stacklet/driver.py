@@ -133,7 +133,13 @@ class Driver:
         """Containers (running or not) carrying all ``labels``."""
         filters = _label_filters(labels)
         found = self._call(lambda: self.client.container.list(all=True, filters=filters), "list containers")
-        return [self._info(c) for c in found]
+        infos = []
+        for container in found:
+            try:
+                infos.append(self._info(container))
+            except NoSuchContainer:
+                continue  # removed between the listing and its inspection
+        return infos
 
     def inspect(self, container_ids: list[str]) -> list[ContainerInfo]:
         """Fresh state of the given containers (missing ones are left out)."""

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -26,6 +26,8 @@ from stacklet.links import LinkProxyControl
 from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                            baseline_project_name, render, render_baseline, slice_project_name)
 from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
+from stacklet import lifetime
+from stacklet.lifetime import BOOT_DEADLINE, EXPIRES, SLICE, GcDecision, SliceResources, utc_text
 from stacklet.seeds import SeedResult, Seeder, seed_plan
 from stacklet.stack import FaultProfile, Stack, load_stack
 
@@ -71,6 +73,7 @@ class SliceStatus(BaseModel):
     stack: str
     project: str
     created: str | None = None
+    expires: str | None = Field(None, description="UTC time the slice expires (`up --ttl`); None: never")
     changed: list[str] = Field(default_factory=list)
     compose_file: str | None = None
     healthy: bool
@@ -91,6 +94,9 @@ class SliceSummary(BaseModel):
     containers: int
     running: int
     healthy: bool
+    expires: str | None = Field(None, description="UTC time the slice expires (`up --ttl`); None: never")
+    expires_in_s: float | None = Field(None, description="seconds until it expires, negative once expired")
+    expired: bool = False
 
 
 class SliceEngine:
@@ -104,8 +110,12 @@ class SliceEngine:
 
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
            fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
-           timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Boot the slice ``name`` for ``plan`` and return when every local service is ready (and seeded)."""
+           timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
+           on_event: EventSink = lambda e: None) -> SliceStatus:
+        """Boot the slice ``name`` for ``plan`` and return when every local service is ready (and seeded).
+
+        ``ttl_s`` labels it to expire that many seconds from now (`stacklet gc` removes it then).
+        """
         if self.driver.containers({f"{LABEL}.slice": name}):
             raise PlanError(f"a slice named {name!r} already exists",
                             hint=f"`stacklet down {name}` first, or pick another name with --name")
@@ -113,10 +123,13 @@ class SliceEngine:
         seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
         if fault_profile:
             check_profile(fault_profile, plan)
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(timezone.utc)
+        created = utc_text(now)
+        expiry = {EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
         spec = render(plan, stack, name, fault_seed=fault_seed,
                       labels={f"{LABEL}.created": created, f"{LABEL}.changed": ",".join(plan.changed),
-                              **stack_labels(stack)})
+                              **stack_labels(stack), **expiry})
+        self._clear_boot_marker(name)
         folder = self.workdir / "slices" / name
         for svc in spec["services"].values():
             svc["labels"][f"{LABEL}.compose-file"] = str(folder / COMPOSE_FILE)
@@ -127,12 +140,17 @@ class SliceEngine:
             if fault_profile:
                 on_event(Event("faults", message=f"applying fault profile {fault_profile.name}"))
                 apply_profile(self.link_proxies(name), fault_profile)
+            self._mark_booted(name, plan.stack, "ready", expiry)
         except (StackletError, KeyboardInterrupt) as exc:
             failure = exc if isinstance(exc, StackletError) else BootError(
                 f"boot of slice {name} interrupted",
                 hint="nothing was left running" if not keep_on_failure else None)
             if keep_on_failure:
                 failure.hint = f"{failure.hint or ''} (kept running: `stacklet down {name}` removes it)".strip()
+                try:
+                    self._mark_booted(name, plan.stack, "kept", expiry)
+                except StackletError:
+                    pass  # gc will see a boot that never finished
             else:
                 on_event(Event("teardown", message=f"removing slice {name}"))
                 self._remove(name, project)
@@ -154,13 +172,18 @@ class SliceEngine:
         project.build(to_build)
         for service in to_build:
             on_event(Event("built", services[service]["labels"][f"{LABEL}.service"]))
+        deadline = self._set_boot_deadline(project, spec, timeout_s) if plan else None
         on_event(Event("creating", message=f"{len(services)} containers"))
         project.create()
-        self._start_in_order(project.name, services, plan, timeout_s, on_event, seeder, seeds)
+        self._start_in_order(project.name, services, plan, timeout_s, on_event, seeder, seeds, deadline=deadline)
 
     def _start_in_order(self, project: str, services: dict, plan: SlicePlan | None, timeout_s: int,
-                        on_event: EventSink, seeder: Seeder, seeds: dict[str, list[str]]) -> None:
-        """Start each service as soon as everything it depends on is ready; wait until all are ready."""
+                        on_event: EventSink, seeder: Seeder, seeds: dict[str, list[str]], *,
+                        deadline: float | None = None) -> None:
+        """Start each service as soon as everything it depends on is ready; wait until all are ready.
+
+        ``deadline`` (monotonic) bounds the whole start: past it the boot fails.
+        """
         depends = {s: set(v.get("depends_on") or {}) for s, v in services.items()}
         dependency_layers(depends)  # refuses cycles before anything starts
         completes = {d for v in services.values() for d, o in (v.get("depends_on") or {}).items()
@@ -175,6 +198,10 @@ class SliceEngine:
         ready: set[str] = set()
         reported: dict[str, str] = {}
         while len(ready) < len(services):
+            if deadline is not None and time.monotonic() > deadline:
+                waiting = ", ".join(sorted(s for s in services if s not in ready))
+                raise BootError(f"the boot did not finish by its deadline (still waiting for {waiting})",
+                                hint="raise --timeout (each dependency layer of the slice gets that many seconds)")
             startable = sorted(s for s in services if s not in started and depends[s] <= ready)
             if startable:
                 for service in startable:
@@ -323,7 +350,8 @@ class SliceEngine:
             (proxies if status.role == "linkproxy" else services).append(status)
         return SliceStatus(
             name=name, stack=first.get(f"{LABEL}.stack", "?"), project=slice_project_name(name),
-            created=first.get(f"{LABEL}.created"), changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
+            created=first.get(f"{LABEL}.created"), expires=lifetime.first_label([c.labels for c in containers], EXPIRES),
+            changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
             compose_file=first.get(f"{LABEL}.compose-file"),
             healthy=all(_readiness(c, False) == "ready" or (c.state == "exited" and c.exit_code == 0)
                         for c in containers),
@@ -340,11 +368,13 @@ class SliceEngine:
             labels = containers[0].labels
             created = labels.get(f"{LABEL}.created")
             age = (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds() if created else None
+            expires, expires_in_s, expired = lifetime.expiry([c.labels for c in containers], now)
             summaries.append(SliceSummary(
                 name=name, stack=labels.get(f"{LABEL}.stack", "?"),
                 changed=[c for c in labels.get(f"{LABEL}.changed", "").split(",") if c], created=created,
                 age_s=age, containers=len(containers), running=sum(c.state == "running" for c in containers),
-                healthy=all(_readiness(c, False) == "ready" for c in containers if c.state != "exited")))
+                healthy=all(_readiness(c, False) == "ready" for c in containers if c.state != "exited"),
+                expires=expires, expires_in_s=expires_in_s, expired=expired))
         return summaries
 
     def logs(self, name: str, service: str | None = None, *, follow: bool = False,
@@ -364,6 +394,97 @@ class SliceEngine:
         for cid, service_name in names.items():
             for line in self.driver.container_logs(cid, tail=tail).splitlines():
                 yield service_name, line
+
+    # -- lifetime: boot deadline, boot marker, gc ---------------------------------------------
+
+    def _set_boot_deadline(self, project, spec: dict, timeout_s: int) -> float:
+        """Label the slice with the time its boot must finish by (the file is written again); monotonic deadline."""
+        depends = {s: set(v.get("depends_on") or {}) for s, v in spec["services"].items()}
+        budget = lifetime.boot_budget_s(timeout_s, len(dependency_layers(depends)))
+        label = {BOOT_DEADLINE: utc_text(datetime.now(timezone.utc) + timedelta(seconds=budget))}
+        for section in ("services", "networks", "volumes"):
+            for item in (spec.get(section) or {}).values():
+                if isinstance(item, dict) and SLICE in (item.get("labels") or {}):
+                    item["labels"].update(label)
+        project.file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return time.monotonic() + budget
+
+    def _mark_booted(self, name: str, stack_name: str, result: str, expiry: dict[str, str]) -> None:
+        """Create the marker volume that says the boot of ``name`` finished (``ready`` or ``kept``)."""
+        self.driver.create_volume(lifetime.marker_volume(name), {
+            SLICE: name, f"{LABEL}.stack": stack_name, lifetime.MARKER: "boot",
+            lifetime.BOOTED: utc_text(datetime.now(timezone.utc)), lifetime.BOOT_RESULT: result, **expiry})
+
+    def _clear_boot_marker(self, name: str) -> None:
+        """Remove a marker left by an earlier slice of the same name (a new boot must not look finished)."""
+        stale = self.driver.labelled_volumes({SLICE: name, lifetime.MARKER: "boot"})
+        if stale:
+            self.driver.remove(volumes=list(stale))
+
+    def gc(self, *, dry_run: bool = False, now: datetime | None = None) -> list[GcDecision]:
+        """Remove expired and orphaned slices, found by their labels; returns the decision on every slice.
+
+        A slice whose boot is still within its deadline is never removed. ``dry_run`` removes nothing.
+        """
+        now = now or datetime.now(timezone.utc)
+        found: dict[str, SliceResources] = {}
+
+        def of(labels: dict[str, str]) -> SliceResources:
+            return found.setdefault(labels[SLICE], SliceResources(labels[SLICE]))
+
+        for info in self.driver.containers({SLICE: ""}):
+            of(info.labels).containers.append(info.labels)
+        for labels in self.driver.labelled_networks({SLICE: ""}).values():
+            of(labels).networks.append(labels)
+        for labels in self.driver.labelled_volumes({SLICE: ""}).values():
+            of(labels).volumes.append(labels)
+        decisions = [lifetime.classify(resources, now) for _, resources in sorted(found.items())]
+        for decision in decisions:
+            if decision.remove and not dry_run:
+                compose_file = self.workdir / "slices" / decision.slice / COMPOSE_FILE
+                self._remove(decision.slice, self.driver.project(compose_file, slice_project_name(decision.slice)))
+        return decisions
+
+    # -- from inside a container: attach to the slice network ---------------------------------
+
+    def _vantage(self, name: str) -> Vantage | None:
+        """Where this process stands towards slice ``name``: None on the host (or while the slice has no
+        network); in a container, that container attached to the slice network (attached here when it is not)."""
+        me = self.driver.self_container()
+        if me is None:
+            return None
+        network = slice_project_name(name)
+        mine = self.driver.inspect([me.id])
+        joined = mine[0].networks if mine else []
+        if network not in joined:
+            if network not in self.driver.networks({f"{LABEL}.slice": name}):
+                return None  # not a slice network (never a baseline's), or not created yet
+            self.driver.connect(network, me.id)
+        slice_prefix, baseline_prefix = slice_project_name(""), baseline_project_name("")
+        others = [n for n in joined if n != network and n.startswith(slice_prefix) and not n.startswith(baseline_prefix)]
+        return Vantage(container=me.name, network=network, shared=bool(others))
+
+    def _direct_address(self, info: ContainerInfo, port: int) -> str | None:
+        """``IP:port`` of a slice container on its network when this process is attached to it, else None."""
+        slice_name = info.labels.get(f"{LABEL}.slice")
+        vantage = self._vantage(slice_name) if slice_name else None
+        ip = info.addresses.get(vantage.network) if vantage else None
+        if vantage and not ip:  # attached after ``info`` was read
+            fresh = self.driver.inspect([info.id])
+            ip = fresh[0].addresses.get(vantage.network) if fresh else None
+        return f"{ip}:{port}" if ip else None
+
+    def _detach_all(self, name: str) -> None:
+        """Disconnect every container that is not the slice's own (this process's first) from its network,
+        so the network can be removed."""
+        network = slice_project_name(name)
+        attached = self.driver.network_containers(network)
+        if not attached:
+            return
+        own = {c.id for c in self.driver.containers({f"{LABEL}.slice": name})}
+        me = self.driver.self_container()
+        for cid in sorted(set(attached) - own, key=lambda c: not (me and c == me.id)):
+            self.driver.disconnect(network, cid)
 
     # -- teardown -----------------------------------------------------------------------------
 

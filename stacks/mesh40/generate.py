@@ -109,6 +109,7 @@ def stack_yaml() -> str:
             "description: Generated benchmark stack - 40 tiny HTTP services in 5 layers on one shared image.\n"
             "compose: compose.yaml\n"
             "radius: 1\n"
+            "ttl: 4h\n"
             "baseline:\n"
             "  addresses: {}\n"
             "services:\n" +

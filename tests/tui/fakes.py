@@ -17,6 +17,7 @@ from stacklet.seeds import SeedResult
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 CREATED = "2025-05-01T11:56:30Z"  # 3 m 30 s before NOW
+EXPIRES = "2025-05-01T12:29:30Z"  # in 29 m 30 s
 
 LOGS = [
     ("orders-db", "database system is ready to accept connections"),
@@ -39,7 +40,8 @@ def _svc(name: str, role: str, port: int | None, host_port: int | None, *, healt
 
 def shop_status() -> SliceStatus:
     return SliceStatus(
-        name="shop-orders", stack="shop", project="stacklet-shop-orders", created=CREATED, changed=["orders"],
+        name="shop-orders", stack="shop", project="stacklet-shop-orders", created=CREATED, expires=EXPIRES,
+        changed=["orders"],
         healthy=False,
         services=[
             _svc("gateway", "caller", 8080, 40001),
@@ -139,9 +141,12 @@ class FakeEngine:
         self._status = status or shop_status()
         self._slices = slices if slices is not None else [
             SliceSummary(name="shop-orders", stack="shop", changed=["orders"], created=CREATED, age_s=210,
-                         containers=7, running=7, healthy=False),
+                         containers=7, running=7, healthy=False, expires=EXPIRES, expires_in_s=1770),
             SliceSummary(name="tiny-api", stack="tiny", changed=["api"], created="2025-05-01T09:00:00Z",
-                         age_s=10800, containers=4, running=4, healthy=True)]
+                         age_s=10800, containers=4, running=4, healthy=True, expires="2025-05-01T11:57:00Z",
+                         expires_in_s=-180, expired=True),
+            SliceSummary(name="tiny-web", stack="tiny", changed=["web"], created="2025-05-01T11:59:15Z",
+                         age_s=45, containers=4, running=4, healthy=True)]
         self.log_lines = list(LOGS if logs is None else logs)
         self.controls = {name: FakeControl(name, routes) for name, routes in ROUTES.items()}
         self.seeded: list[tuple[str, str | None, bool]] = []
