@@ -73,13 +73,16 @@ def status_table(status: SliceStatus) -> Group:
 
 
 def endpoints_table(status: SliceStatus) -> Table:
-    """Where to reach each local service: host port and in-network name."""
-    table = Table(title=f"endpoints of {status.name}", title_justify="left", box=None, pad_edge=False)
-    for column in ("service", "host", "in network"):
+    """Where to reach each local service from here (host port, or in-network name from an attached container)."""
+    attached = status.attached_as is not None
+    where = (f"from container {status.attached_as} on the slice network" if attached else
+             "from this container: host ports are not reachable here" if status.in_container else "from this host")
+    table = Table(title=f"endpoints of {status.name} ({where})", title_justify="left", box=None, pad_edge=False)
+    for column in ("service", "address", "host" if attached else "in network"):
         table.add_column(column)
     for svc in status.services:
         for endpoint in svc.endpoints:
-            table.add_row(svc.name, endpoint.host or "-", endpoint.network)
+            table.add_row(svc.name, endpoint.address or "-", (endpoint.host or "-") if attached else endpoint.network)
     return table
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
@@ -55,6 +55,14 @@ class Endpoint(BaseModel):
     port: int
     host: str | None = Field(None, description="127.0.0.1:PORT on the engine's host")
     network: str = Field(description="name:port inside the slice network")
+    address: str | None = Field(None, description="what this process uses to reach it: `network` when its "
+                                                  "container is attached to the slice network, else `host`")
+
+    @model_validator(mode="after")
+    def _default_address(self) -> "Endpoint":
+        if self.address is None:
+            self.address = self.host
+        return self
 
 
 class ServiceStatus(BaseModel):
@@ -79,6 +87,9 @@ class SliceStatus(BaseModel):
     healthy: bool
     services: list[ServiceStatus]
     proxies: list[ServiceStatus] = Field(default_factory=list)
+    in_container: bool = Field(False, description="this process runs in a container on the slice's engine")
+    attached_as: str | None = Field(None, description="that container's name once attached to the slice "
+                                                      "network: endpoint addresses are then name:port")
 
     def service(self, name: str) -> ServiceStatus:
         """One service (or link proxy) of the slice by name."""
@@ -136,7 +147,8 @@ class SliceEngine:
         compose_file = self._write(folder, spec)
         project = self.driver.project(compose_file, slice_project_name(name))
         try:
-            self._boot(project, spec, plan, timeout_s, on_event, Seeder(self.driver, stack), seeds)
+            self._boot(project, spec, plan, timeout_s, on_event, Seeder(self.driver, stack, self._direct_address),
+                       seeds)
             if fault_profile:
                 on_event(Event("faults", message=f"applying fault profile {fault_profile.name}"))
                 apply_profile(self.link_proxies(name), fault_profile)
@@ -248,6 +260,10 @@ class SliceEngine:
         on_event(Event("linked", proxy.name, ", ".join(r.name for r in proxy.routes)))
 
     def _control(self, info: ContainerInfo) -> LinkProxyControl:
+        direct = self._direct_address(info, CONTROL_PORT)
+        if direct:
+            host, port = direct.rsplit(":", 1)
+            return LinkProxyControl(info.service, host, int(port))
         port = info.ports.get(CONTROL_PORT)
         if not port:
             raise BootError(f"link proxy {info.service} publishes no control port", service=info.service,
@@ -331,7 +347,7 @@ class SliceEngine:
         if service and service not in seeded:
             raise StackFileError(f"{service} has no seed files",
                                  hint=f"add files under seeds/{stack.name}/{service}/ and declare `seed:` in stack.yaml")
-        seeder = Seeder(self.driver, stack)
+        seeder = Seeder(self.driver, stack, self._direct_address)
         return [(seeder.reset if reset else seeder.seed)(svc, containers[svc]) for svc in seeded]
 
     # -- inspect ------------------------------------------------------------------------------
@@ -340,15 +356,20 @@ class SliceEngine:
         """The live state of slice ``name``, from its containers' labels."""
         containers = self._containers_of(name)
         first = containers[0].labels
+        vantage = self._vantage(name)
+        owners = {t: c for c in containers if c.labels.get(f"{LABEL}.role") == "linkproxy"
+                  for t in c.labels.get(f"{LABEL}.targets", "").split(",") if t}
         services, proxies = [], []
         for info in sorted(containers, key=lambda c: c.service):
             status = ServiceStatus(name=info.service, role=info.labels.get(f"{LABEL}.role", "?"),
                                    container=info.name, state=info.state, health=info.health,
                                    health_output=info.health_output, restarts=info.restarts,
-                                   endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=f"{info.service}:{p}")
+                                   endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=f"{info.service}:{p}",
+                                                       address=vantage and vantage.address(info, p, owners))
                                               for p, h in sorted(info.ports.items())])
             (proxies if status.role == "linkproxy" else services).append(status)
         return SliceStatus(
+            in_container=self.driver.self_container() is not None, attached_as=vantage and vantage.container,
             name=name, stack=first.get(f"{LABEL}.stack", "?"), project=slice_project_name(name),
             created=first.get(f"{LABEL}.created"), expires=lifetime.first_label([c.labels for c in containers], EXPIRES),
             changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
@@ -497,6 +518,7 @@ class SliceEngine:
         self._remove(name, self.driver.project(compose_file, slice_project_name(name)))
 
     def _remove(self, name: str, project) -> None:
+        self._detach_all(name)
         if project.file.is_file():
             try:
                 project.down()
@@ -565,6 +587,22 @@ class SliceEngine:
         path = folder / COMPOSE_FILE
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """This process's own container, attached to a slice network."""
+
+    container: str
+    network: str
+    shared: bool = False  # also on another slice's network: service names may resolve there
+
+    def address(self, info: ContainerInfo, port: int, owners: dict[str, ContainerInfo]) -> str:
+        """``name:port`` in the slice network; the IP of the container owning that name when names are shared."""
+        if not self.shared:
+            return f"{info.service}:{port}"
+        owner = owners.get(info.service, info)
+        return f"{owner.addresses.get(self.network, info.service)}:{port}"
 
 
 def _routes(info: ContainerInfo) -> list[Route]:

@@ -14,6 +14,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -71,9 +72,11 @@ def seed_plan(stack: Stack, services: list[str]) -> dict[str, list[str]]:
 class Seeder:
     """Applies and resets the seeds of services in running containers."""
 
-    def __init__(self, driver: Driver, stack: Stack):
+    def __init__(self, driver: Driver, stack: Stack,
+                 direct: Callable[[ContainerInfo, int], str | None] = lambda info, port: None):
         self.driver = driver
         self.stack = stack
+        self.direct = direct  # host:port of a container on its network, when this process is attached to it
 
     def seed(self, service: str, container: ContainerInfo) -> SeedResult:
         """Load the seed files (fresh), and make the service's data exactly the seeded state."""
@@ -200,7 +203,8 @@ class Seeder:
             raise _seed_failure(service, file, f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
         items = document if isinstance(document, list) else [document]
         for index, item in enumerate(items):
-            request = urllib.request.Request(f"http://127.0.0.1:{host_port}{http.path}", method=http.method,
+            address = self.direct(container, port) or f"127.0.0.1:{host_port}"
+            request = urllib.request.Request(f"http://{address}{http.path}", method=http.method,
                                              data=json.dumps(item).encode(),
                                              headers={"Content-Type": "application/json",
                                                       "X-Request-Id": f"seed-{file.stem}-{index}"})
