@@ -78,7 +78,7 @@ def test_example_stacks_set_a_ttl():
     assert load_stack_file(root / "mesh40" / "stack.yaml").ttl == 4 * 3600
 
 
-def test_up_refuses_a_bad_ttl_before_touching_docker(monkeypatch):
+def test_up_refuses_a_bad_ttl_before_touching_docker(monkeypatch, compose_cli):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # no engine there: the error must come first
     result = CliRunner().invoke(app, ["up", "orders", "--stack", "shop", "--ttl", "soon", "--json"])
