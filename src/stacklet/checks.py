@@ -102,9 +102,11 @@ class CheckRun:
                       run_id=self.run_id, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"))
         skipped = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped", reason=r)
                    for c, r in selected if r]
-        if not self.status.healthy:
-            failures = self._unhealthy()
-            verdict = conclude(fields, failures, skipped or [], healthy=False)
+        unhealthy = self._unhealthy()
+        if unhealthy:
+            not_run = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped",
+                                   reason=r or "the slice is not healthy") for c, r in selected]
+            verdict = conclude(fields, unhealthy, not_run, healthy=False)
             return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
         before = self._snapshot()
         results = []
@@ -185,7 +187,7 @@ class CheckRun:
         if expect.statuses() and response.status_code not in expect.statuses():
             return fail(f"{step.method} {step.path} answered {response.status_code}",
                         expected=f"status {' or '.join(map(str, expect.statuses()))}",
-                        actual=f"{response.status_code} {response.text}")
+                        actual=f"{response.status_code} {response.text if payload is None else _show(payload)}")
         for path, wanted in substitute(expect.json_, variables).items():
             problem = _check_json(payload, path, wanted)
             if problem:
@@ -281,18 +283,24 @@ class CheckRun:
                 for s, text in zip(local, texts)]
 
     def _attach_logs(self, logs: list[ServiceLogs]) -> None:
-        """Give each check failure the lines of its request first, then error lines of the run."""
+        """Give each check failure the lines of its request first, then error lines of the run.
+
+        Among the request's lines, error lines come first, and those of the service the step called
+        before those of other services; otherwise the services' own order is kept.
+        """
+        errors = {entry.service: re.compile(entry.settings.error_pattern) for entry in logs}
         for failure in self.failures:
-            picked: list[LogLine] = []
+            mine: list[tuple[bool, bool, LogLine]] = []
             if failure.request_id:
-                picked += [LogLine(service=e.service, line=line) for e in logs for line in e.lines
-                           if failure.request_id in line]
-            for entry in logs:
-                error = re.compile(entry.settings.error_pattern)
-                picked += [LogLine(service=entry.service, line=line) for line in entry.lines
-                           if error.search(line) and LogLine(service=entry.service, line=line) not in picked
-                           and not (failure.request_id and failure.request_id in line)]
-            failure.logs = (failure.logs + picked)[:LOGS_PER_FAILURE]
+                mine = [(not errors[e.service].search(line), e.service != failure.service,
+                         LogLine(service=e.service, line=line))
+                        for e in logs for line in e.lines if failure.request_id in line]
+            picked = [log for *_, log in sorted(mine, key=lambda item: item[:2])]
+            picked += [LogLine(service=entry.service, line=line) for entry in logs for line in entry.lines
+                       if errors[entry.service].search(line)
+                       and not (failure.request_id and failure.request_id in line)]
+            unique = {(log.service, log.line): log for log in reversed(picked)}  # the first of duplicates
+            failure.logs = (failure.logs + list(reversed(unique.values())))[:LOGS_PER_FAILURE]
 
     def _unhealthy(self) -> list[Failure]:
         failures = []
@@ -300,8 +308,8 @@ class CheckRun:
             if info.state == "running" and (info.health in (None, "healthy")
                                             or info.labels.get(f"{LABEL}.role") == "linkproxy"):
                 continue
-            if info.state == "exited" and info.exit_code == 0:
-                continue  # a one-shot service that completed
+            if info.state == "exited" and info.exit_code == 0 and info.health is None:
+                continue  # a one-shot service (no healthcheck) that completed
             what = info.health if info.state == "running" else f"{info.state} (exit code {info.exit_code})"
             logs = self.driver.container_logs(info.id, tail=UNHEALTHY_LOG_TAIL).splitlines()
             failures.append(Failure(kind="unhealthy", service=service,
@@ -343,24 +351,29 @@ def _find(payload: Any, path: str) -> list[Any]:
     return [match.value for match in parse_jsonpath(path).find(payload)]
 
 
-def _check_json(payload: Any, path: str, wanted: Any) -> tuple[str, Any, Any] | None:
-    """(problem, expected, actual) when ``path`` in ``payload`` does not meet ``wanted``."""
+def _check_json(payload: Any, path: str, wanted: Any) -> tuple[str, str, str] | None:
+    """(problem, expected, actual) when ``path`` in ``payload`` does not meet ``wanted``; both name the path."""
     found = _find(payload, path)
     operators = wanted if isinstance(wanted, dict) and wanted and set(wanted) <= set(OPERATORS) else {"eq": wanted}
+    absent = f"no {path} in {_show(payload)}"
     if "exists" in operators:
         if bool(found) != bool(operators["exists"]):
-            return ("exists" if found else "is missing", f"exists: {operators['exists']}", found[0] if found else None)
+            return (("exists" if found else "is missing"), f"{path} {'exists' if operators['exists'] else 'absent'}",
+                    f"{path} = {_literal(found[0])}" if found else absent)
         if not operators["exists"]:
             return None
     if not found:
-        return ("is missing from the response", wanted, payload)
+        expected = " and ".join(f"{path} = {_literal(v)}" if op == "eq" else f"{path} {op} {_literal(v)}"
+                                for op, v in operators.items() if op != "exists")
+        return ("is missing from the response", expected or f"{path} exists", absent)
     actual = found[0] if len(found) == 1 else found
     for op, value in operators.items():
         if op == "exists":
             continue
         if not _meets(op, actual, value):
-            return (f"is {_show(actual)}" if op == "eq" else f"fails {op} {_show(value)}", f"{op} {_show(value)}"
-                    if op != "eq" else value, actual)
+            problem = f"is {_literal(actual)}" if op == "eq" else f"fails {op} {_literal(value)}"
+            expected = f"{path} = {_literal(value)}" if op == "eq" else f"{path} {op} {_literal(value)}"
+            return (problem, expected, f"{path} = {_literal(actual)}")
     return None
 
 
@@ -383,3 +396,8 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _literal(value: Any) -> str:
+    """A value as JSON, so that "1" and 1 read differently."""
+    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)

@@ -226,7 +226,8 @@ def undefined_placeholders(check: CheckSpec) -> list[tuple[str, str]]:
     known = {"run", "slice"}
     missing = []
     for step in check.steps:
-        used = placeholders([step.path, step.headers, step.json_, step.expect.json_, step.expect.headers])
+        used = placeholders([step.path, step.headers, step.json_, step.expect.json_, step.expect.headers,
+                             step.expect.body_contains])
         missing += [(step.name, name) for name in sorted(used - known)]
         known |= set(step.capture)
     return missing

@@ -275,8 +275,10 @@ def check_references(stack: Stack) -> None:
         if check.command and check.command.in_ and check.command.in_ not in known:
             raise _unknown(stack, f"checks.{index}.command.in", check.command.in_)
         for step, variable in undefined_placeholders(check):
+            step_index = [s.name for s in check.steps].index(step)
             raise StackFileError(f"step {step!r} of check {check.name!r} uses ${{{variable}}}, "
-                                 "which no earlier step captures", file=stack.source, key=f"checks.{index}",
+                                 "which no earlier step captures", file=stack.source,
+                                 key=f"checks.{index}.steps.{step_index}",
                                  hint="capture it in an earlier step (`capture: {NAME: $.path}`); "
                                       "built in: ${run}, ${slice}")
 

@@ -18,6 +18,7 @@ EXIT_CODES = {"passed": 0, "failed": 1, "unhealthy": 2}
 SIGNAL_ORDER = ("exit", "oom", "restart", "unhealthy", "http_5xx", "error_log", "link_errors")
 TEXT_FAILURES = 6
 TEXT_LOG_LINES = 5
+TEXT_LOG_WIDTH = 200
 TRUNCATE = 160
 
 
@@ -163,7 +164,7 @@ def render_text(verdict: Verdict) -> str:
         if failure.request_id:
             lines.append(f"   request id: {failure.request_id}")
         for log in failure.logs[:TEXT_LOG_LINES]:
-            lines.append(f"   | {log.service}: {_cut(log.line, 140)}")
+            lines.append(f"   | {log.service}: {_cut(log.line, TEXT_LOG_WIDTH)}")
     if len(verdict.failures) > TEXT_FAILURES:
         lines.append(f"\n… {len(verdict.failures) - TEXT_FAILURES} more failures (`stacklet check --json` has all)")
     passed = [c.name for c in verdict.checks if c.outcome == "passed"]
