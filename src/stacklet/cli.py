@@ -256,7 +256,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
 def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[str], timeout: int,
            as_json: bool) -> None:
     """Reload the slice's built services when their files change, one line per reload, until Ctrl-C."""
-    from stacklet.watch import built_services, watch, watch_roots
+    from stacklet.watch import built_services, watch
 
     built = built_services(stack, services)
     if not built:
@@ -280,12 +280,13 @@ def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[st
             err_console.print(display.error_text(error))
             console.print(f"reload of {service} failed; still watching", highlight=False)
 
-    roots = ", ".join(str(r) for r in watch_roots(stack, built))
-    say(f"watching {', '.join(built)} ({roots}); Ctrl-C stops watching",
-        {"watching": built, "roots": roots.split(", ")})
+    def ready(roots) -> None:
+        say(f"watching {', '.join(built)} ({', '.join(map(str, roots))}); Ctrl-C stops watching",
+            {"watching": built, "roots": [str(r) for r in roots]})
+
     try:
-        watch(engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, timeout_s=timeout,
-              on_change=lambda targets: None if as_json else console.print(
+        watch(engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, on_ready=ready,
+              timeout_s=timeout, on_change=lambda targets: None if as_json else console.print(
                   f"[dim]changed: {', '.join(targets)}: reloading[/]"))
     except KeyboardInterrupt:
         say(f"stopped watching; slice {slice_name} is still running (`stacklet down {slice_name}` removes it)",

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from stacklet.engine import Event, SliceStatus, SliceSummary
+from stacklet.engine import Event, ReconcileResult, SliceStatus, SliceSummary
 from stacklet.errors import StackletError
 from stacklet.lifetime import GcDecision, expiry_text
 from stacklet.plan import SlicePlan
@@ -130,6 +130,21 @@ def faults_table(targets: dict[str, str], faults: list) -> Table:
             table.add_row(target, kind, fault.route, Text(fault.name, "bold red" if fault.type == "down" else "yellow"),
                           fault.type, fault.stream or "", "" if fault.toxicity is None else f"{fault.toxicity:g}",
                           attributes)
+    return table
+
+
+ACTION_STYLE = {"unchanged": "dim", "rebuilt": "yellow", "recreated": "yellow", "added": "green",
+                "removed": "red", "started": "cyan"}
+
+
+def changes_table(result: ReconcileResult) -> Table:
+    """What a reconcile (`up` on a running slice) did to each service."""
+    table = Table(title=f"updated slice {result.slice} in {result.seconds:.1f} s", title_justify="left", box=None,
+                  pad_edge=False)
+    for column in ("service", "action", "detail"):
+        table.add_column(column)
+    for change in result.changes:
+        table.add_row(change.service, Text(change.action, ACTION_STYLE.get(change.action, "")), change.detail)
     return table
 
 
