@@ -1,156 +1,47 @@
-"""A slice session: boot, status, logs, down; and the shared local baseline.
+"""A slice session: boot, status, logs, down, lifetime and the view from inside a container.
 
-``SliceEngine.up`` renders the plan, builds what the slice builds, starts services layer by layer
-in dependency order, waits for each to be healthy, configures the link proxies, and reports
+``SliceEngine.up`` renders the plan, builds what the slice builds, starts services as soon as what
+they depend on is ready, waits for each to be healthy, configures the link proxies, and reports
 endpoints. Any failure (or Ctrl-C) tears the slice down again unless asked to keep it. The labels
-on containers, networks and volumes are the source of truth for ``ls``, ``status`` and ``down``.
+on containers, networks and volumes are the source of truth for ``ls``, ``status``, ``down`` and
+``gc``. Reload and reconcile live in ``innerloop.py``, the shared baseline in ``baseline.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, model_validator
 
+from stacklet import lifetime
+from stacklet.baseline import Baseline
 from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
-from stacklet.graph import dependency_layers
-from stacklet.links import LinkProxyControl
-from stacklet.plan import (CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
-                           baseline_project_name, render, render_baseline, slice_project_name)
 from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
-from stacklet import lifetime
+from stacklet.graph import dependency_layers
+from stacklet.health import DEFAULT_TIMEOUT_S, MAX_RESTARTS, POLL_S, readiness
+from stacklet.innerloop import InnerLoop
 from stacklet.lifetime import BOOT_DEADLINE, EXPIRES, SLICE, GcDecision, SliceResources, utc_text
-from stacklet.reconcile import ServiceChange, classify, keep_slice_labels, to_start
+from stacklet.links import LinkProxyControl
+from stacklet.plan import (COMPOSE_FILE, CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT,
+                           SlicePlan, baseline_project_name, render, routes_of, slice_project_name, stack_labels)
 from stacklet.seeds import SeedResult, Seeder, seed_plan
 from stacklet.stack import FaultProfile, Stack, load_stack
+from stacklet.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus,
+                             SliceSummary)
 
-DEFAULT_TIMEOUT_S = 180
-POLL_S = 0.25
+__all__ = ["SliceEngine", "Endpoint", "Event", "EventSink", "ReconcileResult", "ReloadResult", "ServiceStatus",
+           "SliceStatus", "SliceSummary", "Vantage", "stack_labels", "DEFAULT_TIMEOUT_S", "MAX_RESTARTS"]
+
 LOG_TAIL = 30
-MAX_RESTARTS = 3
-COMPOSE_FILE = "compose.yaml"
 
 
-@dataclass
-class Event:
-    """One step of a boot, for progress displays: ``kind`` is building/starting/waiting/ready/failed/..."""
-
-    kind: str
-    service: str | None = None
-    message: str = ""
-    at: float = field(default_factory=time.monotonic)
-
-
-EventSink = Callable[[Event], None]
-
-
-class Endpoint(BaseModel):
-    port: int
-    host: str | None = Field(None, description="127.0.0.1:PORT on the engine's host")
-    network: str = Field(description="name:port inside the slice network")
-    address: str | None = Field(None, description="what this process uses to reach it: `network` when its "
-                                                  "container is attached to the slice network, else `host`")
-
-    @model_validator(mode="after")
-    def _default_address(self) -> "Endpoint":
-        if self.address is None:
-            self.address = self.host
-        return self
-
-
-class ServiceStatus(BaseModel):
-    name: str
-    role: str
-    container: str
-    state: str
-    health: str | None = None
-    health_output: str = ""
-    restarts: int = 0
-    endpoints: list[Endpoint] = Field(default_factory=list)
-
-
-class SliceStatus(BaseModel):
-    name: str
-    stack: str
-    project: str
-    created: str | None = None
-    expires: str | None = Field(None, description="UTC time the slice expires (`up --ttl`); None: never")
-    changed: list[str] = Field(default_factory=list)
-    compose_file: str | None = None
-    healthy: bool
-    services: list[ServiceStatus]
-    proxies: list[ServiceStatus] = Field(default_factory=list)
-    in_container: bool = Field(False, description="this process runs in a container on the slice's engine")
-    attached_as: str | None = Field(None, description="that container's name once attached to the slice "
-                                                      "network: endpoint addresses are then name:port")
-
-    def service(self, name: str) -> ServiceStatus:
-        """One service (or link proxy) of the slice by name."""
-        return next(s for s in [*self.services, *self.proxies] if s.name == name)
-
-
-class SliceSummary(BaseModel):
-    name: str
-    stack: str
-    changed: list[str]
-    created: str | None
-    age_s: float | None
-    containers: int
-    running: int
-    healthy: bool
-    expires: str | None = Field(None, description="UTC time the slice expires (`up --ttl`); None: never")
-    expires_in_s: float | None = Field(None, description="seconds until it expires, negative once expired")
-    expired: bool = False
-
-
-class ReloadResult(BaseModel):
-    """The outcome of ``SliceEngine.reload``: one service rebuilt, recreated and ready again."""
-
-    slice: str
-    service: str
-    image_before: str
-    image_after: str
-    rebuilt: bool = Field(description="the image id changed")
-    built: bool = Field(description="the service has a build, and it was run")
-    seconds: float = Field(description="from the start of the reload until the service was ready")
-    build_s: float = 0.0
-    ready_s: float = Field(0.0, description="from the recreate until it was ready (and seeded)")
-    seeded: list[str] = Field(default_factory=list, description="seed files applied again after the recreate")
-    status: ServiceStatus
-
-    def summary(self) -> str:
-        """One line for people, e.g. ``reloaded orders in 4.2 s (image rebuilt)``."""
-        what = ("recreated, no build" if not self.built else
-                "image rebuilt" if self.rebuilt else "image unchanged, container recreated")
-        seeded = f", seeded again from {len(self.seeded)} files" if self.seeded else ""
-        return f"reloaded {self.service} in {self.seconds:.1f} s ({what}{seeded})"
-
-
-class ReconcileResult(BaseModel):
-    """The outcome of ``up`` on a slice that already runs: what happened to each service."""
-
-    slice: str
-    seconds: float
-    changes: list[ServiceChange]
-    seeded: list[str] = Field(default_factory=list, description="services seeded by this reconcile")
-    faults_reset: list[str] = Field(default_factory=list,
-                                    description="link proxies recreated: the faults they had are gone")
-    status: SliceStatus
-
-    def of(self, action: str) -> list[str]:
-        """The services that got ``action``."""
-        return [c.service for c in self.changes if c.action == action]
-
-
-class SliceEngine:
+class SliceEngine(InnerLoop, Baseline):
     """Boots and inspects slices on one Docker endpoint."""
 
     def __init__(self, driver: Driver, workdir: Path | None = None):
@@ -264,7 +155,7 @@ class SliceEngine:
             progressed = bool(startable)
             for info in self.driver.inspect([ids[s] for s in started if s not in ready]):
                 service = info.compose_service
-                verdict = _readiness(info, service in completes)
+                verdict = readiness(info, service in completes)
                 if verdict == "ready":
                     if service in proxies:
                         self._configure_proxy(info, proxies[service], on_event)
@@ -326,7 +217,7 @@ class SliceEngine:
         containers = [c for c in self._containers_of(name) if c.labels.get(f"{LABEL}.role") == "linkproxy"]
         handles = []
         for info in sorted(containers, key=lambda c: c.service):
-            routes = _routes(info)
+            routes = routes_of(info.labels)
             handles.append(LinkProxyHandle(name=info.service, control=self._control(info),
                                            routes={r.name: r.upstream for r in routes}))
         return handles
@@ -350,13 +241,13 @@ class SliceEngine:
         deadline = time.monotonic() + timeout_s
         while True:
             info = self.driver.inspect([info.id])[0]
-            verdict = _readiness(info, False)
+            verdict = readiness(info, False)
             if verdict == "ready":
                 if info.labels.get(f"{LABEL}.role") == "linkproxy":
                     # a restarted link proxy starts empty: give it its routes again (its faults are gone)
                     control = self._control(info)
                     control.wait_ready()
-                    control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in _routes(info)})
+                    control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in routes_of(info.labels)})
                 return self.status(name).service(service)
             if verdict != "waiting":
                 raise self._failure(info, verdict)
@@ -391,176 +282,6 @@ class SliceEngine:
         seeder = Seeder(self.driver, stack, self._direct_address)
         return [(seeder.reset if reset else seeder.seed)(svc, containers[svc]) for svc in seeded]
 
-    # -- inner loop: reload one service, reconcile a running slice ------------------------------
-
-    def exists(self, name: str) -> bool:
-        """Whether any container of slice ``name`` is on the engine (then ``up`` reconciles it)."""
-        return bool(self.driver.containers({f"{LABEL}.slice": name}))
-
-    def reload(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S,
-               on_event: EventSink = lambda e: None) -> ReloadResult:
-        """Rebuild one service's image, recreate only its container, and return once it is ready again.
-
-        Link proxies are not touched, so their routes and faults stay. A seeded stateful service
-        comes back as a new, empty container, so it is seeded again: its data returns to the seeded state.
-        """
-        started = time.monotonic()
-        found = self.driver.containers({f"{LABEL}.slice": name, f"{LABEL}.service": service})
-        if not found:
-            containers = self._containers_of(name)
-            services = sorted({c.service for c in containers if c.labels.get(f"{LABEL}.role") != "linkproxy"})
-            raise SliceNotFound(f"slice {name} has no service {service!r}", hint=f"its services: {', '.join(services)}")
-        info = found[0]
-        if info.labels.get(f"{LABEL}.role") == "linkproxy":
-            raise PlanError(f"{service} is a link proxy of slice {name}: reload rebuilds services, and a new link "
-                            "proxy would lose the faults on it", hint="reload the service behind it instead")
-        stack = self.stack_of(name) if _may_have_seeds(info.labels, service) else None
-        seeds = seed_plan(stack, [service]) if stack else {}
-        project, spec = self._project_of(name, info)
-        key = info.compose_service
-        built = bool(spec["services"][key].get("build"))
-        build_s = 0.0
-        if built:
-            on_event(Event("building", service))
-            try:
-                project.build([key])
-            except DockerError as exc:
-                raise BootError(f"the image of {service} did not build", service=service, logs=exc.details,
-                                hint=f"fix the build of {service} and reload again; its running container was "
-                                     "left as it was") from exc
-            build_s = time.monotonic() - started
-            on_event(Event("built", service))
-        recreated = time.monotonic()
-        on_event(Event("starting", service, "recreating its container"))
-        project.recreate([key])
-        new = next(iter(self.driver.containers({"com.docker.compose.project": project.name,
-                                                 "com.docker.compose.service": key})), None)
-        if new is None:
-            raise BootError(f"no container was created for {service}", service=service,
-                            hint=f"see `docker compose -f {project.file} ps`")
-        new = self._wait_ready(new, timeout_s, on_event)
-        seeded: list[str] = []
-        if service in seeds:
-            on_event(Event("seeding", service, ", ".join(seeds[service])))
-            seeded = Seeder(self.driver, stack, self._direct_address).seed(service, new).files
-        done = time.monotonic()
-        return ReloadResult(slice=name, service=service, image_before=info.image, image_after=new.image,
-                            rebuilt=info.image != new.image, built=built, seconds=round(done - started, 2),
-                            build_s=round(build_s, 2), ready_s=round(done - recreated, 2), seeded=seeded,
-                            status=self.status(name).service(service))
-
-    def _project_of(self, name: str, info: ContainerInfo):
-        """The generated Compose project of a running slice (handle and parsed file), from its labels."""
-        compose_file = Path(info.labels.get(f"{LABEL}.compose-file") or self.workdir / "slices" / name / COMPOSE_FILE)
-        if not compose_file.is_file():
-            raise SliceNotFound(f"the Compose project of slice {name} is gone: {compose_file}",
-                                hint=f"run the same `stacklet up ... --name {name}` again: it renders the slice anew")
-        spec = yaml.safe_load(compose_file.read_text()) or {}
-        if info.compose_service not in (spec.get("services") or {}):
-            raise SliceNotFound(f"{info.service} is not in the Compose project of slice {name} ({compose_file})",
-                                hint=f"run the same `stacklet up ... --name {name}` again: it renders the slice anew")
-        return self.driver.project(compose_file, slice_project_name(name)), spec
-
-    def _wait_ready(self, info: ContainerInfo, timeout_s: int, on_event: EventSink) -> ContainerInfo:
-        """Wait until one (re)started container is ready; a crash or a timeout is a BootError naming it."""
-        deadline = time.monotonic() + timeout_s
-        reported = None
-        while True:
-            info = self.driver.inspect([info.id])[0]
-            verdict = _readiness(info, False)
-            if verdict == "ready":
-                on_event(Event("healthy" if info.health else "running", info.service,
-                               "healthy" if info.health else "started (no healthcheck)"))
-                return info
-            if verdict != "waiting":
-                raise self._failure(info, verdict)
-            if time.monotonic() > deadline:
-                raise self._failure(info, f"did not become healthy within {timeout_s} s")
-            if reported != (info.health or info.state):
-                reported = info.health or info.state
-                on_event(Event("waiting", info.service, reported))
-            time.sleep(POLL_S / 2)
-
-    def reconcile(self, plan: SlicePlan, stack: Stack, name: str, *, seed: bool = True,
-                  fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
-                  timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> ReconcileResult:
-        """Bring the running slice ``name`` to ``plan`` without starting over.
-
-        Images of local built services are rebuilt; Compose recreates only the containers whose
-        configuration or image changed; new and recreated services start in dependency order and the
-        seeded ones among them are seeded (unchanged services keep their data); recreated link proxies
-        get their routes again (their faults are gone); services no longer in the plan are removed.
-        A failure leaves the slice as it is.
-        """
-        started = time.monotonic()
-        existing = self._containers_of(name)
-        old = existing[0].labels
-        wanted = {f"{LABEL}.stack": plan.stack, **stack_labels(stack)}
-        if any(old.get(k) != v for k, v in wanted.items()):
-            origin = old.get(f"{LABEL}.stack-file") or old.get(f"{LABEL}.compose-files") or "an unknown file"
-            raise PlanError(f"a slice named {name!r} already runs, made from stack {old.get(f'{LABEL}.stack', '?')} "
-                            f"({origin})", hint=f"pick another name with --name, or `stacklet down {name}` first")
-        self._check_baseline(plan)
-        seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
-        if fault_profile:
-            check_profile(fault_profile, plan)
-        compose_file = Path(old.get(f"{LABEL}.compose-file") or self.workdir / "slices" / name / COMPOSE_FILE)
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        spec = render(plan, stack, name, fault_seed=fault_seed,
-                      labels={f"{LABEL}.created": created, f"{LABEL}.changed": ",".join(plan.changed), **wanted})
-        for svc in spec["services"].values():
-            svc["labels"][f"{LABEL}.compose-file"] = str(compose_file)
-        spec = keep_slice_labels(spec, old)
-        self._write(compose_file.parent, spec)
-        project = self.driver.project(compose_file, slice_project_name(name))
-        services = spec["services"]
-        names = {c.compose_service: c.service for c in existing} | {
-            k: v["labels"][f"{LABEL}.service"] for k, v in services.items()}
-        before = {c.compose_service: (c.id, c.image) for c in existing}
-        try:
-            if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(plan.linkproxy_image):
-                on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
-                self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
-            to_build = [s for s, v in services.items() if v.get("build")]
-            for service in to_build:
-                on_event(Event("building", names[service]))
-            project.build(to_build)
-            on_event(Event("creating", message="containers whose configuration or image changed"))
-            project.create()
-            current = self.driver.containers({"com.docker.compose.project": project.name})
-            orphans = [c for c in current if c.compose_service not in services]
-            if orphans:
-                on_event(Event("removing", message=", ".join(sorted(c.service for c in orphans))))
-                self.driver.remove(containers=[c.id for c in orphans])
-            after = {c.compose_service: (c.id, c.image, c.state == "running") for c in current
-                     if c.compose_service in services}
-            actions = classify(before, after, set(to_build))
-            fresh = {s for s, a in actions.items() if a in ("added", "rebuilt", "recreated")}
-            startable = fresh | {s for s, a in actions.items() if a == "started"}
-            seed_now = {svc: files for svc, files in seeds.items() if svc in {names[k] for k in fresh}}
-            self._start_in_order(project.name, to_start(services, startable), plan, timeout_s, on_event,
-                                 Seeder(self.driver, stack, self._direct_address), seed_now)
-            if fault_profile:
-                on_event(Event("faults", message=f"applying fault profile {fault_profile.name}"))
-                apply_profile(self.link_proxies(name), fault_profile)
-        except (StackletError, KeyboardInterrupt) as exc:
-            failure = exc if isinstance(exc, StackletError) else BootError(f"update of slice {name} interrupted")
-            failure.hint = (f"{failure.hint or ''} (the slice was left as it is: fix it and `stacklet up` again, "
-                            f"or `stacklet down {name}`)").strip()
-            raise failure from exc
-        proxies = {k for k, v in services.items() if v["labels"].get(f"{LABEL}.role") == "linkproxy"}
-        details = {"rebuilt": "image rebuilt", "recreated": "configuration changed", "started": "was not running",
-                   "removed": "no longer in the plan"}
-        changes = [ServiceChange(service=names[k], action=a,
-                                 detail=("routes set again, its faults were reset"
-                                         if k in proxies and a in ("rebuilt", "recreated") else details.get(a, "")))
-                   for k, a in sorted(actions.items(), key=lambda item: names[item[0]])]
-        status = self.status(name)
-        on_event(Event("ready", message=f"slice {name} is up to date"))
-        reset = sorted(names[k] for k in proxies if actions.get(k) in ("rebuilt", "recreated"))
-        return ReconcileResult(slice=name, seconds=round(time.monotonic() - started, 2), changes=changes,
-                               seeded=sorted(seed_now), faults_reset=reset, status=status)
-
     # -- inspect ------------------------------------------------------------------------------
 
     def status(self, name: str) -> SliceStatus:
@@ -585,7 +306,7 @@ class SliceEngine:
             created=first.get(f"{LABEL}.created"), expires=lifetime.first_label([c.labels for c in containers], EXPIRES),
             changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
             compose_file=first.get(f"{LABEL}.compose-file"),
-            healthy=all(_readiness(c, False) == "ready" or (c.state == "exited" and c.exit_code == 0)
+            healthy=all(readiness(c, False) == "ready" or (c.state == "exited" and c.exit_code == 0)
                         for c in containers),
             services=services, proxies=proxies)
 
@@ -605,7 +326,7 @@ class SliceEngine:
                 name=name, stack=labels.get(f"{LABEL}.stack", "?"),
                 changed=[c for c in labels.get(f"{LABEL}.changed", "").split(",") if c], created=created,
                 age_s=age, containers=len(containers), running=sum(c.state == "running" for c in containers),
-                healthy=all(_readiness(c, False) == "ready" for c in containers if c.state != "exited"),
+                healthy=all(readiness(c, False) == "ready" for c in containers if c.state != "exited"),
                 expires=expires, expires_in_s=expires_in_s, expired=expired))
         return summaries
 
@@ -739,59 +460,6 @@ class SliceEngine:
         self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
         self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
 
-    # -- baseline -----------------------------------------------------------------------------
-
-    def baseline_up(self, stack: Stack, timeout_s: int = 600, on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Start (or keep) the whole stack as the shared local baseline of ``stack``."""
-        spec = render_baseline(stack)
-        folder = self.workdir / "baselines" / stack.name
-        compose_file = self._write(folder, spec)
-        project = self.driver.project(compose_file, baseline_project_name(stack.name))
-        if self.driver.containers({f"{LABEL}.baseline": stack.name}):
-            on_event(Event("starting", message=f"baseline {stack.name} exists: bringing it up to date"))
-            project.up_wait(timeout_s)
-        else:
-            seeds = seed_plan(stack, stack.services)
-            try:
-                self._boot(project, spec, None, timeout_s, on_event, Seeder(self.driver, stack), seeds)
-            except (StackletError, KeyboardInterrupt) as exc:
-                on_event(Event("teardown", message=f"removing the baseline of {stack.name}"))
-                project.down(remove_images=False)
-                if isinstance(exc, KeyboardInterrupt):
-                    raise BootError(f"start of the {stack.name} baseline interrupted",
-                                    hint="nothing was left running") from exc
-                raise
-        on_event(Event("ready", message=f"baseline {stack.name} is ready"))
-        return self.baseline_status(stack.name)
-
-    def baseline_status(self, stack_name: str) -> SliceStatus:
-        containers = self.driver.containers({f"{LABEL}.baseline": stack_name})
-        if not containers:
-            raise SliceNotFound(f"no baseline of stack {stack_name!r} runs on {self.driver.endpoint}",
-                                hint=f"`stacklet baseline up --stack {stack_name}` starts it")
-        services = [ServiceStatus(name=c.service, role="baseline", container=c.name, state=c.state,
-                                  health=c.health, health_output=c.health_output, restarts=c.restarts,
-                                  endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=f"{c.service}.baseline:{p}")
-                                             for p, h in sorted(c.ports.items())])
-                    for c in sorted(containers, key=lambda c: c.service)]
-        return SliceStatus(name=f"baseline-{stack_name}", stack=stack_name, project=baseline_project_name(stack_name),
-                           healthy=all(_readiness(c, False) == "ready" for c in containers), services=services)
-
-    def baseline_down(self, stack_name: str) -> None:
-        labels = {f"{LABEL}.baseline": stack_name}
-        if not self.driver.containers(labels):
-            raise SliceNotFound(f"no baseline of stack {stack_name!r} runs", hint="nothing to stop")
-        users = [s.name for s in self.list() if s.stack == stack_name]
-        if users:
-            raise PlanError(f"slices still use the baseline of {stack_name}: {', '.join(users)}",
-                            hint="`stacklet down --all` first")
-        compose_file = self.workdir / "baselines" / stack_name / COMPOSE_FILE
-        project = self.driver.project(compose_file, baseline_project_name(stack_name))
-        if compose_file.is_file():
-            project.down(remove_images=False)
-        self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
-        self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
-
     @staticmethod
     def _write(folder: Path, spec: dict) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -816,45 +484,3 @@ class Vantage:
         return f"{owner.addresses.get(self.network, info.service)}:{port}"
 
 
-def _routes(info: ContainerInfo) -> list[Route]:
-    """The routes a link-proxy container serves, from its label."""
-    return [Route.model_validate(r) for r in json.loads(info.labels.get(f"{LABEL}.routes") or "[]")]
-
-
-def stack_labels(stack: Stack) -> dict[str, str]:
-    """Labels that let later commands load the stack of a slice again."""
-    if stack.stack_file:
-        return {f"{LABEL}.stack-file": str(stack.stack_file)}
-    return {f"{LABEL}.compose-files": ",".join(str(f) for f in stack.compose.files)}
-
-
-def _may_have_seeds(labels: dict[str, str], service: str) -> bool:
-    """Whether a folder seeds/<stack>/<service>/ exists near the slice's stack (loading the stack costs time)."""
-    source = labels.get(f"{LABEL}.stack-file") or labels.get(f"{LABEL}.compose-files", "").split(",")[0]
-    if not source:
-        return True
-    root = Path(source).resolve().parent
-    stack = labels.get(f"{LABEL}.stack", "")
-    return any((folder / "seeds" / stack / service).is_dir() for folder in (root, *root.parents))
-
-
-def _readiness(info: ContainerInfo, one_shot: bool) -> str:
-    """'ready', 'waiting', or what went wrong."""
-    if info.state == "running":
-        if info.health in (None, "healthy") or info.labels.get(f"{LABEL}.role") == "linkproxy":
-            # a link proxy is ready when its control API answers, which the boot checks itself
-            return "ready"
-        if info.health == "unhealthy":
-            return "is unhealthy"
-        return "waiting"
-    if info.state == "exited":
-        if one_shot and info.exit_code == 0:
-            return "ready"
-        if info.oom_killed:
-            return "was killed for using too much memory (OOM)"
-        return f"exited with code {info.exit_code}"
-    if info.state == "restarting":
-        return "waiting" if info.restarts < MAX_RESTARTS else f"keeps restarting ({info.restarts} restarts)"
-    if info.state == "dead":
-        return "is dead"
-    return "waiting"

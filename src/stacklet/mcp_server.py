@@ -186,13 +186,15 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
     @server.tool(annotations=read_only)
     async def status(slice: SliceArg = None) -> CallToolResult:
         """A slice's services: `healthy`, and per service `state`, `health`, `health_output`, `restarts`,
-        `endpoints` (`host` on the engine's host, `network` inside the slice). Same JSON as
+        `endpoints` (`address`: what works from where stacklet runs; `host` on the engine's host,
+        `network` inside the slice), `in_container`/`attached_as`. Same JSON as
         `stacklet status NAME --json`."""
         return _result(*await cli.run(["status", *([slice] if slice else []), "--json"]))
 
     @server.tool(annotations=read_only)
     async def ls() -> CallToolResult:
-        """Every slice on the engine (`items`: name, stack, changed, age_s, containers, running, healthy).
+        """Every slice on the engine (`items`: name, stack, changed, age_s, expires, expires_in_s, expired,
+        containers, running, healthy).
         Same JSON as `stacklet ls --json`, under `items`."""
         return _result(*await cli.run(["ls", "--json"]))
 

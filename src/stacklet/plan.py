@@ -20,6 +20,8 @@ from stacklet.errors import PlanError
 from stacklet.graph import Selection, ServiceGraph
 from stacklet.stack import Stack, service_ports, stateful_reason
 
+COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
+
 LABEL = "dev.stacklet"
 ORIGIN_SUFFIX = ".origin"
 BASELINE_SUFFIX = ".baseline"
@@ -409,3 +411,15 @@ def _labels(value: Any) -> dict[str, str]:
     if isinstance(value, list):
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
     return {}
+
+
+def stack_labels(stack: Stack) -> dict[str, str]:
+    """Labels that let later commands load the stack of a slice again."""
+    if stack.stack_file:
+        return {f"{LABEL}.stack-file": str(stack.stack_file)}
+    return {f"{LABEL}.compose-files": ",".join(str(f) for f in stack.compose.files)}
+
+
+def routes_of(labels: dict[str, str]) -> list[Route]:
+    """The routes a link-proxy container serves, from its ``dev.stacklet.routes`` label."""
+    return [Route.model_validate(r) for r in json.loads(labels.get(f"{LABEL}.routes") or "[]")]

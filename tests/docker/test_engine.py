@@ -14,7 +14,6 @@ import time
 import pytest
 
 from stacklet.driver import Driver
-from stacklet.engine import SliceEngine
 from stacklet.errors import BootError
 from stacklet.plan import make_plan
 from stacklet.stack import load_stack

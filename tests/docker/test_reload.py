@@ -139,7 +139,8 @@ def test_up_watch_reloads_a_changed_service_until_ctrl_c(slice_up, copy, env, dr
                                cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    reader.start()
     seen: list[str] = []
 
     def wait_for(text: str, timeout: float) -> str:
@@ -165,7 +166,11 @@ def test_up_watch_reloads_a_changed_service_until_ctrl_c(slice_up, copy, env, dr
         assert body == {"status": "ok", "build": "watched"}
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        err = process.stderr.read()
+        reader.join(timeout=10)  # the reader thread owns stdout: take what it read after the last wait_for
+    while not lines.empty():
+        seen.append(lines.get())
     assert process.returncode == 0, err
-    assert f"stopped watching; slice {SLICE} is still running" in "".join(seen) + out
+    assert f"stopped watching; slice {SLICE} is still running" in "".join(seen)
     assert json.loads(run_cli("status", SLICE, "--json", env=env).stdout)["healthy"]
