@@ -87,6 +87,8 @@ def one_round(env: dict, app: Path, number: int, project: str) -> dict:
         row["verdict_text_bytes"] = len(text_result.stdout.encode())
         row["verdict_text_lines"] = len(text_result.stdout.splitlines())
         row["raw_logs_bytes"] = raw_logs_bytes(project)
+        if number == 1:
+            row["verdict_text"] = text_result.stdout.splitlines()
     return row
 
 

@@ -25,7 +25,7 @@ from stacklet.checkspec import JSON_TYPES, OPERATORS, CheckSpec, HttpStep, subst
 from stacklet.driver import ContainerInfo
 from stacklet.engine import SliceEngine, SliceStatus
 from stacklet.errors import LinkProxyError, PlanError, StackletError
-from stacklet.faults import active_faults
+from stacklet.faults import LinkProxyHandle, active_faults
 from stacklet.plan import LABEL
 from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.stack import Stack
@@ -91,7 +91,7 @@ class CheckRun:
         self.run_id = secrets.token_hex(3)
         self.failures: list[Failure] = []
         self.expected_errors: set[str] = set()  # request ids of steps that asked for a 5xx
-        self.request_services: dict[str, str] = {}
+        self.proxies: list[LinkProxyHandle] | None = None
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -102,13 +102,14 @@ class CheckRun:
                       run_id=self.run_id, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"))
         skipped = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped", reason=r)
                    for c, r in selected if r]
-        unhealthy = self._unhealthy()
+        containers = self._containers()
+        unhealthy = self._unhealthy(containers)
         if unhealthy:
             not_run = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped",
                                    reason=r or "the slice is not healthy") for c, r in selected]
             verdict = conclude(fields, unhealthy, not_run, healthy=False)
             return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
-        before = self._snapshot()
+        before = self._snapshot(containers)
         results = []
         for check, reason in selected:
             if reason:
@@ -162,7 +163,6 @@ class CheckRun:
         url = f"http://{address}{substitute(step.path, variables)}"
         result = StepResult(name=step.name, service=step.service, request=f"{step.method} {url}", passed=False,
                             request_id=request_id)
-        self.request_services[request_id] = step.service
         if any(s >= 500 for s in step.expect.statuses()):
             self.expected_errors.add(request_id)
 
@@ -256,9 +256,15 @@ class CheckRun:
     def _containers(self) -> dict[str, ContainerInfo]:
         return {c.service: c for c in self.driver.containers({f"{LABEL}.slice": self.status.name})}
 
-    def _snapshot(self) -> Snapshot:
-        snapshot = Snapshot(containers=self._containers())
-        for handle in self.engine.link_proxies(self.status.name):
+    def _link_proxies(self) -> list[LinkProxyHandle]:
+        """The slice's link proxies, looked up once per run (a check does not add or remove any)."""
+        if self.proxies is None:
+            self.proxies = self.engine.link_proxies(self.status.name)
+        return self.proxies
+
+    def _snapshot(self, containers: dict[str, ContainerInfo] | None = None) -> Snapshot:
+        snapshot = Snapshot(containers=self._containers() if containers is None else containers)
+        for handle in self._link_proxies():
             try:
                 snapshot.links.update(handle.control.metrics())
             except LinkProxyError as exc:
@@ -266,12 +272,12 @@ class CheckRun:
         return snapshot
 
     def _routes(self) -> dict[str, tuple[str, str]]:
-        return {route: (handle.name, upstream) for handle in self.engine.link_proxies(self.status.name)
+        return {route: (handle.name, upstream) for handle in self._link_proxies()
                 for route, upstream in handle.routes.items()}
 
     def _faults(self) -> dict[str, list[str]]:
         faults: dict[str, list[str]] = {}
-        for fault in active_faults(self.engine.link_proxies(self.status.name)):
+        for fault in active_faults(self._link_proxies()):
             faults.setdefault(fault.route, []).append(fault.type)
         return faults
 
@@ -302,9 +308,9 @@ class CheckRun:
             unique = {(log.service, log.line): log for log in reversed(picked)}  # the first of duplicates
             failure.logs = (failure.logs + list(reversed(unique.values())))[:LOGS_PER_FAILURE]
 
-    def _unhealthy(self) -> list[Failure]:
+    def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
-        for service, info in sorted(self._containers().items()):
+        for service, info in sorted(containers.items()):
             if info.state == "running" and (info.health in (None, "healthy")
                                             or info.labels.get(f"{LABEL}.role") == "linkproxy"):
                 continue
