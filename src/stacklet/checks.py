@@ -23,12 +23,13 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 
 from stacklet.checkspec import JSON_TYPES, OPERATORS, CheckSpec, HttpStep, substitute
 from stacklet.driver import ContainerInfo
-from stacklet.engine import SliceEngine, SliceStatus
+from stacklet.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.faults import LinkProxyHandle, active_faults
 from stacklet.plan import LABEL
 from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.stack import Stack
+from stacklet.status import SliceStatus
 from stacklet.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
                               record)
 

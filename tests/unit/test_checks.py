@@ -16,11 +16,11 @@ import yaml
 from stacklet.checks import CheckRun, _check_json, select_checks
 from stacklet.checkspec import CheckSpec, ServiceSignals, substitute, undefined_placeholders
 from stacklet.driver import ContainerEvent, ContainerInfo
-from stacklet.engine import Endpoint, ServiceStatus, SliceStatus
 from stacklet.errors import PlanError, StackFileError
 from stacklet.links import LinkCounters
 from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.stack import load_stack
+from stacklet.status import Endpoint, ServiceStatus, SliceStatus
 from stacklet.verdict import (CheckResult, Failure, LinkStats, LogLine, PreviousRun, StepResult, Verdict, conclude,
                               order_failures, read_history, record, render_history, render_text, to_junit)
 
@@ -380,14 +380,14 @@ class TestHistory:
 class _Shop(BaseHTTPRequestHandler):
     orders: dict[str, dict] = {}
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         order = {"id": f"o-{len(self.orders) + 1}", "status": "paid", "key": body["key"],
                  "rid": self.headers.get("X-Request-Id")}
         self.orders[order["id"]] = order
         self._send(201, order)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         order = self.orders.get(self.path.rsplit("/", 1)[-1])
         self._send(200 if order else 404, order or {"error": "unknown order"})
 
