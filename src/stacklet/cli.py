@@ -346,11 +346,12 @@ def list_slices(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be removed, remove nothing")] = False,
+def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these slices (default: every slice)")] = None,
+       dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be removed, remove nothing")] = False,
        as_json: JsonOpt = False) -> None:
     """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
     def action() -> None:
-        decisions = _engine().gc(dry_run=dry_run)
+        decisions = _engine().gc(dry_run=dry_run, only=names)
         removed = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if d.remove]
         kept = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if not d.remove]
         if as_json:

@@ -374,10 +374,12 @@ class SliceEngine(InnerLoop, Baseline):
         if stale:
             self.driver.remove(volumes=list(stale))
 
-    def gc(self, *, dry_run: bool = False, now: datetime | None = None) -> list[GcDecision]:
+    def gc(self, *, dry_run: bool = False, now: datetime | None = None,
+           only: list[str] | None = None) -> list[GcDecision]:
         """Remove expired and orphaned slices, found by their labels; returns the decision on every slice.
 
-        A slice whose boot is still within its deadline is never removed. ``dry_run`` removes nothing.
+        A slice whose boot is still within its deadline is never removed. ``dry_run`` removes nothing;
+        ``only`` limits gc to the slices of those names.
         """
         now = now or datetime.now(timezone.utc)
         found: dict[str, SliceResources] = {}
@@ -391,7 +393,8 @@ class SliceEngine(InnerLoop, Baseline):
             of(labels).networks.append(labels)
         for labels in self.driver.labelled_volumes({SLICE: ""}).values():
             of(labels).volumes.append(labels)
-        decisions = [lifetime.classify(resources, now) for _, resources in sorted(found.items())]
+        decisions = [lifetime.classify(resources, now) for name, resources in sorted(found.items())
+                     if only is None or name in only]
         for decision in decisions:
             if decision.remove and not dry_run:
                 compose_file = self.workdir / "slices" / decision.slice / COMPOSE_FILE

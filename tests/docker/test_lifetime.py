@@ -19,9 +19,13 @@ from .conftest import NOTHING, REPO, STACKLET, leftovers, run_cli
 TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
 
 
+OURS = ("ttl-expire", "ttl-keep", "ttl-orphan", "ttl-live")
+
+
 def gc(env: dict, *extra: str) -> dict:
-    """`stacklet gc --json`: {slice: reason} of what it removed and of what it kept."""
-    document = json.loads(run_cli("gc", "--json", *extra, env=env).stdout)
+    """`stacklet gc --json` limited to this module's slices (so other slices on the engine are never
+    touched): {slice: reason} of what it removed and of what it kept."""
+    document = json.loads(run_cli("gc", *OURS, "--json", *extra, env=env).stdout)
     assert document["ok"] is True
     return {"removed": {d["slice"]: d["reason"] for d in document["removed"]},
             "kept": {d["slice"]: d["reason"] for d in document["kept"]}}
