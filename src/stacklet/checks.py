@@ -35,6 +35,7 @@ from stacklet.verdict import (CheckResult, Failure, LogLine, Signal, StepResult,
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
+MAX_VALUE_CHARS = 1000  # of expected/actual in the verdict
 UNHEALTHY_LOG_TAIL = 8
 ProgressSink = Callable[[str], None]
 
@@ -171,8 +172,8 @@ class CheckRun:
             result.error = message
             return result, Failure(kind="check", service=step.service, check=check.name, step=step.name,
                                    message=message, request_id=request_id,
-                                   expected=None if expected is None else _show(expected),
-                                   actual=None if actual is None else _show(actual))
+                                   expected=None if expected is None else _clip(_show(expected)),
+                                   actual=None if actual is None else _clip(_show(actual)))
 
         body = substitute(step.json_, variables) if step.json_ is not None else None
         clock = time.monotonic()
@@ -403,6 +404,11 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Keep the verdict short: a long response body is cut, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def _literal(value: Any) -> str:

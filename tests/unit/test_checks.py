@@ -468,3 +468,14 @@ def test_failure_logs_put_the_error_line_of_the_request_first():
     assert [(log.service, log.line) for log in run.failures[0].logs] == [
         ("orders", "rid=R1 POST /orders 500 ERROR boom"), ("inventory", "rid=R1 POST /reservations 201"),
         ("payments", "rid=R1 POST /charges 201"), ("inventory", "ERROR elsewhere")]
+
+
+def test_a_long_response_body_is_cut_in_the_verdict(local_api):
+    run = http_run(local_api)
+    check = CheckSpec.model_validate({"name": "big", "steps": [
+        {"name": "place", "service": "api", "method": "POST", "path": "/orders", "json": {"key": "x" * 5000},
+         "expect": {"status": 200}}]})
+    result = run._run_check(check)
+    assert result.outcome == "failed"
+    actual = run.failures[0].actual
+    assert actual.startswith("201 {") and actual.endswith(" more characters)") and len(actual) < 1100
