@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -140,44 +141,57 @@ class SliceEngine(InnerLoop, Baseline):
         proxies = {p.name: p for p in plan.proxies} if plan else {}
         started: dict[str, float] = {}
         ready: set[str] = set()
+        seeding: dict[str, tuple[str, Future]] = {}  # loaded in worker threads while other services start
         reported: dict[str, str] = {}
-        while len(ready) < len(services):
-            if deadline is not None and time.monotonic() > deadline:
-                waiting = ", ".join(sorted(s for s in services if s not in ready))
-                raise BootError(f"the boot did not finish by its deadline (still waiting for {waiting})",
-                                hint="raise --timeout (each dependency layer of the slice gets that many seconds)")
-            startable = sorted(s for s in services if s not in started and depends[s] <= ready)
-            if startable:
-                for service in startable:
-                    on_event(Event("starting", services[service]["labels"][f"{LABEL}.service"]))
-                self.driver.start([ids[s] for s in startable])
-                started.update({s: time.monotonic() for s in startable})
-            progressed = bool(startable)
-            for info in self.driver.inspect([ids[s] for s in started if s not in ready]):
-                service = info.compose_service
-                verdict = readiness(info, service in completes)
-                if verdict == "ready":
-                    if service in proxies:
-                        self._configure_proxy(info, proxies[service], on_event)
-                    else:
-                        on_event(Event("healthy" if info.health else "running", info.service,
-                                       "healthy" if info.health else "started (no healthcheck)"))
-                    if info.service in seeds:
-                        on_event(Event("seeding", info.service, ", ".join(seeds[info.service])))
-                        result = seeder.seed(info.service, info)
-                        on_event(Event("seeded", info.service, f"{len(result.files)} files in {result.seconds:.1f}s"))
-                    ready.add(service)
-                    progressed = True
-                elif verdict != "waiting":
-                    raise self._failure(info, verdict)
-                else:
-                    if reported.get(service) != (info.health or info.state):
-                        reported[service] = info.health or info.state
-                        on_event(Event("waiting", info.service, info.health or info.state))
-                    if time.monotonic() - started[service] > timeout_s:
-                        raise self._failure(info, f"did not become healthy within {timeout_s} s")
-            if not progressed:
-                time.sleep(POLL_S)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="seed") as pool:
+            try:
+                while len(ready) < len(services):
+                    if deadline is not None and time.monotonic() > deadline:
+                        waiting = ", ".join(sorted(s for s in services if s not in ready))
+                        raise BootError(f"the boot did not finish by its deadline (still waiting for {waiting})",
+                                        hint="raise --timeout (each dependency layer of the slice gets that many "
+                                             "seconds)")
+                    startable = sorted(s for s in services if s not in started and depends[s] <= ready)
+                    if startable:
+                        for service in startable:
+                            on_event(Event("starting", services[service]["labels"][f"{LABEL}.service"]))
+                        self.driver.start([ids[s] for s in startable])
+                        started.update({s: time.monotonic() for s in startable})
+                    progressed = bool(startable)
+                    for service, (name, future) in list(seeding.items()):
+                        if future.done():
+                            result = future.result()  # a seed error ends the boot here
+                            on_event(Event("seeded", name, f"{len(result.files)} files in {result.seconds:.1f}s"))
+                            del seeding[service]
+                            ready.add(service)
+                            progressed = True
+                    for info in self.driver.inspect([ids[s] for s in started if s not in ready and s not in seeding]):
+                        service = info.compose_service
+                        verdict = readiness(info, service in completes)
+                        if verdict == "ready":
+                            if service in proxies:
+                                self._configure_proxy(info, proxies[service], on_event)
+                            else:
+                                on_event(Event("healthy" if info.health else "running", info.service,
+                                               "healthy" if info.health else "started (no healthcheck)"))
+                            if info.service in seeds:
+                                on_event(Event("seeding", info.service, ", ".join(seeds[info.service])))
+                                seeding[service] = (info.service, pool.submit(seeder.seed, info.service, info))
+                            else:
+                                ready.add(service)
+                            progressed = True
+                        elif verdict != "waiting":
+                            raise self._failure(info, verdict)
+                        else:
+                            if reported.get(service) != (info.health or info.state):
+                                reported[service] = info.health or info.state
+                                on_event(Event("waiting", info.service, info.health or info.state))
+                            if time.monotonic() - started[service] > timeout_s:
+                                raise self._failure(info, f"did not become healthy within {timeout_s} s")
+                    if not progressed:
+                        time.sleep(POLL_S)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # no seed still writes when the slice is torn down
 
     def _failure(self, info: ContainerInfo, what: str) -> BootError:
         logs = self.driver.container_logs(info.id, tail=LOG_TAIL)
