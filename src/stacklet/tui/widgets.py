@@ -63,7 +63,7 @@ class ServicesTable(DataTable):
             health = Text(svc.health or "-", HEALTH_STYLE.get(svc.health or "", "dim"))
             if svc.health_output and svc.health != "healthy":
                 health.append(" " + _one_line(svc.health_output, 24), "dim")
-            endpoint = svc.endpoints[0].host if svc.endpoints else "-"
+            endpoint = (svc.endpoints[0].address or "-") if svc.endpoints else "-"  # what works from here
             if len(svc.endpoints) > 1:
                 endpoint += f" +{len(svc.endpoints) - 1}"
             name = Text(svc.name, "bold" if svc.name in status.changed else "")
