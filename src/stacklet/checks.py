@@ -26,6 +26,7 @@ from stacklet.driver import ContainerInfo
 from stacklet.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.faults import LinkProxyHandle, active_faults
+from stacklet.health import settled
 from stacklet.plan import LABEL
 from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.stack import Stack
@@ -313,11 +314,8 @@ class CheckRun:
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
         for service, info in sorted(containers.items()):
-            if info.state == "running" and (info.health in (None, "healthy")
-                                            or info.labels.get(f"{LABEL}.role") == "linkproxy"):
+            if settled(info):
                 continue
-            if info.state == "exited" and info.exit_code == 0 and info.health is None:
-                continue  # a one-shot service (no healthcheck) that completed
             what = info.health if info.state == "running" else f"{info.state} (exit code {info.exit_code})"
             logs = self.driver.container_logs(info.id, tail=UNHEALTHY_LOG_TAIL).splitlines()
             failures.append(Failure(kind="unhealthy", service=service,

@@ -25,12 +25,13 @@ from stacklet.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
 from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
 from stacklet.graph import dependency_layers
-from stacklet.health import DEFAULT_TIMEOUT_S, MAX_RESTARTS, POLL_S, readiness
+from stacklet.health import DEFAULT_TIMEOUT_S, MAX_RESTARTS, POLL_S, readiness, settled
 from stacklet.innerloop import InnerLoop
 from stacklet.lifetime import BOOT_DEADLINE, EXPIRES, SLICE, GcDecision, SliceResources, utc_text
 from stacklet.links import LinkProxyControl
 from stacklet.plan import (COMPOSE_FILE, CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT,
-                           SlicePlan, baseline_project_name, render, routes_of, slice_project_name, stack_labels)
+                           Route, SlicePlan, baseline_project_name, render, routes_of, slice_project_name,
+                           stack_labels)
 from stacklet.seeds import SeedResult, Seeder, seed_plan
 from stacklet.stack import FaultProfile, Stack, load_stack
 from stacklet.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus,
@@ -107,10 +108,8 @@ class SliceEngine(InnerLoop, Baseline):
     def _boot(self, project, spec: dict, plan: SlicePlan | None, timeout_s: int, on_event: EventSink,
               seeder: Seeder, seeds: dict[str, list[str]]) -> None:
         services = spec["services"]
-        if plan and plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and \
-                not self.driver.image_exists(plan.linkproxy_image):
-            on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
-            self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
+        if plan:
+            self._ensure_linkproxy_image(plan, on_event)
         to_build = [s for s, v in services.items() if v.get("build")]
         for service in to_build:
             on_event(Event("building", services[service]["labels"][f"{LABEL}.service"]))
@@ -170,7 +169,7 @@ class SliceEngine(InnerLoop, Baseline):
                         verdict = readiness(info, service in completes)
                         if verdict == "ready":
                             if service in proxies:
-                                self._configure_proxy(info, proxies[service], on_event)
+                                self._configure_proxy(info, proxies[service].routes, on_event)
                             else:
                                 on_event(Event("healthy" if info.health else "running", info.service,
                                                "healthy" if info.health else "started (no healthcheck)"))
@@ -199,11 +198,40 @@ class SliceEngine(InnerLoop, Baseline):
                          health=info.health_output or None, logs=logs,
                          hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
-    def _configure_proxy(self, info: ContainerInfo, proxy, on_event: EventSink) -> None:
+    def _ensure_linkproxy_image(self, plan: SlicePlan, on_event: EventSink) -> None:
+        """Build stacklet's own link proxy image when the plan uses it and the engine lacks it."""
+        if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(plan.linkproxy_image):
+            on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
+            self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
+
+    def _configure_proxy(self, info: ContainerInfo, routes: list[Route],
+                         on_event: EventSink = lambda e: None) -> None:
+        """Give a (new or restarted) link proxy its routes, once its control API answers."""
         control = self._control(info)
         control.wait_ready()
-        control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in proxy.routes})
-        on_event(Event("linked", proxy.name, ", ".join(r.name for r in proxy.routes)))
+        control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in routes})
+        on_event(Event("linked", info.service, ", ".join(r.name for r in routes)))
+
+    def _wait_ready(self, info: ContainerInfo, timeout_s: int, on_event: EventSink = lambda e: None,
+                    after: str = "") -> ContainerInfo:
+        """Wait until one (re)started container is ready; a crash or a timeout is a BootError naming it."""
+        deadline = time.monotonic() + timeout_s
+        reported = None
+        while True:
+            info = self.driver.inspect([info.id])[0]
+            verdict = readiness(info, False)
+            if verdict == "ready":
+                on_event(Event("healthy" if info.health else "running", info.service,
+                               "healthy" if info.health else "started (no healthcheck)"))
+                return info
+            if verdict != "waiting":
+                raise self._failure(info, verdict)
+            if time.monotonic() > deadline:
+                raise self._failure(info, f"did not become healthy within {timeout_s} s{after}")
+            if reported != (info.health or info.state):
+                reported = info.health or info.state
+                on_event(Event("waiting", info.service, reported))
+            time.sleep(POLL_S / 2)
 
     def _control(self, info: ContainerInfo) -> LinkProxyControl:
         direct = self._direct_address(info, CONTROL_PORT)
@@ -252,22 +280,11 @@ class SliceEngine(InnerLoop, Baseline):
                                 hint=f"`stacklet status {name}` lists its services")
         info = matches[0]
         self.driver.restart([info.id])
-        deadline = time.monotonic() + timeout_s
-        while True:
-            info = self.driver.inspect([info.id])[0]
-            verdict = readiness(info, False)
-            if verdict == "ready":
-                if info.labels.get(f"{LABEL}.role") == "linkproxy":
-                    # a restarted link proxy starts empty: give it its routes again (its faults are gone)
-                    control = self._control(info)
-                    control.wait_ready()
-                    control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in routes_of(info.labels)})
-                return self.status(name).service(service)
-            if verdict != "waiting":
-                raise self._failure(info, verdict)
-            if time.monotonic() > deadline:
-                raise self._failure(info, f"did not become healthy within {timeout_s} s after a restart")
-            time.sleep(POLL_S)
+        info = self._wait_ready(info, timeout_s, after=" after a restart")
+        if info.labels.get(f"{LABEL}.role") == "linkproxy":
+            # a restarted link proxy starts empty: give it its routes again (its faults are gone)
+            self._configure_proxy(info, routes_of(info.labels))
+        return self.status(name).service(service)
 
     def stack_of(self, name: str) -> Stack:
         """Load again the stack a running slice was made from (its labels say where it lives)."""
@@ -320,8 +337,7 @@ class SliceEngine(InnerLoop, Baseline):
             created=first.get(f"{LABEL}.created"), expires=lifetime.first_label([c.labels for c in containers], EXPIRES),
             changed=[c for c in first.get(f"{LABEL}.changed", "").split(",") if c],
             compose_file=first.get(f"{LABEL}.compose-file"),
-            healthy=all(readiness(c, False) == "ready" or (c.state == "exited" and c.exit_code == 0)
-                        for c in containers),
+            healthy=all(settled(c) for c in containers),
             services=services, proxies=proxies)
 
     def list(self) -> list[SliceSummary]:

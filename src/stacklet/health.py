@@ -30,3 +30,9 @@ def readiness(info: ContainerInfo, one_shot: bool) -> str:
     if info.state == "dead":
         return "is dead"
     return "waiting"
+
+
+def settled(info: ContainerInfo) -> bool:
+    """Whether a container of a running slice is as it should be: ready, or a one-shot service
+    (no healthcheck) that completed. A stopped service that has a healthcheck is not settled."""
+    return readiness(info, one_shot=info.health is None) == "ready"

@@ -14,9 +14,8 @@ import yaml
 from stacklet.driver import ContainerInfo
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.faults import apply_profile, check_profile
-from stacklet.health import DEFAULT_TIMEOUT_S, POLL_S, readiness
-from stacklet.plan import (COMPOSE_FILE, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT, SlicePlan, render,
-                           slice_project_name, stack_labels)
+from stacklet.health import DEFAULT_TIMEOUT_S
+from stacklet.plan import COMPOSE_FILE, LABEL, SlicePlan, render, slice_project_name, stack_labels
 from stacklet.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.seeds import Seeder, seed_plan
 from stacklet.stack import FaultProfile, Stack
@@ -94,26 +93,6 @@ class InnerLoop:
                                 hint=f"run the same `stacklet up ... --name {name}` again: it renders the slice anew")
         return self.driver.project(compose_file, slice_project_name(name)), spec
 
-    def _wait_ready(self, info: ContainerInfo, timeout_s: int, on_event: EventSink) -> ContainerInfo:
-        """Wait until one (re)started container is ready; a crash or a timeout is a BootError naming it."""
-        deadline = time.monotonic() + timeout_s
-        reported = None
-        while True:
-            info = self.driver.inspect([info.id])[0]
-            verdict = readiness(info, False)
-            if verdict == "ready":
-                on_event(Event("healthy" if info.health else "running", info.service,
-                               "healthy" if info.health else "started (no healthcheck)"))
-                return info
-            if verdict != "waiting":
-                raise self._failure(info, verdict)
-            if time.monotonic() > deadline:
-                raise self._failure(info, f"did not become healthy within {timeout_s} s")
-            if reported != (info.health or info.state):
-                reported = info.health or info.state
-                on_event(Event("waiting", info.service, reported))
-            time.sleep(POLL_S / 2)
-
     def reconcile(self, plan: SlicePlan, stack: Stack, name: str, *, seed: bool = True,
                   fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
                   timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> ReconcileResult:
@@ -151,9 +130,7 @@ class InnerLoop:
             k: v["labels"][f"{LABEL}.service"] for k, v in services.items()}
         before = {c.compose_service: (c.id, c.image) for c in existing}
         try:
-            if plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(plan.linkproxy_image):
-                on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
-                self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
+            self._ensure_linkproxy_image(plan, on_event)
             to_build = [s for s, v in services.items() if v.get("build")]
             for service in to_build:
                 on_event(Event("building", names[service]))
