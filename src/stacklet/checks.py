@@ -21,7 +21,7 @@ from typing import Any, Callable
 import requests
 from jsonpath_ng.ext import parse as parse_jsonpath
 
-from stacklet.checkspec import JSON_TYPES, OPERATORS, CheckSpec, HttpStep, substitute
+from stacklet.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
 from stacklet.driver import ContainerInfo
 from stacklet.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
@@ -360,7 +360,7 @@ def _find(payload: Any, path: str) -> list[Any]:
 def _check_json(payload: Any, path: str, wanted: Any) -> tuple[str, str, str] | None:
     """(problem, expected, actual) when ``path`` in ``payload`` does not meet ``wanted``; both name the path."""
     found = _find(payload, path)
-    operators = wanted if isinstance(wanted, dict) and wanted and set(wanted) <= set(OPERATORS) else {"eq": wanted}
+    operators = as_operators(wanted) or {"eq": wanted}
     absent = f"no {path} in {_show(payload)}"
     if "exists" in operators:
         if bool(found) != bool(operators["exists"]):

@@ -91,7 +91,7 @@ class Expect(_Strict):
     def _paths_and_operators(cls, value: dict[str, Any]) -> dict[str, Any]:
         for path, expected in value.items():
             _valid_jsonpath(path)
-            if isinstance(expected, dict) and expected and set(expected) <= set(OPERATORS) | {"eq"}:
+            if as_operators(expected) is not None:
                 if "type" in expected and expected["type"] not in JSON_TYPES:
                     raise ValueError(f"type must be one of {', '.join(JSON_TYPES)}, got {expected['type']!r}")
                 if "matches" in expected:
@@ -194,6 +194,13 @@ class CheckSpec(_Strict):
         if self.command:
             return [self.command.in_] if self.command.in_ else []
         return list(dict.fromkeys(s.service for s in self.steps))
+
+
+def as_operators(expected: Any) -> dict[str, Any] | None:
+    """An expectation written as ``{operator: value, ...}``, or None when it is a plain value to equal."""
+    if isinstance(expected, dict) and expected and set(expected) <= set(OPERATORS):
+        return expected
+    return None
 
 
 def placeholders(value: Any) -> set[str]:
