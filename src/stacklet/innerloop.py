@@ -17,7 +17,7 @@ from stacklet.faults import apply_profile, check_profile
 from stacklet.health import DEFAULT_TIMEOUT_S
 from stacklet.plan import COMPOSE_FILE, LABEL, SlicePlan, render, slice_project_name, stack_labels
 from stacklet.reconcile import ServiceChange, classify, keep_slice_labels, to_start
-from stacklet.seeds import Seeder, seed_plan
+from stacklet.seeds import Seeder, seed_plan, seeds_folder_near
 from stacklet.stack import FaultProfile, Stack
 from stacklet.status import Event, EventSink, ReconcileResult, ReloadResult
 
@@ -177,6 +177,5 @@ def _may_have_seeds(labels: dict[str, str], service: str) -> bool:
     source = labels.get(f"{LABEL}.stack-file") or labels.get(f"{LABEL}.compose-files", "").split(",")[0]
     if not source:
         return True
-    root = Path(source).resolve().parent
-    stack = labels.get(f"{LABEL}.stack", "")
-    return any((folder / "seeds" / stack / service).is_dir() for folder in (root, *root.parents))
+    folder = seeds_folder_near(Path(source).resolve().parent, labels.get(f"{LABEL}.stack", ""))
+    return folder is not None and (folder / service).is_dir()

@@ -38,9 +38,14 @@ class SeedResult(BaseModel):
 
 def seeds_folder(stack: Stack) -> Path | None:
     """seeds/<stack>/ in the nearest folder holding seeds/, from the stack's folder upwards."""
-    for folder in (stack.root, *stack.root.parents):
+    return seeds_folder_near(stack.root, stack.name)
+
+
+def seeds_folder_near(root: Path, stack_name: str) -> Path | None:
+    """seeds/<stack_name>/ in the nearest folder holding seeds/, from ``root`` upwards (no stack loaded)."""
+    for folder in (root, *root.parents):
         if (folder / SEEDS_DIR).is_dir():
-            return folder / SEEDS_DIR / stack.name
+            return folder / SEEDS_DIR / stack_name
     return None
 
 
