@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from stacklet.driver import Driver
-from stacklet.engine import SliceEngine
-from stacklet.stack import load_stack
+from stacklet.docker.driver import Driver
+from stacklet.runtime.engine import SliceEngine
+from stacklet.config.stack import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "loop.json"

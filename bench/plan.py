@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stacklet.compose import parse_compose
-from stacklet.graph import ServiceGraph
-from stacklet.plan import make_plan, render
-from stacklet.stack import ServiceMeta, Stack, StackFile
+from stacklet.config.compose import parse_compose
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import make_plan, render
+from stacklet.config.stack import ServiceMeta, Stack, StackFile
 
 SIZES = (50, 500, 5000)
 RUNS = 5

@@ -19,10 +19,10 @@ import statistics
 import time
 from pathlib import Path
 
-from stacklet.driver import Driver
-from stacklet.engine import SliceEngine
-from stacklet.plan import make_plan
-from stacklet.stack import load_stack
+from stacklet.docker.driver import Driver
+from stacklet.runtime.engine import SliceEngine
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "reset.json"

@@ -42,18 +42,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import stacklet.engine as engine_module
-import stacklet.plan as plan_module
-from stacklet.compose import parse_compose
-from stacklet.driver import Driver
-from stacklet.engine import Event, SliceEngine
+import stacklet.runtime.engine as engine_module
+import stacklet.planning.plan as plan_module
+from stacklet.config.compose import parse_compose
+from stacklet.docker.driver import Driver
+from stacklet.runtime.engine import Event, SliceEngine
 from stacklet.errors import BootError, LinkProxyError, PlanError, SliceNotFound, StackletError
-from stacklet.graph import ServiceGraph
-from stacklet.plan import LABEL, LINKPROXY_BUILD_CONTEXT, make_plan, render
-from stacklet.stack import ServiceMeta, Stack, StackFile, load_stack
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import LABEL, LINKPROXY_BUILD_CONTEXT, make_plan, render
+from stacklet.config.stack import ServiceMeta, Stack, StackFile, load_stack
 
 try:
-    from stacklet.seeds import seed_plan
+    from stacklet.runtime.seeds import seed_plan
 except ImportError:  # engines without seeds
     seed_plan = None
 

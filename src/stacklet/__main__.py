@@ -1,5 +1,5 @@
 """``python -m stacklet``: the same as the ``stacklet`` command."""
 
-from stacklet.cli import main
+from stacklet.cli.app import main
 
 main()

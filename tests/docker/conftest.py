@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stacklet.driver import Driver
-from stacklet.engine import SliceEngine
+from stacklet.docker.driver import Driver
+from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import StackletError
-from stacklet.stack import load_stack
+from stacklet.config.stack import load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACKLET = [sys.executable, "-m", "stacklet"]

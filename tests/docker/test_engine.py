@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from stacklet.driver import Driver
+from stacklet.docker.driver import Driver
 from stacklet.errors import BootError
-from stacklet.plan import make_plan
-from stacklet.stack import load_stack
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_stack
 
 from .conftest import NOTHING, REPO, STACKLET, host_endpoint, http, leftovers, run_cli
 
@@ -35,7 +35,7 @@ def test_tiny_slice_links_through_the_proxy(engine, driver):
         # the names api and store belong to the link proxy, which forwards to the renamed containers
         proxy = status.proxies[0]
         assert proxy.role == "linkproxy" and proxy.endpoints[0].port == 8474
-        from stacklet.links import LinkProxyControl
+        from stacklet.docker.linkproxy_client import LinkProxyControl
         control = LinkProxyControl(proxy.name, "127.0.0.1", int(proxy.endpoints[0].host.split(":")[1]))
         routes = control.proxies()
         assert {n: p["upstream"] for n, p in routes.items()} == {"api": "api.origin:9001", "store": "store.origin:9002"}

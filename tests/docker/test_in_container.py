@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from stacklet.plan import make_plan
-from stacklet.stack import load_stack
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_stack
 
 from .conftest import NOTHING, REPO, leftovers
 

@@ -10,9 +10,9 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from stacklet.lifetime import BOOT_DEADLINE, GC_GRACE_S, parse_utc
-from stacklet.plan import make_plan
-from stacklet.stack import load_stack
+from stacklet.planning.lifetime import BOOT_DEADLINE, GC_GRACE_S, parse_utc
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_stack
 
 from .conftest import NOTHING, REPO, STACKLET, leftovers, run_cli
 

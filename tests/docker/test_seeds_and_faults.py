@@ -9,8 +9,8 @@ import time
 import pytest
 
 from stacklet.errors import BootError
-from stacklet.plan import make_plan
-from stacklet.stack import load_fault_profile, load_stack
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_fault_profile, load_stack
 
 from .conftest import NOTHING, REPO, host_endpoint, http, leftovers, run_cli
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import threading
 
-from stacklet.plan import make_plan
+from stacklet.planning.plan import make_plan
 
 from .conftest import NOTHING, host_endpoint, http, leftovers, run_cli
 

@@ -7,8 +7,8 @@ import time
 
 from textual.widgets import OptionList, RichLog
 
-from stacklet.plan import make_plan
-from stacklet.stack import load_stack
+from stacklet.planning.plan import make_plan
+from stacklet.config.stack import load_stack
 from stacklet.tui.app import StackletApp
 from stacklet.tui.screens import SliceScreen
 from stacklet.tui.widgets import ServicesTable
@@ -74,7 +74,7 @@ def test_tui_on_a_running_tiny_slice(engine, driver, tmp_path):
                 assert errors == []
 
         asyncio.run(drive())
-        from stacklet.faults import active_faults
+        from stacklet.runtime.faults import active_faults
         assert active_faults(engine.link_proxies("t-tui")) == []
     finally:
         engine.down("t-tui")

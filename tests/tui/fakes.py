@@ -10,10 +10,10 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stacklet.engine import Endpoint, ServiceStatus, SliceStatus, SliceSummary
+from stacklet.runtime.engine import Endpoint, ServiceStatus, SliceStatus, SliceSummary
 from stacklet.errors import EngineUnavailable, SliceNotFound, StackFileError
-from stacklet.faults import LinkProxyHandle
-from stacklet.seeds import SeedResult
+from stacklet.runtime.faults import LinkProxyHandle
+from stacklet.runtime.seeds import SeedResult
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 CREATED = "2025-05-01T11:56:30Z"  # 3 m 30 s before NOW

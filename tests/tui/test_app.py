@@ -266,7 +266,7 @@ async def test_a_flood_of_log_lines_stays_bounded_and_the_screen_answers(make_ap
 async def test_v_runs_the_checks_and_shows_the_verdict(fake, make_app, monkeypatch):
     from stacklet.tui import actions
     from stacklet.tui.screens import VerdictScreen
-    from stacklet.verdict import CheckResult, Failure, LogLine, Verdict
+    from stacklet.checks.verdict import CheckResult, Failure, LogLine, Verdict
 
     ran = []
 

@@ -15,8 +15,8 @@ import pytest
 
 import yaml
 
-from stacklet.compose import compose_available, parse_compose
-from stacklet.stack import Stack, StackFile, load_stack
+from stacklet.config.compose import compose_available, parse_compose
+from stacklet.config.stack import Stack, StackFile, load_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP_DIR = REPO_ROOT / "stacks" / "shop"

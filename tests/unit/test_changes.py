@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stacklet.changes import changed_files, changed_services, services_for_files
+from stacklet.planning.changes import changed_files, changed_services, services_for_files
 from stacklet.errors import PlanError
-from stacklet.stack import load_stack
+from stacklet.config.stack import load_stack
 
 from .conftest import SHOP_DIR, skip_or_fail
 

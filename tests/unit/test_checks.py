@@ -13,15 +13,15 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from stacklet.checks import CheckRun, _check_json, select_checks
-from stacklet.checkspec import CheckSpec, ServiceSignals, substitute, undefined_placeholders
-from stacklet.driver import ContainerEvent, ContainerInfo
+from stacklet.checks.run import CheckRun, _check_json, select_checks
+from stacklet.config.checkspec import CheckSpec, ServiceSignals, substitute, undefined_placeholders
+from stacklet.docker.driver import ContainerEvent, ContainerInfo
 from stacklet.errors import PlanError, StackFileError
-from stacklet.links import LinkCounters
-from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
-from stacklet.stack import load_stack
-from stacklet.status import Endpoint, ServiceStatus, SliceStatus
-from stacklet.verdict import (CheckResult, Failure, LinkStats, LogLine, PreviousRun, StepResult, Verdict, conclude,
+from stacklet.docker.linkproxy_client import LinkCounters
+from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.config.stack import load_stack
+from stacklet.runtime.status import Endpoint, ServiceStatus, SliceStatus
+from stacklet.checks.verdict import (CheckResult, Failure, LinkStats, LogLine, PreviousRun, StepResult, Verdict, conclude,
                               order_failures, read_history, record, render_history, render_text, to_junit)
 
 COMPOSE = {"services": {"api": {"image": "demo/api", "expose": ["8080"]},

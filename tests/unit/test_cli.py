@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stacklet import __version__
-from stacklet.cli import app
+from stacklet.cli.app import app
 
 from .conftest import REPO_ROOT
 

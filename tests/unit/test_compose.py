@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from stacklet import compose as compose_module
-from stacklet.compose import load_compose, parse_compose, substitute_defaults
+from stacklet.config import compose as compose_module
+from stacklet.config.compose import load_compose, parse_compose, substitute_defaults
 from stacklet.errors import ComposeError
-from stacklet.graph import ServiceGraph
-from stacklet.plan import make_plan, render, render_baseline
-from stacklet.stack import Stack, load_stack
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import make_plan, render, render_baseline
+from stacklet.config.stack import Stack, load_stack
 
 from .conftest import compose_accepts
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from stacklet.errors import PlanError, StackFileError
-from stacklet.faults import LinkProxyHandle, check_profile, link_targets, resolve
-from stacklet.plan import make_plan
-from stacklet.seeds import resp_command, seed_files, seed_plan, split_redis_args
-from stacklet.stack import (TOXIC_ATTRIBUTES, FaultProfile, ServiceMeta, SeedConfig, find_fault_profile,
+from stacklet.runtime.faults import LinkProxyHandle, check_profile, link_targets, resolve
+from stacklet.planning.plan import make_plan
+from stacklet.runtime.seeds import resp_command, seed_files, seed_plan, split_redis_args
+from stacklet.config.stack import (TOXIC_ATTRIBUTES, FaultProfile, ServiceMeta, SeedConfig, find_fault_profile,
                             list_fault_profiles, load_fault_profile, parse_toxic_arguments)
 
 REPO = Path(__file__).resolve().parents[2]

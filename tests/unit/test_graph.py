@@ -7,8 +7,8 @@ import re
 import pytest
 
 from stacklet.errors import PlanError
-from stacklet.graph import ServiceGraph, dependency_layers, references
-from stacklet.plan import select_slice
+from stacklet.planning.graph import ServiceGraph, dependency_layers, references
+from stacklet.planning.plan import select_slice
 
 from .conftest import service
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from stacklet import display
-from stacklet.driver import (ContainerHints, ContainerInfo, Driver, container_ids_from_cgroup,
+from stacklet.cli import display
+from stacklet.docker.driver import (ContainerHints, ContainerInfo, Driver, container_ids_from_cgroup,
                              container_ids_from_mountinfo, read_container_hints)
-from stacklet.engine import Endpoint, ServiceStatus, SliceStatus, Vantage
+from stacklet.runtime.engine import Endpoint, ServiceStatus, SliceStatus, Vantage
 
 ID = "669d657f3ec6e6f0dd8d4194a4514d5b0eadfeb73f2df61944c61eddf62e6d26"
 OTHER = "6111c0fedb4f14b64468021892f1f98d6c9a603eab4d6db00b6d306ec043e027"

@@ -9,14 +9,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from stacklet import display
-from stacklet.cli import app
-from stacklet.engine import SliceSummary
+from stacklet.cli import display
+from stacklet.cli.app import app
+from stacklet.runtime.engine import SliceSummary
 from stacklet.errors import StackFileError
-from stacklet.lifetime import (BOOT_DEADLINE, BOOT_MARGIN_S, BOOT_RESULT, BOOTED, EXPIRES, GC_GRACE_S, MARKER, SLICE,
+from stacklet.planning.lifetime import (BOOT_DEADLINE, BOOT_MARGIN_S, BOOT_RESULT, BOOTED, EXPIRES, GC_GRACE_S, MARKER, SLICE,
                                UNLABELLED_BOOT_S, GcDecision, SliceResources, boot_budget_s, classify, expiry,
                                expiry_text, marker_volume, parse_utc, span, utc_text)
-from stacklet.stack import DURATION_FORMS, load_stack_file, parse_duration
+from stacklet.config.stack import DURATION_FORMS, load_stack_file, parse_duration
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -12,7 +12,7 @@ from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
-from stacklet.mcp_server import _document
+from stacklet.agents.mcp_server import _document
 
 from .conftest import REPO_ROOT
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from stacklet.errors import PlanError
-from stacklet.graph import ServiceGraph
-from stacklet.plan import (
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import (
     CONTROL_PORT,
     DEFAULT_LINKPROXY_IMAGE,
     SlicePlan,
@@ -20,7 +20,7 @@ from stacklet.plan import (
     slice_project_name,
     validate_slice_name,
 )
-from stacklet.stack import BaselineConfig, LinkProxyConfig
+from stacklet.config.stack import BaselineConfig, LinkProxyConfig
 
 from .conftest import compose_accepts, named_volume, service
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacklet.engine import stack_labels
-from stacklet.plan import LABEL, make_plan, render
-from stacklet.reconcile import SLICE_LABELS_KEPT, classify, keep_slice_labels, to_start
-from stacklet.watch import built_services, services_to_reload, watch_roots
+from stacklet.runtime.engine import stack_labels
+from stacklet.planning.plan import LABEL, make_plan, render
+from stacklet.planning.reconcile import SLICE_LABELS_KEPT, classify, keep_slice_labels, to_start
+from stacklet.runtime.watch import built_services, services_to_reload, watch_roots
 
 from .conftest import SHOP_DIR, service
 

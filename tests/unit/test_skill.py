@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from stacklet.cli import app
-from stacklet.skill import render_skill
+from stacklet.cli.app import app
+from stacklet.agents.skill import render_skill
 
 from .conftest import REPO_ROOT, service
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacklet.errors import ComposeError, StackFileError
-from stacklet.stack import (
+from stacklet.config.stack import (
     ServiceMeta,
     StackFile,
     check_references,

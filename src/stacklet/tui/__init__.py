@@ -5,7 +5,7 @@ It reads engine state in thread workers and never calls the driver itself.
 
 from __future__ import annotations
 
-from stacklet.engine import SliceEngine
+from stacklet.runtime.engine import SliceEngine
 
 
 def run_tui(engine: SliceEngine, slice_name: str | None = None) -> None:

@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacklet.checks import run_checks
-from stacklet.engine import SliceEngine, SliceStatus
+from stacklet.checks.run import run_checks
+from stacklet.runtime.engine import SliceEngine, SliceStatus
 from stacklet.errors import SliceNotFound, StackletError
-from stacklet.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, clear_faults, \
+from stacklet.runtime.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, clear_faults, \
     link_targets
-from stacklet.verdict import Verdict
-from stacklet.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
+from stacklet.checks.verdict import Verdict
+from stacklet.config.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
 
 PROBE_TIMEOUT_S = 0.3
 BASELINE_CHECK_EVERY_S = 10.0

@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from stacklet.engine import SliceEngine
+from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import StackletError
 from stacklet.tui.screens import HelpScreen, NoEngineScreen, PickSliceScreen, SliceScreen
 

@@ -22,14 +22,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.worker import get_current_worker
 
-from stacklet.engine import SliceSummary
+from stacklet.runtime.engine import SliceSummary
 from stacklet.errors import SliceNotFound, StackletError
-from stacklet.lifetime import parse_utc
+from stacklet.planning.lifetime import parse_utc
 from stacklet.tui import actions
 from stacklet.tui.actions import BaselineProbe, SliceSnapshot
 from stacklet.tui.logbuffer import LogBuffer, LogView
-from stacklet.verdict import Verdict
-from stacklet.verdict import render_text as render_verdict
+from stacklet.checks.verdict import Verdict
+from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.tui.widgets import ROLE_STYLE, FaultPanel, ForwardedTable, LogPane, ServicesTable
 
 FLUSH_S = 0.1

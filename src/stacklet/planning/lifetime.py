@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
-from stacklet.plan import LABEL
+from stacklet.planning.plan import LABEL
 
 SLICE = f"{LABEL}.slice"
 EXPIRES = f"{LABEL}.expires"

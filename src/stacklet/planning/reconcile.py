@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from stacklet.plan import LABEL
+from stacklet.planning.plan import LABEL
 
 Action = Literal["unchanged", "rebuilt", "recreated", "added", "removed", "started"]
 SLICE_LABELS_KEPT = (f"{LABEL}.created", f"{LABEL}.expires", f"{LABEL}.boot-deadline")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stacklet.checkspec import ServiceSignals
-from stacklet.driver import ContainerEvent, ContainerInfo
-from stacklet.links import LinkCounters
-from stacklet.verdict import LinkStats, Signal
+from stacklet.config.checkspec import ServiceSignals
+from stacklet.docker.driver import ContainerEvent, ContainerInfo
+from stacklet.docker.linkproxy_client import LinkCounters
+from stacklet.checks.verdict import LinkStats, Signal
 
 MAX_LINES = 3
 

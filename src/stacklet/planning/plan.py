@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from stacklet import __version__
 from stacklet.errors import PlanError
-from stacklet.graph import Selection, ServiceGraph
-from stacklet.stack import Stack, service_ports, stateful_reason
+from stacklet.planning.graph import Selection, ServiceGraph
+from stacklet.config.stack import Stack, service_ports, stateful_reason
 
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
@@ -28,7 +28,7 @@ BASELINE_SUFFIX = ".baseline"
 PROXY_PREFIX = "stacklet-link-"
 CONTROL_PORT = 8474
 TOXIPROXY_IMAGE_MARK = "toxiproxy"
-LINKPROXY_BUILD_CONTEXT = Path(__file__).parent / "linkproxy"
+LINKPROXY_BUILD_CONTEXT = Path(__file__).parent.parent / "linkproxy"
 
 
 def _linkproxy_image_tag() -> str:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from stacklet.errors import PlanError
-from stacklet.stack import Stack
+from stacklet.config.stack import Stack
 
 
 def changed_files(ref: str, cwd: Path) -> list[Path]:

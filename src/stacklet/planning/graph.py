@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from stacklet.compose import substitute_defaults
+from stacklet.config.compose import substitute_defaults
 from stacklet.errors import PlanError
-from stacklet.stack import Stack
+from stacklet.config.stack import Stack
 
 ROLES = ("changed", "callee", "caller", "stateful")
 _HOST_PORT = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9][A-Za-z0-9_.-]*):(\d{1,5})\b")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, model_validator
 
-from stacklet.reconcile import ServiceChange
+from stacklet.planning.reconcile import ServiceChange
 
 
 @dataclass

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import yaml
 
-from stacklet.driver import ContainerInfo
+from stacklet.docker.driver import ContainerInfo
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
-from stacklet.faults import apply_profile, check_profile
-from stacklet.health import DEFAULT_TIMEOUT_S
-from stacklet.plan import COMPOSE_FILE, LABEL, SlicePlan, render, slice_project_name, stack_labels
-from stacklet.reconcile import ServiceChange, classify, keep_slice_labels, to_start
-from stacklet.seeds import Seeder, seed_plan, seeds_folder_near
-from stacklet.stack import FaultProfile, Stack
-from stacklet.status import Event, EventSink, ReconcileResult, ReloadResult
+from stacklet.runtime.faults import apply_profile, check_profile
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
+from stacklet.planning.plan import COMPOSE_FILE, LABEL, SlicePlan, render, slice_project_name, stack_labels
+from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
+from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
+from stacklet.config.stack import FaultProfile, Stack
+from stacklet.runtime.status import Event, EventSink, ReconcileResult, ReloadResult
 
 
 class InnerLoop:

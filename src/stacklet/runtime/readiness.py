@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stacklet.driver import ContainerInfo
-from stacklet.plan import LABEL
+from stacklet.docker.driver import ContainerInfo
+from stacklet.planning.plan import LABEL
 
 DEFAULT_TIMEOUT_S = 180
 POLL_S = 0.25

@@ -19,22 +19,22 @@ from pathlib import Path
 
 import yaml
 
-from stacklet import lifetime
-from stacklet.baseline import Baseline
-from stacklet.driver import ContainerInfo, Driver
+from stacklet.planning import lifetime
+from stacklet.runtime.baseline import Baseline
+from stacklet.docker.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackFileError, StackletError
-from stacklet.faults import LinkProxyHandle, apply_profile, check_profile
-from stacklet.graph import dependency_layers
-from stacklet.health import DEFAULT_TIMEOUT_S, MAX_RESTARTS, POLL_S, readiness, settled
-from stacklet.innerloop import InnerLoop
-from stacklet.lifetime import BOOT_DEADLINE, EXPIRES, SLICE, GcDecision, SliceResources, utc_text
-from stacklet.links import LinkProxyControl
-from stacklet.plan import (COMPOSE_FILE, CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT,
+from stacklet.runtime.faults import LinkProxyHandle, apply_profile, check_profile
+from stacklet.planning.graph import dependency_layers
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, MAX_RESTARTS, POLL_S, readiness, settled
+from stacklet.runtime.innerloop import InnerLoop
+from stacklet.planning.lifetime import BOOT_DEADLINE, EXPIRES, SLICE, GcDecision, SliceResources, utc_text
+from stacklet.docker.linkproxy_client import LinkProxyControl
+from stacklet.planning.plan import (COMPOSE_FILE, CONTROL_PORT, DEFAULT_LINKPROXY_IMAGE, LABEL, LINKPROXY_BUILD_CONTEXT,
                            Route, SlicePlan, baseline_project_name, render, routes_of, slice_project_name,
                            stack_labels)
-from stacklet.seeds import SeedResult, Seeder, seed_plan
-from stacklet.stack import FaultProfile, Stack, load_stack
-from stacklet.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus,
+from stacklet.runtime.seeds import SeedResult, Seeder, seed_plan
+from stacklet.config.stack import FaultProfile, Stack, load_stack
+from stacklet.runtime.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus,
                              SliceSummary)
 
 __all__ = ["SliceEngine", "Endpoint", "Event", "EventSink", "ReconcileResult", "ReloadResult", "ServiceStatus",

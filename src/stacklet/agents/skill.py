@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacklet.graph import ServiceGraph
-from stacklet.plan import make_plan
-from stacklet.seeds import seed_plan
-from stacklet.stack import (DOWN, STACKS_DIR, TOXIC_ATTRIBUTES, FaultProfile, Stack, list_fault_profiles,
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import make_plan
+from stacklet.runtime.seeds import seed_plan
+from stacklet.config.stack import (DOWN, STACKS_DIR, TOXIC_ATTRIBUTES, FaultProfile, Stack, list_fault_profiles,
                             load_fault_profile, service_ports, stateful_reason)
 
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stacklet.checkspec import CheckSpec, ServiceSignals, undefined_placeholders
-from stacklet.compose import ComposeProject, load_compose
+from stacklet.config.checkspec import CheckSpec, ServiceSignals, undefined_placeholders
+from stacklet.config.compose import ComposeProject, load_compose
 from stacklet.errors import StackFileError
 
 STACK_FILE = "stack.yaml"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from stacklet.changes import services_for_files
-from stacklet.engine import ReloadResult, SliceEngine
+from stacklet.planning.changes import services_for_files
+from stacklet.runtime.engine import ReloadResult, SliceEngine
 from stacklet.errors import StackletError
-from stacklet.stack import Stack
+from stacklet.config.stack import Stack
 
 DEBOUNCE_MS = 300
 READY_PROBE_MS = 500

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from stacklet.errors import LinkProxyError, PlanError, StackletError
-from stacklet.links import LinkProxyControl
-from stacklet.plan import SlicePlan
-from stacklet.stack import DOWN, FaultProfile, ToxicSpec
+from stacklet.docker.linkproxy_client import LinkProxyControl
+from stacklet.planning.plan import SlicePlan
+from stacklet.config.stack import DOWN, FaultProfile, ToxicSpec
 
 ORIGIN_MARK = ".origin:"
 

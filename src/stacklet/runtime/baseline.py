@@ -6,11 +6,11 @@ A mixin of ``SliceEngine`` (it boots with the engine's boot steps); kept apart s
 from __future__ import annotations
 
 from stacklet.errors import BootError, PlanError, SliceNotFound, StackletError
-from stacklet.health import readiness
-from stacklet.plan import COMPOSE_FILE, LABEL, baseline_project_name, render_baseline
-from stacklet.seeds import Seeder, seed_plan
-from stacklet.stack import Stack
-from stacklet.status import Endpoint, Event, EventSink, ServiceStatus, SliceStatus
+from stacklet.runtime.readiness import readiness
+from stacklet.planning.plan import COMPOSE_FILE, LABEL, baseline_project_name, render_baseline
+from stacklet.runtime.seeds import Seeder, seed_plan
+from stacklet.config.stack import Stack
+from stacklet.runtime.status import Endpoint, Event, EventSink, ServiceStatus, SliceStatus
 
 
 class Baseline:

@@ -10,10 +10,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from stacklet.engine import Event, ReconcileResult, SliceStatus, SliceSummary
+from stacklet.runtime.engine import Event, ReconcileResult, SliceStatus, SliceSummary
 from stacklet.errors import StackletError
-from stacklet.lifetime import GcDecision, expiry_text
-from stacklet.plan import SlicePlan
+from stacklet.planning.lifetime import GcDecision, expiry_text
+from stacklet.planning.plan import SlicePlan
 
 ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
               "linkproxy": "dim", "baseline": "blue"}

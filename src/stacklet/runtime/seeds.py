@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from stacklet.driver import ContainerInfo, Driver
+from stacklet.docker.driver import ContainerInfo, Driver
 from stacklet.errors import BootError, StackFileError
-from stacklet.stack import SeedConfig, Stack
+from stacklet.config.stack import SeedConfig, Stack
 
 SEEDS_DIR = "seeds"
 KIND_OF_SUFFIX = {".sql": "sql", ".redis": "redis", ".sh": "sh", ".json": "json"}

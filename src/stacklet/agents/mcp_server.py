@@ -21,8 +21,8 @@ from pydantic import Field
 
 from stacklet import __version__
 from stacklet.errors import StackletError
-from stacklet.skill import render_skill
-from stacklet.stack import load_stack
+from stacklet.agents.skill import render_skill
+from stacklet.config.stack import load_stack
 
 TIMEOUT_S = 120            # a command that does not touch a slice's boot
 UP_TIMEOUT_MARGIN_S = 600  # `up` may take its per-service timeout several times over (build, start, seed)

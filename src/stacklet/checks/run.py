@@ -21,17 +21,17 @@ from typing import Any, Callable
 import requests
 from jsonpath_ng.ext import parse as parse_jsonpath
 
-from stacklet.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
-from stacklet.driver import ContainerInfo
-from stacklet.engine import SliceEngine
+from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
+from stacklet.docker.driver import ContainerInfo
+from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
-from stacklet.faults import LinkProxyHandle, active_faults
-from stacklet.health import settled
-from stacklet.plan import LABEL
-from stacklet.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
-from stacklet.stack import Stack
-from stacklet.status import SliceStatus
-from stacklet.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
+from stacklet.runtime.faults import LinkProxyHandle, active_faults
+from stacklet.runtime.readiness import settled
+from stacklet.planning.plan import LABEL
+from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.config.stack import Stack
+from stacklet.runtime.status import SliceStatus
+from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
                               record)
 
 REQUEST_ID_HEADER = "X-Request-Id"

@@ -16,20 +16,21 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from stacklet import __version__, display
-from stacklet.changes import changed_services
-from stacklet.checks import run_checks as run_slice_checks
-from stacklet.doctor import run_checks
-from stacklet.driver import Driver
-from stacklet.engine import SliceEngine
+from stacklet import __version__
+from stacklet.cli import display
+from stacklet.planning.changes import changed_services
+from stacklet.checks.run import run_checks as run_slice_checks
+from stacklet.cli.doctor import run_checks
+from stacklet.docker.driver import Driver
+from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError
-from stacklet.graph import ServiceGraph
-from stacklet.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
-from stacklet.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
-from stacklet.seeds import seed_plan
-from stacklet.verdict import Verdict, read_history, render_history, to_junit
-from stacklet.verdict import render_text as render_verdict
-from stacklet.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
+from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
+from stacklet.runtime.seeds import seed_plan
+from stacklet.checks.verdict import Verdict, read_history, render_history, to_junit
+from stacklet.checks.verdict import render_text as render_verdict
+from stacklet.config.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
                             parse_toxic_arguments)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -256,7 +257,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
 def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[str], timeout: int,
            as_json: bool) -> None:
     """Reload the slice's built services when their files change, one line per reload, until Ctrl-C."""
-    from stacklet.watch import built_services, watch
+    from stacklet.runtime.watch import built_services, watch
 
     built = built_services(stack, services)
     if not built:
@@ -606,7 +607,7 @@ def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = N
           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None
           ) -> None:
     """Write the agent skill document of a stack (Markdown): services, slices, checks, faults, seeds."""
-    from stacklet.skill import render_skill
+    from stacklet.agents.skill import render_skill
 
     def action() -> None:
         text = render_skill(_load(stack, file, env_file))
@@ -625,7 +626,7 @@ def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = N
 @app.command()
 def mcp(stack: StackOpt = None) -> None:
     """Serve stacklet's commands as Model Context Protocol tools over stdio (for coding agents)."""
-    from stacklet.mcp_server import serve  # the MCP SDK is imported only when the server runs
+    from stacklet.agents.mcp_server import serve  # the MCP SDK is imported only when the server runs
 
     serve(stack, Options.context, Options.host)
 

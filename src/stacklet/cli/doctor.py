@@ -7,9 +7,9 @@ import sys
 
 from pydantic import BaseModel
 
-from stacklet.driver import Driver
+from stacklet.docker.driver import Driver
 from stacklet.errors import StackletError
-from stacklet.plan import DEFAULT_LINKPROXY_IMAGE
+from stacklet.planning.plan import DEFAULT_LINKPROXY_IMAGE
 
 BASE_IMAGE = "debian:bookworm-slim"
 MIN_API = (1, 41)

@@ -1,0 +1,1 @@
+"""Front ends for coding agents: the generated skill and the MCP server."""

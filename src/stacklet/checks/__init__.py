@@ -1,0 +1,1 @@
+"""Checks against a live slice, runtime signals and the verdict."""

@@ -1,0 +1,1 @@
+"""The command line: Typer app, text rendering, doctor."""

@@ -1,0 +1,1 @@
+"""The only code that talks to Docker engines and to link proxies."""

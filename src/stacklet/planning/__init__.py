@@ -1,0 +1,1 @@
+"""Pure decisions: the service graph, the slice, the rendered project, reconcile and lifetime rules."""

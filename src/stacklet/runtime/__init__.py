@@ -1,0 +1,1 @@
+"""Side effects: booting, reconciling and tearing down slices and baselines, readiness, seeds, faults."""
