@@ -49,7 +49,8 @@ from stacklet.docker.driver import Driver
 from stacklet.runtime.engine import Event, SliceEngine
 from stacklet.errors import BootError, LinkProxyError, PlanError, SliceNotFound, StackletError
 from stacklet.planning.graph import ServiceGraph
-from stacklet.planning.plan import LABEL, LINKPROXY_BUILD_CONTEXT, make_plan, render
+from stacklet.labels import Label
+from stacklet.planning.plan import LINKPROXY_BUILD_CONTEXT, make_plan, render
 from stacklet.config.stack import ServiceMeta, Stack, StackFile, load_stack
 
 try:
@@ -413,9 +414,9 @@ def instrumented_engine(spans: Spans) -> SliceEngine:
 
     spans.wrap(driver, "project", "project handle", nested=True, after=wrap_project)
     engine = SliceEngine(driver, WORKDIR)
-    spans.wrap(engine, "_check_baseline", "check baseline")
-    spans.wrap(engine, "_start_in_order", "start in dependency order, wait until ready")
-    spans.wrap(engine, "_configure_proxy", "configure link proxy", nested=True)
+    spans.wrap(engine.converger, "_check_baseline", "check baseline")
+    spans.wrap(engine.converger, "_start", "start in dependency order, wait until ready")
+    spans.wrap(engine.converger, "_configure_proxy", "configure link proxy", nested=True)
     spans.wrap(engine, "_wait", "wait until ready (one layer)")                # older engines
     spans.wrap(engine, "_configure_proxies", "configure link proxies", nested=True)
     spans.wrap(engine, "status", "status (final)")
@@ -540,7 +541,7 @@ class Bench:
             self.engine.baseline_up(stack, timeout_s=UP_TIMEOUT_S * 2)
             record = {"reused": False, "baseline_up_s": round(time.perf_counter() - t0, 2), "conditions": conditions}
             log(f"baseline {stack.name}: up in {record['baseline_up_s']} s")
-        label = f"{LABEL}.baseline={stack.name}"
+        label = f"{Label.BASELINE}={stack.name}"
         record["memory"] = measure_memory(label, self.args.settle if not record["reused"] else 0)
         record["idle_cpu"] = measure_idle_cpu(label, self.args.cpu_window)
         return record
@@ -607,8 +608,8 @@ class Bench:
         raise RuntimeError(f"slice {name}: gave up after {LINKPROXY_MAX_ATTEMPTS} attempts")
 
     def slice_memory(self, name: str, settle: float) -> dict[str, Any]:
-        memory = measure_memory(f"{LABEL}.slice={name}", settle)
-        proxies = set(container_ids(f"{LABEL}.role=linkproxy"))
+        memory = measure_memory(f"{Label.SLICE}={name}", settle)
+        proxies = set(container_ids(f"{Label.ROLE}=linkproxy"))
         names = container_names(list(proxies))
         proxy_names = set(names.values())
         memory["linkproxy_bytes"] = sum(v["working_set"] or 0 for k, v in memory["per_container"].items()
@@ -636,7 +637,7 @@ class Bench:
         run = self.slice_up(stack, changed, name)
         try:
             run["memory"] = self.slice_memory(name, self.args.settle)
-            run["idle_cpu"] = measure_idle_cpu(f"{LABEL}.slice={name}", self.args.cpu_window)
+            run["idle_cpu"] = measure_idle_cpu(f"{Label.SLICE}={name}", self.args.cpu_window)
             log(f"slice {name}: {run['memory']['working_set_bytes'] / MIB:.0f} MiB in "
                 f"{run['memory']['containers']} containers")
         finally:
@@ -647,19 +648,19 @@ class Bench:
         """Start len(changed) slices one after another on one baseline; memory each one adds."""
         series = []
         names = [f"{prefix}-{i + 1}" for i in range(len(changed))]
-        baseline_label = f"{LABEL}.baseline={stack.name}"
+        baseline_label = f"{Label.BASELINE}={stack.name}"
         try:
             for i, (name, service) in enumerate(zip(names, changed)):
-                before = sum(self._working_set(f"{LABEL}.slice={n}") for n in names[:i])
+                before = sum(self._working_set(f"{Label.SLICE}={n}") for n in names[:i])
                 run = self.slice_up(stack, service, name)
                 run["memory"] = self.slice_memory(name, self.args.settle)
                 running = names[: i + 1]
-                all_slices = sum(self._working_set(f"{LABEL}.slice={n}") for n in running)
+                all_slices = sum(self._working_set(f"{Label.SLICE}={n}") for n in running)
                 run["concurrent"] = i + 1
                 run["all_bench_slices_bytes"] = all_slices
                 run["added_bytes"] = all_slices - before
                 run["baseline_bytes"] = self._working_set(baseline_label)
-                run["idle_cpu_all_slices"] = measure_idle_cpu([f"{LABEL}.slice={n}" for n in running],
+                run["idle_cpu_all_slices"] = measure_idle_cpu([f"{Label.SLICE}={n}" for n in running],
                                                                 self.args.cpu_window)
                 series.append(run)
                 log(f"series: {i + 1} slice(s) up; this one took {run['up_s']} s and added "
@@ -673,7 +674,7 @@ class Bench:
         return series
 
     def _exists(self, name: str) -> bool:
-        return bool(self.driver.containers({f"{LABEL}.slice": name}))
+        return bool(self.driver.containers({Label.SLICE: name}))
 
     @staticmethod
     def _working_set(label: str) -> int:

@@ -10,7 +10,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from stacklet.planning.lifetime import BOOT_DEADLINE, GC_GRACE_S, parse_utc
+from stacklet.labels import Label, parse_utc
+from stacklet.planning.lifetime import GC_GRACE_S
 from stacklet.planning.plan import make_plan
 from stacklet.config.stack import load_stack
 
@@ -98,7 +99,7 @@ def test_a_killed_up_leaves_an_orphan_that_gc_removes_after_its_boot_deadline(dr
         assert live.status.healthy
 
         labels = next(iter(driver.labelled_networks({"dev.stacklet.slice": "ttl-orphan"}).values()))
-        deadline = parse_utc(labels[BOOT_DEADLINE])
+        deadline = parse_utc(labels[Label.BOOT_DEADLINE])
         time.sleep(max(0.0, (deadline - datetime.now(timezone.utc)).total_seconds()) + GC_GRACE_S + 1)
         result = gc(env)
         assert result["removed"]["ttl-orphan"].startswith("orphaned: boot never finished")

@@ -13,9 +13,10 @@ from stacklet.cli import display
 from stacklet.cli.app import app
 from stacklet.runtime.engine import SliceSummary
 from stacklet.errors import StackFileError
-from stacklet.planning.lifetime import (BOOT_DEADLINE, BOOT_MARGIN_S, BOOT_RESULT, BOOTED, EXPIRES, GC_GRACE_S, MARKER, SLICE,
+from stacklet.planning.lifetime import (BOOT_MARGIN_S, GC_GRACE_S,
                                UNLABELLED_BOOT_S, GcDecision, SliceResources, boot_budget_s, classify, expiry,
-                               expiry_text, marker_volume, parse_utc, span, utc_text)
+                               expiry_text, span)
+from stacklet.labels import Label, marker_volume, parse_utc, utc_text
 from stacklet.config.stack import DURATION_FORMS, load_stack_file, parse_duration
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -110,9 +111,9 @@ def test_expiry_texts():
 
 def test_expiry_from_labels():
     assert expiry([{"x": "1"}], NOW) == (None, None, False)
-    expires, left, expired = expiry([{}, {EXPIRES: at(minutes=30)}], NOW)
+    expires, left, expired = expiry([{}, {Label.EXPIRES: at(minutes=30)}], NOW)
     assert expires == "2025-05-01T12:30:00Z" and left == 1800 and not expired
-    assert expiry([{EXPIRES: at(minutes=-3)}], NOW)[1:] == (-180, True)
+    assert expiry([{Label.EXPIRES: at(minutes=-3)}], NOW)[1:] == (-180, True)
 
 
 def test_boot_budget_grows_with_the_dependency_layers():
@@ -125,19 +126,19 @@ def test_boot_budget_grows_with_the_dependency_layers():
 
 def resources(name="s", *, containers=1, networks=1, volumes=0, booted=True, result="ready", expires=None,
               deadline=None, created=None) -> SliceResources:
-    labels = {SLICE: name, "dev.stacklet.stack": "shop"}
+    labels = {Label.SLICE: name, "dev.stacklet.stack": "shop"}
     if expires:
-        labels[EXPIRES] = expires
+        labels[Label.EXPIRES] = expires
     if deadline:
-        labels[BOOT_DEADLINE] = deadline
+        labels[Label.BOOT_DEADLINE] = deadline
     if created:
         labels["dev.stacklet.created"] = created
     found = SliceResources(name, containers=[dict(labels) for _ in range(containers)],
                            networks=[dict(labels) for _ in range(networks)],
                            volumes=[dict(labels) for _ in range(volumes)])
     if booted:
-        found.volumes.append({SLICE: name, "dev.stacklet.stack": "shop", MARKER: "boot", BOOTED: at(minutes=-50),
-                              BOOT_RESULT: result})
+        found.volumes.append({Label.SLICE: name, "dev.stacklet.stack": "shop", Label.MARKER: "boot", Label.BOOTED: at(minutes=-50),
+                              Label.BOOT_RESULT: result})
     return found
 
 
@@ -197,7 +198,7 @@ def test_slices_of_an_older_stacklet_are_kept_unless_empty():
 
 def test_the_latest_deadline_counts():
     found = resources(booted=False, deadline=at(minutes=-10))
-    found.networks[0][BOOT_DEADLINE] = at(minutes=1)
+    found.networks[0][Label.BOOT_DEADLINE] = at(minutes=1)
     assert decision(found)[0] is False
 
 

@@ -12,14 +12,13 @@ from stacklet.planning.plan import (
     CONTROL_PORT,
     DEFAULT_LINKPROXY_IMAGE,
     SlicePlan,
-    baseline_project_name,
     default_slice_name,
     make_plan,
     render,
     render_baseline,
-    slice_project_name,
     validate_slice_name,
 )
+from stacklet.labels import baseline_project_name, slice_project_name
 from stacklet.config.stack import BaselineConfig, LinkProxyConfig
 
 from .conftest import compose_accepts, named_volume, service

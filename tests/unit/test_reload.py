@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacklet.runtime.engine import stack_labels
-from stacklet.planning.plan import LABEL, make_plan, render
+from stacklet.planning.plan import stack_labels
+from stacklet.labels import Label
+from stacklet.planning.plan import make_plan, render
 from stacklet.planning.reconcile import SLICE_LABELS_KEPT, classify, keep_slice_labels, to_start
 from stacklet.runtime.watch import built_services, services_to_reload, watch_roots
 
 from .conftest import SHOP_DIR, service
 
-CREATED, CHANGED, DEADLINE = f"{LABEL}.created", f"{LABEL}.changed", f"{LABEL}.boot-deadline"
+CREATED, CHANGED, DEADLINE = Label.CREATED, Label.CHANGED, Label.BOOT_DEADLINE
 
 
 def rendered(shop, changed: list[str], created: str, **extra: str) -> dict:

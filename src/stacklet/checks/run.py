@@ -21,13 +21,13 @@ from typing import Any, Callable
 import requests
 from jsonpath_ng.ext import parse as parse_jsonpath
 
+from stacklet.labels import Label
 from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
 from stacklet.docker.driver import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
-from stacklet.runtime.readiness import settled
-from stacklet.planning.plan import LABEL
+from stacklet.runtime.readiness import health
 from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
@@ -123,7 +123,7 @@ class CheckRun:
         after = self._snapshot()
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
-        events = self.driver.events({f"{LABEL}.slice": self.status.name}, started, until)
+        events = self.driver.events({Label.SLICE: self.status.name}, started, until)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
         signals = container_signals(before, after, events) + log_signals(logs, explained)
         links = link_stats(before, after, self._routes(), self._faults())
@@ -257,7 +257,7 @@ class CheckRun:
     # -- observing the slice ----------------------------------------------------------------------
 
     def _containers(self) -> dict[str, ContainerInfo]:
-        return {c.service: c for c in self.driver.containers({f"{LABEL}.slice": self.status.name})}
+        return {c.service: c for c in self.driver.containers({Label.SLICE: self.status.name})}
 
     def _link_proxies(self) -> list[LinkProxyHandle]:
         """The slice's link proxies, looked up once per run (a check does not add or remove any)."""
@@ -314,7 +314,7 @@ class CheckRun:
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
         for service, info in sorted(containers.items()):
-            if settled(info):
+            if health(info).ready:
                 continue
             what = info.health if info.state == "running" else f"{info.state} (exit code {info.exit_code})"
             logs = self.driver.container_logs(info.id, tail=UNHEALTHY_LOG_TAIL).splitlines()

@@ -75,6 +75,11 @@ class ComposeProject(BaseModel):
     interpolated: bool = True
     unset_variables: list[str] = Field(default_factory=list)
 
+    def one_shot_services(self) -> set[str]:
+        """Services some other service waits for with ``service_completed_successfully``: jobs run to completion."""
+        return {dep for svc in self.services.values() for dep, how in svc.depends_on.items()
+                if how.condition == "service_completed_successfully"}
+
     @property
     def notes(self) -> list[str]:
         """Human-readable remarks about how the model was read."""

@@ -22,10 +22,49 @@ from pydantic import BaseModel, Field
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
+from stacklet.labels import Label
 from stacklet.errors import ConfigError, DockerError, EngineUnavailable
 
 ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
                "--context at a running engine")
+
+
+# The one table from what docker prints to stacklet's exception tree (first match wins):
+# (text in docker's error output, exception class, message, hint). ``{what}`` is the action tried,
+# ``{endpoint}`` the engine.
+DOCKER_ERRORS: list[tuple[str, type[DockerError], str, str]] = [
+    ("cannot connect to the docker daemon", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
+    ("connection refused", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
+    ("error during connect", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
+    ("port is already allocated", DockerError, "docker failed to {what}: a port is already in use",
+     "stop what uses that port on the engine's host, or let stacklet pick free ports (do not pin host ports)"),
+    ("pull access denied", DockerError, "docker failed to {what}: an image could not be pulled",
+     "build or load the image locally (no registry may be reachable from the engine)"),
+    ("failed to resolve source metadata", DockerError, "docker failed to {what}: a base image could not be pulled",
+     "build or load the base image locally (no registry may be reachable from the engine)"),
+    ("no space left on device", DockerError, "docker failed to {what}: the engine's disk is full",
+     "free space: `stacklet gc`, `docker image prune`"),
+]
+
+
+def docker_error(what: str, details: str, endpoint: str, hint: str = "see details") -> DockerError:
+    """The stacklet error for a failed docker call, from ``DOCKER_ERRORS`` (a plain DockerError otherwise)."""
+    lowered = details.lower()
+    for text, kind, message, known_hint in DOCKER_ERRORS:
+        if text in lowered:
+            return kind(message.format(what=what, endpoint=endpoint), hint=known_hint, details=details)
+    return DockerError(f"docker failed to {what}", hint=hint, details=details)
+
+
+def is_missing(details: str) -> bool:
+    """Whether docker's error says the object does not exist (a race with its removal, not a failure)."""
+    lowered = details.lower()
+    return "no such" in lowered or "not found" in lowered or "is not connected" in lowered
+
+
+def is_already_done(details: str) -> bool:
+    """Whether docker's error says what was asked is already so (a container already on a network)."""
+    return "already exists" in details.lower()
 
 
 class ContainerInfo(BaseModel):
@@ -48,11 +87,11 @@ class ContainerInfo(BaseModel):
 
     @property
     def service(self) -> str:
-        return self.labels.get("dev.stacklet.service") or self.labels.get("com.docker.compose.service", self.name)
+        return self.labels.get(Label.SERVICE) or self.labels.get(Label.COMPOSE_SERVICE, self.name)
 
     @property
     def compose_service(self) -> str:
-        return self.labels.get("com.docker.compose.service", self.name)
+        return self.labels.get(Label.COMPOSE_SERVICE, self.name)
 
 
 class ContainerEvent(BaseModel):
@@ -157,12 +196,9 @@ class Driver:
         except ValueError:
             found = None
         if done.returncode != 0 and not found:
-            if "No such" in done.stderr:
+            if is_missing(done.stderr):
                 return []
-            if "Cannot connect to the Docker daemon" in done.stderr or "connection refused" in done.stderr.lower():
-                raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}", hint=ENGINE_HINT,
-                                        details=done.stderr)
-            raise DockerError("could not inspect containers", hint=ENGINE_HINT, details=done.stderr)
+            raise docker_error("inspect containers", done.stderr, self.endpoint, hint=ENGINE_HINT)
         return [_info_from_inspect(c) for c in found or []]
 
     def restart(self, container_ids: list[str], timeout_s: int = 5) -> None:
@@ -217,6 +253,14 @@ class Driver:
         if volumes:
             self._call(lambda: self.client.volume.remove(list(volumes)), "remove volumes")
 
+    def remove_image_if_unused(self, image_id: str) -> bool:
+        """Remove an image that no container and no other tag uses (an image a reload replaced); False if kept."""
+        try:
+            self.client.image.remove(image_id, prune=True)
+        except DockerException:
+            return False  # still used by a container, or tagged elsewhere: it stays
+        return True
+
     def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None) -> str:
         try:
             return self.client.container.logs(container_id, tail=tail, since=since)
@@ -229,7 +273,7 @@ class Driver:
         events = self._call(lambda: list(self.client.system.events(since=since, until=until, filters=filters)),
                             "read events")
         return [ContainerEvent(container=e.actor.id if e.actor else "", action=str(e.action or ""),
-                               service=_attribute(e, "dev.stacklet.service") or "",
+                               service=_attribute(e, Label.SERVICE) or "",
                                exit_code=int(_attribute(e, "exitCode") or 0) if e.action == "die" else None,
                                time=e.time)
                 for e in events]
@@ -315,19 +359,18 @@ class Driver:
         try:
             self.client.network.connect(network, container)
         except DockerException as exc:
-            if "already exists" not in _stderr(exc):
-                raise DockerError(f"could not connect container {container} to network {network}",
-                                  hint="check `docker network inspect " + network + "`", details=_stderr(exc)) from exc
+            if not is_already_done(_stderr(exc)):
+                raise docker_error(f"connect container {container} to network {network}", _stderr(exc), self.endpoint,
+                                   hint="check `docker network inspect " + network + "`") from exc
 
     def disconnect(self, network: str, container: str) -> None:
         """Disconnect ``container`` from ``network``; not connected (or gone) is fine."""
         try:
             self.client.network.disconnect(network, container, force=True)
         except DockerException as exc:
-            details = _stderr(exc)
-            if "is not connected" not in details and "No such" not in details and "not found" not in details:
-                raise DockerError(f"could not disconnect container {container} from network {network}",
-                                  hint="`docker network disconnect -f` it by hand", details=details) from exc
+            if not is_missing(_stderr(exc)):
+                raise docker_error(f"disconnect container {container} from network {network}", _stderr(exc),
+                                   self.endpoint, hint="`docker network disconnect -f` it by hand") from exc
 
     def network_containers(self, network: str) -> list[str]:
         """Ids of the containers attached to ``network`` (none when it does not exist)."""
@@ -345,11 +388,7 @@ class Driver:
         try:
             return action()
         except DockerException as exc:
-            details = _stderr(exc)
-            if "Cannot connect to the Docker daemon" in details or "connection refused" in details.lower():
-                raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}", hint=ENGINE_HINT,
-                                        details=details) from exc
-            raise DockerError(f"docker failed to {what}", hint="see details", details=details) from exc
+            raise docker_error(what, _stderr(exc), self.endpoint) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
 
@@ -422,8 +461,8 @@ class ComposeProjectHandle:
         try:
             return action()
         except DockerException as exc:
-            raise DockerError(f"docker compose could not {what} (project {self.name})",
-                              hint=f"generated file: {self.file}", details=_stderr(exc)) from exc
+            raise docker_error(f"{what} (project {self.name})", _stderr(exc), self.driver.endpoint,
+                               hint=f"generated file: {self.file}") from exc
 
 
 def _attribute(event, key: str) -> str | None:

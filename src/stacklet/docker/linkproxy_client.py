@@ -51,6 +51,13 @@ class LinkProxyControl:
             finally:
                 APIConsumer.host, APIConsumer.port = saved
 
+    def answers(self, timeout_s: float = 0.3) -> bool:
+        """Whether the control API answers now (one short request: toxiproxy-python's calls have no timeout)."""
+        try:
+            return requests.get(f"http://{self.host}:{self.port}/version", timeout=timeout_s).ok
+        except requests.RequestException:
+            return False
+
     def wait_ready(self, timeout_s: float = 30.0) -> str:
         """Wait until the control API answers; return the server's version."""
         deadline = time.monotonic() + timeout_s

@@ -191,6 +191,24 @@ def dependency_layers(depends: dict[str, Iterable[str]]) -> list[list[str]]:
                         hint="break the cycle in depends_on") from exc
 
 
+def acyclic_additions(depends: dict[str, Iterable[str]], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``(service, dependency)`` pairs of ``extra`` that can be added to ``depends`` without a cycle,
+    in order (an inferred start order never overrides or breaks the declared one)."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(depends)
+    for name, deps in depends.items():
+        graph.add_edges_from((dep, name) for dep in deps)
+    kept = []
+    for service, dependency in extra:
+        if service == dependency or graph.has_edge(dependency, service):
+            continue
+        if graph.has_node(service) and graph.has_node(dependency) and nx.has_path(graph, service, dependency):
+            continue
+        graph.add_edge(dependency, service)
+        kept.append((service, dependency))
+    return kept
+
+
 def _add_edge(graph: nx.DiGraph, a: str, b: str, reason: str, names: set[str], port: int | None = None) -> None:
     if a == b or b not in names:
         return

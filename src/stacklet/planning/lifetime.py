@@ -16,18 +16,12 @@ killed): it is orphaned. So are networks and volumes of a slice that has no cont
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pydantic import BaseModel
 
-from stacklet.planning.plan import LABEL
+from stacklet.labels import Label, parse_utc
 
-SLICE = f"{LABEL}.slice"
-EXPIRES = f"{LABEL}.expires"
-BOOT_DEADLINE = f"{LABEL}.boot-deadline"
-MARKER = f"{LABEL}.marker"
-BOOTED = f"{LABEL}.booted"
-BOOT_RESULT = f"{LABEL}.boot"
 
 BOOT_MARGIN_S = 15
 """Added to a boot's budget (timeout x dependency layers) for link proxies, seeds and teardown."""
@@ -35,27 +29,6 @@ GC_GRACE_S = 5
 """gc waits this long past a boot deadline, so a CLI giving up at its deadline can clean up itself."""
 UNLABELLED_BOOT_S = 600
 """A slice without a boot deadline label (an older stacklet) that has no containers yet is left alone this long."""
-
-
-def utc_text(moment: datetime) -> str:
-    """A UTC time as the labels write it."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_utc(text: str | None) -> datetime | None:
-    """A label's time, or None when it is missing or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def marker_volume(slice_name: str) -> str:
-    """The name of the volume that says a slice's boot finished."""
-    return f"stacklet-{slice_name}-boot"
 
 
 def boot_budget_s(timeout_s: int, layers: int) -> int:
@@ -91,7 +64,7 @@ def first_label(labels: list[dict[str, str]], key: str) -> str | None:
 
 def expiry(labels: list[dict[str, str]], now: datetime) -> tuple[str | None, float | None, bool]:
     """(expires, seconds until then (negative once passed), expired) from a slice's labels."""
-    expires = first_label(labels, EXPIRES)
+    expires = first_label(labels, Label.EXPIRES)
     moment = parse_utc(expires)
     if moment is None:
         return None, None, False
@@ -119,27 +92,27 @@ class SliceResources:
 
     @property
     def labels(self) -> list[dict[str, str]]:
-        return [*self.containers, *self.networks, *[v for v in self.volumes if not v.get(MARKER)]]
+        return [*self.containers, *self.networks, *[v for v in self.volumes if not v.get(Label.MARKER)]]
 
     @property
     def marker(self) -> dict[str, str] | None:
-        return next((v for v in self.volumes if v.get(MARKER) == "boot"), None)
+        return next((v for v in self.volumes if v.get(Label.MARKER) == "boot"), None)
 
 
 def classify(found: SliceResources, now: datetime) -> GcDecision:
     """Remove an expired or orphaned slice; keep one that is booting or still has time."""
     labels = found.labels or found.volumes
-    stack = first_label(labels, f"{LABEL}.stack")
+    stack = first_label(labels, Label.STACK)
 
     def decide(remove: bool, reason: str) -> GcDecision:
         return GcDecision(slice=found.name, stack=stack, reason=reason, remove=remove)
 
-    deadlines = [d for d in (parse_utc(one.get(BOOT_DEADLINE)) for one in labels) if d]
+    deadlines = [d for d in (parse_utc(one.get(Label.BOOT_DEADLINE)) for one in labels) if d]
     deadline = max(deadlines) if deadlines else None
     booted = found.marker is not None
     if not booted and deadline and (now - deadline).total_seconds() < GC_GRACE_S:
         return decide(False, f"booting (deadline in {span(max(0.0, (deadline - now).total_seconds()))})")
-    created = parse_utc(first_label(labels, f"{LABEL}.created"))
+    created = parse_utc(first_label(labels, Label.CREATED))
     if not booted and not deadline and not found.containers and created and \
             (now - created).total_seconds() < UNLABELLED_BOOT_S:
         return decide(False, "may be booting (no boot deadline label; created "
@@ -155,6 +128,6 @@ def classify(found: SliceResources, now: datetime) -> GcDecision:
         late = span((now - deadline).total_seconds())
         return decide(True, f"orphaned: boot never finished (its deadline passed {late} ago)")
     lifetime = "no expiry" if left is None else f"expires {expiry_text(left)}"
-    if booted and found.marker.get(BOOT_RESULT) == "kept":
+    if booted and found.marker.get(Label.BOOT_RESULT) == "kept":
         return decide(False, f"kept after a failed boot, {lifetime}")
     return decide(False, lifetime)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -17,17 +16,21 @@ from pydantic import BaseModel, Field
 
 from stacklet import __version__
 from stacklet.errors import PlanError
-from stacklet.planning.graph import Selection, ServiceGraph
+from stacklet.planning.graph import Selection, ServiceGraph, acyclic_additions
 from stacklet.config.stack import Stack, service_ports, stateful_reason
+from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, decode_routes, encode_routes,
+                             slice_project_name)
 
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
-LABEL = "dev.stacklet"
 ORIGIN_SUFFIX = ".origin"
 BASELINE_SUFFIX = ".baseline"
 PROXY_PREFIX = "stacklet-link-"
 CONTROL_PORT = 8474
 TOXIPROXY_IMAGE_MARK = "toxiproxy"
+PROTOCOL_PORTS = {5432: "postgres", 6379: "redis", 5672: "amqp", 3306: "mysql", 9200: "http", 80: "http",
+                  8080: "http"}
+"""Well-known ports and the protocol a readiness probe speaks on them (any other port: ``tcp``)."""
 LINKPROXY_BUILD_CONTEXT = Path(__file__).parent.parent / "linkproxy"
 
 
@@ -118,11 +121,6 @@ class SlicePlan(BaseModel):
     @property
     def uses_local_baseline(self) -> bool:
         return any(f.baseline in ("local", "none") for f in self.forwarded if f.ports)
-
-
-def baseline_project_name(stack: str) -> str:
-    """The Compose project (and network) name of a stack's local baseline."""
-    return f"stacklet-baseline-{stack}"
 
 
 def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
@@ -226,11 +224,6 @@ def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedServic
 # Rendering
 
 
-def slice_project_name(slice_name: str) -> str:
-    """The Compose project name of a slice."""
-    return f"stacklet-{slice_name}"
-
-
 def validate_slice_name(name: str) -> str:
     """Slice names become Compose project names: lower-case letters, digits, '-' and '_'."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
@@ -249,7 +242,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
            fault_seed: int | None = None) -> dict[str, Any]:
     """The Compose project of a slice: local services, renamed origins, link proxies, one network."""
     project = slice_project_name(slice_name)
-    common = {f"{LABEL}.slice": slice_name, f"{LABEL}.stack": plan.stack, **(labels or {})}
+    common = {Label.SLICE: slice_name, Label.STACK: plan.stack, **(labels or {})}
     raw = stack.compose.raw
     declared = set(raw.get("volumes") or {})
     services: dict[str, Any] = {}
@@ -258,8 +251,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
 
     for svc in plan.local:
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of)
-        spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": svc.name,
-                          f"{LABEL}.role": svc.role}
+        spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
+                          Label.ROLE: svc.role, **readiness_labels(stack, svc.name, svc.ports)}
         volumes_used |= {v["source"] for v in spec.get("volumes", [])
                          if isinstance(v, dict) and v.get("type") == "volume" and v.get("source") in declared}
         services[svc.compose_name] = spec
@@ -275,11 +268,12 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             "command": _proxy_command(plan.linkproxy_image, fault_seed),
             "networks": networks,
             "ports": [_loopback_port(CONTROL_PORT)],
-            "labels": {**common, f"{LABEL}.service": proxy.name, f"{LABEL}.role": "linkproxy",
-                       f"{LABEL}.targets": ",".join(proxy.targets),
-                       f"{LABEL}.routes": json.dumps([r.model_dump() for r in proxy.routes])},
+            "labels": {**common, Label.SERVICE: proxy.name, Label.ROLE: LINKPROXY_ROLE,
+                       Label.TARGETS: ",".join(proxy.targets),
+                       Label.ROUTES: encode_routes(proxy.routes)},
         }
 
+    _order_inferred_calls(services, plan)
     project_spec: dict[str, Any] = {
         "name": project,
         "services": services,
@@ -302,7 +296,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
 def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[str, Any]:
     """The Compose project of the shared local baseline: the whole stack, reachable as ``<svc>.baseline``."""
     project = baseline_project_name(stack.name)
-    common = {f"{LABEL}.baseline": stack.name, f"{LABEL}.stack": stack.name, **(labels or {})}
+    common = {Label.BASELINE: stack.name, Label.STACK: stack.name, **(labels or {})}
     raw = _escaped(stack, stack.compose.raw)
     services = {}
     for name, spec in raw.get("services", {}).items():
@@ -317,8 +311,8 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
             networks = spec.get("networks") or {"default": None}
             networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
             spec["networks"] = networks
-        spec["labels"] = {**_labels(spec.get("labels")), **common, f"{LABEL}.service": name,
-                          f"{LABEL}.role": "baseline"}
+        spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: name,
+                          Label.ROLE: BASELINE_ROLE, **readiness_labels(stack, name, service_ports(stack, name))}
         services[name] = spec
     raw["name"] = project
     raw["services"] = services
@@ -366,6 +360,20 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
     if not depends:
         spec.pop("depends_on")
     return spec
+
+
+def _order_inferred_calls(services: dict[str, Any], plan: SlicePlan) -> None:
+    """Label each local service with the local services it calls but does not ``depends_on``
+    (calls inferred from its environment or stack.yaml): it starts once they are ready, cycles excepted."""
+    declared = {key: set(spec.get("depends_on") or {}) for key, spec in services.items()}
+    calls = sorted({(plan.local_service(link.source).compose_name, plan.local_service(link.target).compose_name)
+                    for link in plan.links if link.kind == "local" and plan.local_service(link.target)
+                    and plan.local_service(link.source)})
+    after: dict[str, list[str]] = {}
+    for service, dependency in acyclic_additions(declared, [c for c in calls if c[1] not in declared[c[0]]]):
+        after.setdefault(service, []).append(dependency)
+    for service, dependencies in after.items():
+        services[service]["labels"][Label.AFTER] = ",".join(sorted(dependencies))
 
 
 def _escaped(stack: Stack, value: Any) -> Any:
@@ -416,10 +424,22 @@ def _labels(value: Any) -> dict[str, str]:
 def stack_labels(stack: Stack) -> dict[str, str]:
     """Labels that let later commands load the stack of a slice again."""
     if stack.stack_file:
-        return {f"{LABEL}.stack-file": str(stack.stack_file)}
-    return {f"{LABEL}.compose-files": ",".join(str(f) for f in stack.compose.files)}
+        return {Label.STACK_FILE: str(stack.stack_file)}
+    return {Label.COMPOSE_FILES: ",".join(str(f) for f in stack.compose.files)}
+
+
+def readiness_labels(stack: Stack, name: str, ports: list[int]) -> dict[str, str]:
+    """How the runtime tells that ``name`` is ready: one-shot (a job others wait to complete), and for a
+    service without a healthcheck the ``protocol:port`` to probe (the first well-known port, else the first)."""
+    labels = {Label.ONE_SHOT: "true" if name in stack.compose.one_shot_services() else "false"}
+    service = stack.compose.services[name]
+    if not service.has_healthcheck and ports and name not in stack.compose.one_shot_services():
+        known = [p for p in ports if p in PROTOCOL_PORTS]
+        port = known[0] if known else ports[0]
+        labels[Label.READINESS] = f"{PROTOCOL_PORTS.get(port, 'tcp')}:{port}"
+    return labels
 
 
 def routes_of(labels: dict[str, str]) -> list[Route]:
     """The routes a link-proxy container serves, from its ``dev.stacklet.routes`` label."""
-    return [Route.model_validate(r) for r in json.loads(labels.get(f"{LABEL}.routes") or "[]")]
+    return [Route.model_validate(r) for r in decode_routes(labels)]

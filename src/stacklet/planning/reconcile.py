@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from stacklet.planning.plan import LABEL
+from stacklet.labels import Label
+
 
 Action = Literal["unchanged", "rebuilt", "recreated", "added", "removed", "started"]
-SLICE_LABELS_KEPT = (f"{LABEL}.created", f"{LABEL}.expires", f"{LABEL}.boot-deadline")
+SLICE_LABELS_KEPT = (Label.CREATED, Label.EXPIRES, Label.BOOT_DEADLINE)
 """The slice's age and lifetime: a reconcile keeps them, so it neither resets the age nor recreates
 every container because a timestamp moved."""
 

@@ -1,38 +1,259 @@
-"""When a container counts as ready: one rule shared by boots, restarts, reloads and status."""
+"""When a container counts as ready: small wait strategies, and the one health rule.
+
+A boot waits on each container with the strategy that fits it (testcontainers' wait strategies
+are the model: one object, one ``poll``):
+
+- ``HealthcheckPassing``: the image or Compose file has a healthcheck; Docker's status decides;
+- ``ProtocolAnswers``: no healthcheck, but a port whose protocol stacklet knows (Postgres, Redis,
+  AMQP, HTTP, or any TCP port): the port answers the protocol's greeting, probed every 0.1 s;
+- ``Running``: no healthcheck and no port to probe: running is ready;
+- ``Completed``: a one-shot job (Compose ``service_completed_successfully``): exit 0 is ready,
+  any other exit fails the boot;
+- ``ControlApiAnswers``: a link proxy, ready when its control API answers.
+
+``health`` is the one rule every command uses on a settled slice or baseline (``up``, ``status``,
+``ls``, ``check``, ``baseline status``, the TUI): running and not unhealthy, or a one-shot job that
+exited 0. Strategies answer ``Verdict``s, never sentences to compare.
+"""
 
 from __future__ import annotations
 
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
 from stacklet.docker.driver import ContainerInfo
-from stacklet.planning.plan import LABEL
+from stacklet.labels import Label, SliceLabels
 
 DEFAULT_TIMEOUT_S = 180
-POLL_S = 0.25
+"""Seconds each service may take to become ready (``--timeout``)."""
+POLL_S = 0.1
+"""How often a boot looks at the containers it waits for."""
 MAX_RESTARTS = 3
+PROBE_TIMEOUT_S = 0.5
+
+State = Literal["ready", "waiting", "failed"]
 
 
-def readiness(info: ContainerInfo, one_shot: bool) -> str:
-    """'ready', 'waiting', or what went wrong."""
-    if info.state == "running":
-        if info.health in (None, "healthy") or info.labels.get(f"{LABEL}.role") == "linkproxy":
-            # a link proxy is ready when its control API answers, which the boot checks itself
-            return "ready"
-        if info.health == "unhealthy":
-            return "is unhealthy"
-        return "waiting"
+@dataclass(frozen=True)
+class Verdict:
+    """What one poll found: ready, still waiting (with what it waits on), or failed (with why)."""
+
+    state: State
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "failed"
+
+
+READY = Verdict("ready")
+
+
+class WaitStrategy(Protocol):
+    """Decides from one look at a container whether it is ready."""
+
+    description: str
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        """Ready, waiting or failed, for the container as ``info`` shows it now."""
+
+
+def _not_running(info: ContainerInfo) -> Verdict:
+    """The verdict on a container that is not running (for a long-running service)."""
     if info.state == "exited":
-        if one_shot and info.exit_code == 0:
-            return "ready"
         if info.oom_killed:
-            return "was killed for using too much memory (OOM)"
-        return f"exited with code {info.exit_code}"
+            return Verdict("failed", "was killed for using too much memory (OOM)")
+        return Verdict("failed", f"exited with code {info.exit_code}")
     if info.state == "restarting":
-        return "waiting" if info.restarts < MAX_RESTARTS else f"keeps restarting ({info.restarts} restarts)"
+        if info.restarts < MAX_RESTARTS:
+            return Verdict("waiting", "restarting")
+        return Verdict("failed", f"keeps restarting ({info.restarts} restarts)")
     if info.state == "dead":
-        return "is dead"
-    return "waiting"
+        return Verdict("failed", "is dead")
+    return Verdict("waiting", info.state)
 
 
-def settled(info: ContainerInfo) -> bool:
-    """Whether a container of a running slice is as it should be: ready, or a one-shot service
-    (no healthcheck) that completed. A stopped service that has a healthcheck is not settled."""
-    return readiness(info, one_shot=info.health is None) == "ready"
+@dataclass(frozen=True)
+class Running:
+    """No healthcheck and nothing to probe: a running container is ready."""
+
+    description: str = "running"
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        return READY if info.state == "running" else _not_running(info)
+
+
+@dataclass(frozen=True)
+class HealthcheckPassing:
+    """Docker's healthcheck status decides (Compose's own rule for ``service_healthy``)."""
+
+    description: str = "healthcheck"
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        if info.state != "running":
+            return _not_running(info)
+        if info.health in (None, "healthy"):
+            return READY
+        if info.health == "unhealthy":
+            return Verdict("failed", "is unhealthy")
+        return Verdict("waiting", info.health)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A one-shot job: exit 0 is ready, another exit code fails."""
+
+    description: str = "completed"
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        if info.state == "exited":
+            if info.exit_code == 0:
+                return READY
+            if info.oom_killed:
+                return Verdict("failed", "was killed for using too much memory (OOM)")
+            return Verdict("failed", f"exited with code {info.exit_code}")
+        if info.state == "dead":
+            return Verdict("failed", "is dead")
+        return Verdict("waiting", "running" if info.state == "running" else info.state)
+
+
+@dataclass(frozen=True)
+class ControlApiAnswers:
+    """A link proxy: ready once its control API answers (``answers`` asks it once)."""
+
+    answers: Callable[[ContainerInfo], bool]
+    description: str = "control API"
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        if info.state != "running":
+            return _not_running(info)
+        return READY if self.answers(info) else Verdict("waiting", "control API not answering yet")
+
+
+@dataclass(frozen=True)
+class ProtocolAnswers:
+    """No healthcheck: ready once ``port`` answers ``protocol``'s greeting at the address ``address_of`` gives."""
+
+    protocol: str
+    port: int
+    address_of: Callable[[ContainerInfo, int], str | None]
+    description: str = "port"
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        if info.state != "running":
+            return _not_running(info)
+        address = self.address_of(info, self.port)
+        if address is None:
+            return READY  # the port is not reachable from here (not published): running is all we can see
+        host, port = address.rsplit(":", 1)
+        if probe(self.protocol, host, int(port)):
+            return READY
+        return Verdict("waiting", f"{self.protocol} on port {self.port} not answering yet")
+
+
+# -- protocol probes ---------------------------------------------------------------------------
+# Hand-written: each is one greeting of a few bytes; client libraries would pull in four drivers.
+
+
+
+def probe(protocol: str, host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``host:port`` answers ``protocol``'s greeting now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as conn:
+            conn.settimeout(timeout_s)
+            return _GREETINGS[protocol](conn)
+    except OSError:
+        return False
+
+
+def _postgres(conn: socket.socket) -> bool:
+    # SSLRequest: a listening server answers 'S' or 'N' (a starting one closes or refuses)
+    conn.sendall(struct.pack("!ii", 8, 80877103))
+    return conn.recv(1) in (b"S", b"N")
+
+
+def _redis(conn: socket.socket) -> bool:
+    conn.sendall(b"PING\r\n")
+    answer = conn.recv(64)
+    # "-LOADING" while the dataset loads is not ready; "-NOAUTH" means it listens and answers
+    return answer.startswith(b"+PONG") or answer.startswith(b"-NOAUTH")
+
+
+def _amqp(conn: socket.socket) -> bool:
+    conn.sendall(b"AMQP\x00\x00\x09\x01")
+    answer = conn.recv(8)
+    return answer[:1] == b"\x01" or answer.startswith(b"AMQP")  # Connection.Start frame, or its version
+
+
+def _mysql(conn: socket.socket) -> bool:
+    header = conn.recv(5)  # the server speaks first: a handshake packet (protocol 10), or an error packet
+    return len(header) == 5 and header[4] == 10
+
+
+def _http(conn: socket.socket) -> bool:
+    conn.sendall(b"GET / HTTP/1.0\r\nHost: stacklet-readiness\r\n\r\n")
+    return conn.recv(8).startswith(b"HTTP/")
+
+
+def _tcp(conn: socket.socket) -> bool:
+    # accepted; a port published by Docker accepts even with nobody behind it, so wait for the peer
+    # to speak or to keep the connection open for a moment
+    conn.settimeout(0.05)
+    try:
+        return conn.recv(1) != b""
+    except socket.timeout:
+        return True
+
+
+_GREETINGS = {"postgres": _postgres, "redis": _redis, "amqp": _amqp, "mysql": _mysql, "http": _http, "tcp": _tcp}
+
+
+def probe_label(protocol: str, port: int) -> str:
+    """The ``readiness`` label value the planner writes: ``protocol:port``."""
+    return f"{protocol}:{port}"
+
+
+def strategy_for(info: ContainerInfo, *, one_shot: bool = False,
+                 control_api: Callable[[ContainerInfo], bool] | None = None,
+                 address_of: Callable[[ContainerInfo, int], str | None] | None = None) -> WaitStrategy:
+    """The wait strategy for one container of a slice or baseline, from its labels and healthcheck.
+
+    ``one_shot`` also marks jobs other services wait for with ``service_completed_successfully``.
+    """
+    labels = SliceLabels.of(info.labels)
+    if labels.is_linkproxy and control_api is not None:
+        return ControlApiAnswers(control_api)
+    if one_shot or labels.one_shot:
+        return Completed()
+    if info.health is not None:
+        return HealthcheckPassing()
+    readiness = info.labels.get(Label.READINESS, "")
+    if readiness and address_of is not None:
+        protocol, _, port = readiness.partition(":")
+        if protocol in _GREETINGS and port.isdigit():
+            return ProtocolAnswers(protocol, int(port), address_of)
+    return Running()
+
+
+def health(info: ContainerInfo) -> Verdict:
+    """The one health rule for a container of a slice or baseline that is up (not booting).
+
+    Ready: running and not unhealthy (a healthcheck still starting counts as waiting), or a
+    one-shot job that exited 0. Anything else (exited, killed, dead, restarting, unhealthy) is not.
+    """
+    one_shot = SliceLabels.of(info.labels).one_shot
+    if one_shot:
+        return Completed().poll(info)
+    return HealthcheckPassing().poll(info)
+
+
+def healthy(containers: list[ContainerInfo]) -> bool:
+    """Whether every container of a slice or baseline is ready by ``health``."""
+    return all(health(c).ready for c in containers)

@@ -22,9 +22,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.worker import get_current_worker
 
+from stacklet.labels import parse_utc
 from stacklet.runtime.engine import SliceSummary
 from stacklet.errors import SliceNotFound, StackletError
-from stacklet.planning.lifetime import parse_utc
 from stacklet.tui import actions
 from stacklet.tui.actions import BaselineProbe, SliceSnapshot
 from stacklet.tui.logbuffer import LogBuffer, LogView

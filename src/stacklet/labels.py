@@ -1,0 +1,148 @@
+"""The label schema: the only state a slice or a baseline keeps on the engine.
+
+Every label key stacklet reads or writes is a constant of ``Label``; nothing else spells one.
+``SliceLabels`` is the typed view of one container's labels; the project names of slices and
+baselines, the route codec of link proxies and the UTC time format of time labels live here too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from pydantic import BaseModel, Field
+
+PREFIX = "dev.stacklet"
+
+
+class Label:
+    """Label keys (``dev.stacklet.*``, and the Compose keys stacklet reads)."""
+
+    SLICE = f"{PREFIX}.slice"
+    """the slice a container, network or volume belongs to"""
+    BASELINE = f"{PREFIX}.baseline"
+    """the stack whose baseline a container belongs to"""
+    STACK = f"{PREFIX}.stack"
+    SERVICE = f"{PREFIX}.service"
+    """the stack's name for the service (the Compose key may carry an ``.origin`` suffix)"""
+    ROLE = f"{PREFIX}.role"
+    """changed, caller, callee, stateful, linkproxy, baseline, ..."""
+    CREATED = f"{PREFIX}.created"
+    CHANGED = f"{PREFIX}.changed"
+    """comma-separated changed services of the slice"""
+    EXPIRES = f"{PREFIX}.expires"
+    BOOT_DEADLINE = f"{PREFIX}.boot-deadline"
+    MARKER = f"{PREFIX}.marker"
+    BOOTED = f"{PREFIX}.booted"
+    BOOT_RESULT = f"{PREFIX}.boot"
+    COMPOSE_FILE = f"{PREFIX}.compose-file"
+    """the generated Compose project of the slice"""
+    STACK_FILE = f"{PREFIX}.stack-file"
+    COMPOSE_FILES = f"{PREFIX}.compose-files"
+    """comma-separated Compose files of a stack without stack.yaml"""
+    TARGETS = f"{PREFIX}.targets"
+    """comma-separated names a link proxy owns"""
+    ROUTES = f"{PREFIX}.routes"
+    """a link proxy's routes, JSON (see ``encode_routes``)"""
+    ONE_SHOT = f"{PREFIX}.one-shot"
+    """"true" on a service the slice runs to completion (a job): exited 0 is its ready state"""
+
+    AFTER = f"{PREFIX}.after"
+    """comma-separated services (Compose keys) this one calls, inferred beyond depends_on: it starts once they are ready"""
+    READINESS = f"{PREFIX}.readiness"
+    """``protocol:port`` a readiness probe speaks to a service without a healthcheck"""
+
+    COMPOSE_PROJECT = "com.docker.compose.project"
+    COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+LINKPROXY_ROLE = "linkproxy"
+BASELINE_ROLE = "baseline"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class SliceLabels(BaseModel):
+    """The typed view of one slice container's labels."""
+
+    slice: str | None = None
+    baseline: str | None = None
+    stack: str | None = None
+    service: str | None = None
+    role: str | None = None
+    created: str | None = None
+    changed: list[str] = Field(default_factory=list)
+    expires: str | None = None
+    compose_file: str | None = None
+    stack_file: str | None = None
+    compose_files: list[str] = Field(default_factory=list)
+    one_shot: bool = False
+
+    @classmethod
+    def of(cls, labels: dict[str, str]) -> "SliceLabels":
+        """Read the labels of one container."""
+        return cls(slice=labels.get(Label.SLICE), baseline=labels.get(Label.BASELINE),
+                   stack=labels.get(Label.STACK), service=labels.get(Label.SERVICE), role=labels.get(Label.ROLE),
+                   created=labels.get(Label.CREATED), changed=split_list(labels.get(Label.CHANGED)),
+                   expires=labels.get(Label.EXPIRES), compose_file=labels.get(Label.COMPOSE_FILE),
+                   stack_file=labels.get(Label.STACK_FILE), compose_files=split_list(labels.get(Label.COMPOSE_FILES)),
+                   one_shot=labels.get(Label.ONE_SHOT) == "true")
+
+    @property
+    def is_linkproxy(self) -> bool:
+        return self.role == LINKPROXY_ROLE
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated label value as a list (empty items dropped)."""
+    return [item for item in (value or "").split(",") if item]
+
+
+def is_linkproxy(labels: dict[str, str]) -> bool:
+    """Whether a container with these labels is a link proxy."""
+    return labels.get(Label.ROLE) == LINKPROXY_ROLE
+
+
+def slice_project_name(slice_name: str) -> str:
+    """The Compose project name (and network name) of a slice."""
+    return f"stacklet-{slice_name}"
+
+
+def baseline_project_name(stack: str) -> str:
+    """The Compose project name (and network name) of a stack's local baseline."""
+    return f"stacklet-baseline-{stack}"
+
+
+def marker_volume(slice_name: str) -> str:
+    """The name of the volume that says a slice's boot finished."""
+    return f"stacklet-{slice_name}-boot"
+
+
+def encode_routes(routes: list[BaseModel]) -> str:
+    """A link proxy's routes as its ``routes`` label."""
+    return json.dumps([r.model_dump() for r in routes])
+
+
+def decode_routes(labels: dict[str, str]) -> list[dict]:
+    """The routes of a link proxy's labels, as dicts (the planner turns them into ``Route``)."""
+    return json.loads(labels.get(Label.ROUTES) or "[]")
+
+
+def utc_text(moment: datetime) -> str:
+    """A UTC time as the labels write it."""
+    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def utc_now_text() -> str:
+    """Now, as the labels write it."""
+    return utc_text(datetime.now(timezone.utc))
+
+
+def parse_utc(text: str | None) -> datetime | None:
+    """A label's time, or None when it is missing or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
