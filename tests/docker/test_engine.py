@@ -173,7 +173,7 @@ def test_docker_host_and_context_reach_another_endpoint(tcp_endpoint, workdir, d
                        check=True, capture_output=True)
         try:
             listing = run_cli("--context", context, "ls", "--json", env={"STACKLET_HOME": str(workdir)})
-            assert "t-remote" in {s["name"] for s in json.loads(listing.stdout)}
+            assert "t-remote" in {s["name"] for s in json.loads(listing.stdout)["slices"]}
         finally:
             subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
     finally:

@@ -33,7 +33,7 @@ def gc(env: dict, *extra: str) -> dict:
 
 
 def listed(env: dict) -> dict[str, dict]:
-    return {s["name"]: s for s in json.loads(run_cli("ls", "--json", env=env).stdout)}
+    return {s["name"]: s for s in json.loads(run_cli("ls", "--json", env=env).stdout)["slices"]}
 
 
 def test_an_expired_slice_is_removed_by_gc_and_one_without_ttl_is_kept(driver, workdir):

@@ -40,9 +40,9 @@ def test_slice_through_mcp(driver, shop_baseline):
             await call("status", "status", {"slice": SLICE})
             await call("logs", "logs", {"slice": SLICE, "service": "orders", "tail": 20})
             await call("check", "check", {"slice": SLICE})
-            await call("add", "fault", {"action": "add", "slice": SLICE, "target": "payments", "type": "latency",
-                                        "settings": {"latency": 300, "jitter": 50}})
-            await call("ls", "fault", {"action": "ls", "slice": SLICE})
+            await call("add", "fault_add", {"slice": SLICE, "target": "payments", "type": "latency",
+                                            "settings": ["latency=300", "jitter=50"]})
+            await call("ls", "fault_ls", {"slice": SLICE})
             await call("down", "down", {"name": SLICE})
 
     try:

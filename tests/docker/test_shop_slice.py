@@ -86,7 +86,7 @@ def test_two_slices_run_at_once_without_collisions(shop_baseline, engine, driver
                        {"user_id": "u-2", "items": [{"sku": "SKU-0003", "qty": 1}]})
         assert code == 201
         listing = run_cli("ls", "--json")
-        names = {s["name"] for s in json.loads(listing.stdout)}
+        names = {s["name"] for s in json.loads(listing.stdout)["slices"]}
         assert {"t-agent-a", "t-agent-b"} <= names
 
         engine.down("t-agent-a")

@@ -170,7 +170,7 @@ class TestWhy:
 
     def test_forwarded_json(self, run):
         data = only_json(run("why", "catalog", "--changed", "orders", "--stack", "shop", "--json"))
-        assert data == {"service": "catalog", "state": "forwarded", "role": None,
+        assert data == {"ok": True, "service": "catalog", "state": "forwarded", "role": None,
                         "explanation": "catalog is forwarded to the baseline: dependency of local gateway"}
 
     def test_absent_json(self, run):

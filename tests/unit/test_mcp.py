@@ -1,4 +1,6 @@
-"""mcp_server.py through the MCP client library, against `python -m stacklet mcp` over stdio. No Docker daemon."""
+"""mcp_server.py through the MCP client library, against `python -m stacklet mcp` over stdio. No Docker daemon.
+
+The tools are derived from stacklet.ops.commands: one per command, with its parameters and docstring."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
-from stacklet.agents.mcp_server import _document
+from stacklet.agents.oprun import run as run_op
+from stacklet.ops.commands import TOOLS as COMMANDS
 
 from .conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("compose_cli")
 
-TOOLS = {"plan", "up", "reload", "status", "ls", "logs", "check", "fault", "down", "skill"}
+TOOLS = {"plan", "why", "graph", "skill", "up", "reload", "status", "ls", "logs", "down", "gc", "seed", "reset",
+         "restart", "check", "fault_apply", "fault_add", "fault_clear", "fault_ls", "baseline_up", "baseline_down",
+         "baseline_status", "doctor"}
 
 
 def with_session(work, *server_args: str):
@@ -39,16 +44,16 @@ def test_tools_and_their_schemas():
         return (await session.list_tools()).tools
 
     tools = {tool.name: tool for tool in with_session(work)}
-    assert set(tools) == TOOLS
+    assert set(tools) == TOOLS == {op.__name__ for op in COMMANDS}
     for tool in tools.values():
         assert len(tool.description) > 40, tool.name
         for name, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), f"{tool.name}.{name} has no description"
     up = tools["up"].input_schema["properties"]
     assert up["services"]["type"] == "array" and {"since", "radius", "name", "fault", "ttl", "stack"} <= set(up)
-    fault = tools["fault"].input_schema
-    assert fault["properties"]["action"]["enum"] == ["apply", "add", "clear", "ls"]
-    assert fault["required"] == ["action"]
+    assert tools["fault_add"].input_schema["required"] == ["target", "type"]
+    assert "session" not in json.dumps([t.input_schema for t in tools.values()])
+    assert not any(name.startswith("on_") for t in tools.values() for name in t.input_schema.get("properties", {}))
     assert set(tools["check"].input_schema["properties"]) == {"slice", "all", "only"}
 
 
@@ -68,8 +73,8 @@ def test_plan_is_the_cli_json():
 def test_errors_are_the_cli_error_document():
     async def work(session):
         return (await session.call_tool("plan", {"services": ["nope"]}),
-                await session.call_tool("fault", {"action": "add", "target": "payments", "type": "wobble"}),
-                await session.call_tool("fault", {"action": "apply"}),
+                await session.call_tool("fault_add", {"target": "payments", "type": "wobble"}),
+                await session.call_tool("fault_apply", {"profile": "no-such-profile"}),
                 await session.call_tool("skill", {"stack": "nope"}))
 
     unknown, bad_toxic, no_profile, no_stack = with_session(work)
@@ -80,7 +85,7 @@ def test_errors_are_the_cli_error_document():
     assert unknown.structured_content["error"] == "PlanError"
     assert unknown.structured_content["message"] == "unknown service(s): nope"
     assert "unknown toxic type 'wobble'" in bad_toxic.structured_content["message"]
-    assert no_profile.structured_content["message"] == "fault apply needs `profile`"
+    assert "no-such-profile" in no_profile.structured_content["message"]
     assert no_stack.structured_content["error"] == "StackFileError"
 
 
@@ -89,7 +94,7 @@ def test_skill_tool_and_resource():
         return (await session.call_tool("skill", {}), await session.read_resource("stacklet://skill"))
 
     tool, resource = with_session(work)
-    text = tool.content[0].text
+    text = tool.structured_content["text"]
     assert text.startswith("# Working on the `shop` stack with stacklet")
     assert resource.contents[0].text == text
 
@@ -106,9 +111,10 @@ def test_engine_options_are_passed_on():
         assert "nonexistent" in json.dumps(result.structured_content)
 
 
-def test_documents():
-    assert _document('{"service": "a", "line": "x"}\n', "", ["logs"], json_lines=True) == \
-        {"ok": True, "lines": [{"service": "a", "line": "x"}]}
-    assert _document('[{"name": "s"}]', "", ["ls"]) == {"ok": True, "items": [{"name": "s"}]}
-    broken = _document("Usage: stacklet ...", "Error: No such command 'chek'.", ["chek"])
-    assert broken["ok"] is False and broken["error"] == "CliError" and "No such command" in broken["details"]
+def test_commands_run_in_their_own_process_answer_one_envelope():
+    document, code = run_op({"op": "plan", "args": {"services": ["orders"]}, "stack": "shop"})
+    assert code == 0 and document["ok"] is True and document["changed"] == ["orders"]
+    document, code = run_op({"op": "plan", "args": {"radius": "far"}, "stack": "shop"})
+    assert code == 3 and document["ok"] is False and document["key"] == "radius"
+    document, code = run_op({"op": "chek", "args": {}})
+    assert code == 3 and document["ok"] is False and "no command" in document["message"]

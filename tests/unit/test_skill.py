@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stacklet.cli.app import app
-from stacklet.agents.skill import render_skill
+from stacklet.ops.skill import render_skill
 
 from .conftest import REPO_ROOT, service
 

@@ -16,22 +16,14 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from stacklet import __version__
-from stacklet.cli import display
-from stacklet.planning.changes import changed_services
-from stacklet.checks.run import run_checks as run_slice_checks
-from stacklet.cli.doctor import run_checks
-from stacklet.docker.driver import Driver
-from stacklet.runtime.engine import SliceEngine
-from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError
-from stacklet.planning.graph import ServiceGraph
-from stacklet.planning.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
-from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
-from stacklet.runtime.seeds import seed_plan
-from stacklet.checks.verdict import Verdict, read_history, render_history, to_junit
+from stacklet.checks.verdict import Verdict, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
-from stacklet.config.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
-                            parse_toxic_arguments)
+from stacklet.cli import display
+from stacklet.errors import PlanError, StackFileError, StackletError
+from stacklet.ops import commands as ops
+from stacklet.ops.results import Envelope, error_envelope
+from stacklet.ops.session import Session, load
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
@@ -68,78 +60,31 @@ def main_options(
     Options.context, Options.host = context, host
 
 
-def _driver() -> Driver:
-    return Driver(context=Options.context, host=Options.host)
-
-
-def _engine() -> SliceEngine:
-    return SliceEngine(_driver())
+def _session() -> Session:
+    return Session(context=Options.context, host=Options.host)
 
 
 def _emit(data: Any) -> None:
-    if isinstance(data, BaseModel):
+    """Print one JSON document: a result's envelope, or a plain dict (errors, schemas)."""
+    if isinstance(data, Envelope):
+        data = data.document()
+    elif isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
-    elif isinstance(data, list):
-        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _emit_line(data: dict) -> None:
+    """One JSON object on one line (streams: `logs --follow`, `up --watch`)."""
+    sys.stdout.write(json.dumps(data) + "\n")
+    sys.stdout.flush()
 
 
 def _fail(error: StackletError, as_json: bool) -> None:
     if as_json:
-        _emit({"ok": False, **error.to_dict()})
+        _emit(error_envelope(error))
     else:
         err_console.print(display.error_text(error))
     raise typer.Exit(error.exit_code)
-
-
-def _load(stack: str | None, files: list[Path] | None, env_files: list[Path] | None,
-          services: list[str] | None = None) -> Stack:
-    """Load the stack; with several stacks and none named, pick the one holding all ``services``."""
-    if stack or files:
-        return load_stack(stack, compose_files=files, env_files=env_files)
-    names = list_stacks()
-    if len(names) > 1 and services:
-        holding = [s for s in (load_stack(n, env_files=env_files) for n in names)
-                   if set(services) <= set(s.services)]
-        if len(holding) == 1:
-            return holding[0]
-    if len(names) == 1:
-        return load_stack(names[0], env_files=env_files)
-    raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: {', '.join(names) or 'none'}), "
-                         "set STACKLET_STACK, or use -f compose.yaml")
-
-
-def _changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
-    """The services named, plus those touched since a git ref."""
-    changed = list(services)
-    if since:
-        changed += [s for s in changed_services(stack, since) if s not in changed]
-    return changed
-
-
-def _plan(stack: Stack, services: list[str], since: str | None, radius: int | None) -> SlicePlan:
-    return make_plan(stack, _changed(stack, services, since), radius)
-
-
-def _one_slice(engine: SliceEngine, name: str | None) -> str:
-    if name:
-        return name
-    slices = engine.list()
-    if len(slices) == 1:
-        return slices[0].name
-    raise PlanError("no slice given" if slices else "no slice is running",
-                    hint=f"name one of: {', '.join(s.name for s in slices)}" if slices
-                    else "`stacklet up SERVICE` starts one")
-
-
-def _ttl(value: str | None, stack: Stack) -> int | None:
-    """Seconds of ``--ttl``, else the stack's ``ttl:``; None means no expiry."""
-    if value is None:
-        return stack.meta.ttl
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key="--ttl", hint=f"got {value!r}") from exc
 
 
 def _run(as_json: bool, action) -> None:
@@ -155,13 +100,8 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
          env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Show the slice for a change: local services with roles, forwarded services, links."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file, services)
-        the_plan = _plan(the_stack, services or [], since, radius)
-        seeds = seed_plan(the_stack, [s.name for s in the_plan.local])
-        if as_json:
-            _emit({**the_plan.model_dump(mode="json"), "seeds": seeds})
-        else:
-            console.print(display.plan_table(the_plan, seeds))
+        result = ops.plan(_session(), services or [], since, radius, stack, file, env_file)
+        _emit(result) if as_json else console.print(display.plan_table(result, result.seeds))
     _run(as_json, action)
 
 
@@ -172,32 +112,20 @@ def why(service: Annotated[str, typer.Argument(help="the service to explain")],
         env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Say why SERVICE is local, forwarded, or not in the slice of a change."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file, [service, *(changed or [])])
-        graph = ServiceGraph.from_stack(the_stack)
-        selection = select_slice(the_stack, _changed(the_stack, changed or [], since), radius, graph)
-        text = graph.explain(service, selection)
-        if as_json:
-            state = ("local" if service in selection.local else "forwarded" if service in selection.forwarded
-                     else "absent")
-            _emit({"service": service, "state": state, "role": selection.local.get(service), "explanation": text})
-        else:
-            console.print(text)
+        result = ops.why(_session(), service, changed or [], since, radius, stack, file, env_file)
+        _emit(result) if as_json else console.print(result.explanation)
     _run(as_json, action)
 
 
 @app.command()
 def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
           changed: Annotated[Optional[list[str]], typer.Option("--changed", help="mark a slice (repeatable)")] = None,
-          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None) -> None:
+          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Export the service graph as Mermaid or Graphviz dot."""
     def action() -> None:
-        if fmt not in ("mermaid", "dot"):
-            raise PlanError(f"unknown format {fmt!r}", hint="use --format mermaid or --format dot")
-        the_stack = _load(stack, file, env_file, changed)
-        the_graph = ServiceGraph.from_stack(the_stack)
-        selection = select_slice(the_stack, changed, None, the_graph) if changed else None
-        sys.stdout.write(the_graph.to_mermaid(selection) if fmt == "mermaid" else the_graph.to_dot(selection))
-    _run(False, action)
+        result = ops.graph(_session(), fmt, changed or [], stack, file, env_file)
+        _emit(result) if as_json else sys.stdout.write(result.text)
+    _run(as_json, action)
 
 
 @app.command()
@@ -208,54 +136,43 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
-       timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")] = 180,
+       timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")]
+       = DEFAULT_TIMEOUT_S,
        ttl: Annotated[Optional[str], typer.Option("--ttl", help="expire after e.g. 30m, 2h, 1d; `never` (default: "
                                                                  "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
                                                                  "until Ctrl-C (the slice keeps running)")] = False,
        stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
+    session = _session()
+
     def action() -> None:
-        the_stack = _load(stack, file, env_file, services)
-        the_plan = _plan(the_stack, services or [], since, radius)
-        slice_name = validate_slice_name(name or default_slice_name(the_plan))
-        profile = load_fault_profile(find_fault_profile(fault)) if fault else None
-        ttl_s = _ttl(ttl, the_stack)
-        engine = _engine()
-        engine.driver.engine_info()
-        options = dict(keep_on_failure=keep_on_failure, seed=not no_seed, fault_profile=profile,
-                       fault_seed=fault_seed, timeout_s=timeout, ttl_s=ttl_s)
-        reconciling = engine.exists(slice_name)  # a running slice is updated; its age and expiry are kept
-
-        def boot(**events):
-            if reconciling:
-                kept = {k: v for k, v in options.items() if k not in ("keep_on_failure", "ttl_s")}
-                result = engine.reconcile(the_plan, the_stack, slice_name, **kept, **events)
-                return result.status, result
-            return engine.up(the_plan, the_stack, slice_name, **options, **events), None
-
+        arguments = dict(services=services or [], since=since, radius=radius, name=name,
+                         keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
+                         timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file)
         if as_json:
-            status, result = boot()
-            _emit({"ok": True, "plan": the_plan.model_dump(mode="json"), "slice": status.model_dump(mode="json"),
-                   **({"reconcile": result.model_dump(mode="json", exclude={"status"})} if result else {})})
+            result = ops.up(session, **arguments)
+            _emit(result)
         else:
-            console.print(display.plan_table(the_plan, seed_plan(the_stack, [s.name for s in the_plan.local])))
-            console.print()
-            with display.Progress(console) as progress:
-                status, result = boot(on_event=progress)
-            console.print()
-            if result:
-                console.print(display.changes_table(result))
+            def show(the_plan) -> None:
+                console.print(display.plan_table(the_plan, the_plan.seeds))
                 console.print()
-            console.print(display.endpoints_table(status))
-            console.print(f"\nslice [bold]{slice_name}[/] is up. `stacklet down {slice_name}` removes it.")
+
+            with display.Progress(console) as progress:
+                result = ops.up(session, **arguments, on_plan=show, on_event=progress)
+            console.print()
+            if result.reconcile:
+                console.print(display.changes_table(result.reconcile))
+                console.print()
+            console.print(display.endpoints_table(result.slice))
+            console.print(f"\nslice [bold]{result.slice.name}[/] is up. `stacklet down {result.slice.name}` removes it.")
         if watch:
-            _watch(engine, the_stack, slice_name, [s.name for s in the_plan.local], timeout, as_json)
+            the_stack = load(session, stack, file, env_file, services)
+            _watch(session, the_stack, result.slice.name, [s.name for s in result.plan.local], timeout, as_json)
     _run(as_json, action)
 
 
-def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[str], timeout: int,
-           as_json: bool) -> None:
+def _watch(session: Session, stack, slice_name: str, services: list[str], timeout: int, as_json: bool) -> None:
     """Reload the slice's built services when their files change, one line per reload, until Ctrl-C."""
     from stacklet.runtime.watch import built_services, watch
 
@@ -266,50 +183,47 @@ def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[st
 
     def say(text: str, data: dict) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(data) + "\n")
+            _emit_line(data)
         else:
             console.print(text, highlight=False)
-        sys.stdout.flush()
+            sys.stdout.flush()
 
     def reloaded(result) -> None:
         say(result.summary(), {"ok": True, "reload": result.model_dump(mode="json")})
 
     def failed(service: str, error: StackletError) -> None:
         if as_json:
-            say("", {"ok": False, "service": service, **error.to_dict()})
+            say("", {**error_envelope(error), "service": service})
         else:
             err_console.print(display.error_text(error))
             console.print(f"reload of {service} failed; still watching", highlight=False)
 
     def ready(roots) -> None:
         say(f"watching {', '.join(built)} ({', '.join(map(str, roots))}); Ctrl-C stops watching",
-            {"watching": built, "roots": [str(r) for r in roots]})
+            {"ok": True, "watching": built, "roots": [str(r) for r in roots]})
 
     try:
-        watch(engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, on_ready=ready,
+        watch(session.engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, on_ready=ready,
               timeout_s=timeout, on_change=lambda targets: None if as_json else console.print(
                   f"[dim]changed: {', '.join(targets)}: reloading[/]"))
     except KeyboardInterrupt:
         say(f"stopped watching; slice {slice_name} is still running (`stacklet down {slice_name}` removes it)",
-            {"stopped": True, "slice": slice_name, "running": True})
+            {"ok": True, "stopped": True, "slice": slice_name, "running": True})
 
 
 @app.command("reload")
 def reload_service(service: Annotated[str, typer.Argument(help="the service to rebuild and restart")],
                    slice_name: SliceOpt = None,
-                   timeout: Annotated[int, typer.Option("--timeout", help="seconds it may take to be healthy")] = 180,
+                   timeout: Annotated[int, typer.Option("--timeout", help="seconds it may take to be healthy")]
+                   = DEFAULT_TIMEOUT_S,
                    as_json: JsonOpt = False) -> None:
     """Rebuild one service of a running slice and recreate only it; returns once it is healthy again.
 
     Link proxies are left alone, so the faults on them stay. Exit 2 when it does not become healthy.
     """
     def action() -> None:
-        engine = _engine()
-        result = engine.reload(_one_slice(engine, slice_name), service, timeout)
-        if as_json:
-            _emit({"ok": True, "reload": result.model_dump(mode="json")})
-        else:
-            console.print(result.summary(), highlight=False)
+        result = ops.reload(_session(), service, slice_name, timeout)
+        _emit(result) if as_json else console.print(result.reload.summary(), highlight=False)
     _run(as_json, action)
 
 
@@ -319,15 +233,11 @@ def down(name: Annotated[Optional[str], typer.Argument(help="slice name")] = Non
          as_json: JsonOpt = False) -> None:
     """Remove a slice (or all): containers, network, volumes and the images it built."""
     def action() -> None:
-        engine = _engine()
-        names = [s.name for s in engine.list()] if all_slices else [_one_slice(engine, name)]
-        for slice_name in names:
-            engine.down(slice_name)
-            if not as_json:
-                console.print(f"removed slice {slice_name}")
+        said = (lambda removed: None) if as_json else (lambda removed: console.print(f"removed slice {removed}"))
+        result = ops.down(_session(), name, all_slices, on_removed=said)
         if as_json:
-            _emit({"ok": True, "removed": names})
-        elif not names:
+            _emit(result)
+        elif not result.removed:
             console.print("no slices to remove")
     _run(as_json, action)
 
@@ -336,11 +246,11 @@ def down(name: Annotated[Optional[str], typer.Argument(help="slice name")] = Non
 def list_slices(as_json: JsonOpt = False) -> None:
     """List the slices on the engine (found by their labels)."""
     def action() -> None:
-        slices = _engine().list()
+        result = ops.ls(_session())
         if as_json:
-            _emit(slices)
-        elif slices:
-            console.print(display.slices_table(slices))
+            _emit(result)
+        elif result.slices:
+            console.print(display.slices_table(result.slices))
         else:
             console.print("no slices (start one with `stacklet up SERVICE`)")
     _run(as_json, action)
@@ -352,13 +262,8 @@ def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these sli
        as_json: JsonOpt = False) -> None:
     """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
     def action() -> None:
-        decisions = _engine().gc(dry_run=dry_run, only=names)
-        removed = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if d.remove]
-        kept = [{"slice": d.slice, "stack": d.stack, "reason": d.reason} for d in decisions if not d.remove]
-        if as_json:
-            _emit({"ok": True, "dry_run": dry_run, "removed": removed, "kept": kept})
-        else:
-            console.print(display.gc_table(decisions, dry_run))
+        result = ops.gc(_session(), names or [], dry_run)
+        _emit(result) if as_json else console.print(display.gc_table(result.decisions, dry_run))
     _run(as_json, action)
 
 
@@ -366,12 +271,8 @@ def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these sli
 def status(name: Annotated[Optional[str], typer.Argument(help="slice name")] = None, as_json: JsonOpt = False) -> None:
     """Show the services of a slice: state, health, endpoints."""
     def action() -> None:
-        engine = _engine()
-        result = engine.status(_one_slice(engine, name))
-        if as_json:
-            _emit(result)
-        else:
-            console.print(display.status_table(result))
+        result = ops.status(_session(), name)
+        _emit(result) if as_json else console.print(display.status_table(result))
     _run(as_json, action)
 
 
@@ -381,17 +282,21 @@ def logs(service: Annotated[Optional[str], typer.Argument(help="one service (def
          follow: Annotated[bool, typer.Option("--follow", "-F", help="keep following")] = False,
          tail: Annotated[Optional[int], typer.Option("--tail", help="last N lines per service")] = None,
          as_json: JsonOpt = False) -> None:
-    """Print the logs of a slice, or of one of its services."""
+    """Print the logs of a slice, or of one of its services (with --json: one document, or with --follow one
+    JSON object per line)."""
     def action() -> None:
-        engine = _engine()
+        session = _session()
+        if as_json and not follow:
+            _emit(ops.logs(session, service, slice_name, tail))
+            return
         width = 0
-        for svc, line in engine.logs(_one_slice(engine, slice_name), service, follow=follow, tail=tail):
+        for svc, line in ops.follow_logs(session, service, slice_name, tail, follow):
             if as_json:
-                sys.stdout.write(json.dumps({"service": svc, "line": line}) + "\n")
-            else:
-                width = max(width, len(svc))
-                console.print(f"[cyan]{svc:<{width}}[/] | ", end="")
-                console.out(line, highlight=False)
+                _emit_line({"ok": True, "service": svc, "line": line})
+                continue
+            width = max(width, len(svc))
+            console.print(f"[cyan]{svc:<{width}}[/] | ", end="")
+            console.out(line, highlight=False)
             sys.stdout.flush()
     try:
         _run(as_json, action)
@@ -403,27 +308,25 @@ def logs(service: Annotated[Optional[str], typer.Argument(help="one service (def
 def seed(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
          slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """Load the seed files again (after editing them): the data becomes the new seeded state."""
-    _seed_command(service, slice_name, as_json, reset=False)
+    _seed_command(ops.seed, service, slice_name, as_json, "seeded")
 
 
 @app.command()
 def reset(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
           slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """Put services back to their exact seeded state (fast: PostgreSQL template databases)."""
-    _seed_command(service, slice_name, as_json, reset=True)
+    _seed_command(ops.reset, service, slice_name, as_json, "reset")
 
 
-def _seed_command(service: str | None, slice_name: str | None, as_json: bool, *, reset: bool) -> None:
+def _seed_command(command, service: str | None, slice_name: str | None, as_json: bool, verb: str) -> None:
     def action() -> None:
-        engine = _engine()
-        results = engine.seed(_one_slice(engine, slice_name), service, reset=reset)
+        result = command(_session(), service, slice_name)
         if as_json:
-            _emit({"ok": True, "results": [r.model_dump() for r in results]})
+            _emit(result)
             return
-        for result in results:
-            console.print(f"{'reset' if reset else 'seeded'} {result.service}: {len(result.files)} files "
-                          f"in {result.seconds:.2f}s")
-        if not results:
+        for one in result.results:
+            console.print(f"{verb} {one.service}: {len(one.files)} files in {one.seconds:.2f}s")
+        if not result.results:
             console.print("no service of this slice has seed files")
     _run(as_json, action)
 
@@ -443,18 +346,15 @@ def check(name: Annotated[Optional[str], typer.Argument(help="slice name (defaul
     outcome: dict[str, int] = {}
 
     def action() -> None:
-        engine = _engine()
-        slice_name = _one_slice(engine, name)
+        session = _session()
         if history:
-            entries = read_history(engine.workdir, slice_name)
-            if as_json:
-                _emit({"ok": True, "slice": slice_name, "history": [e.model_dump(mode="json") for e in entries]})
-            else:
-                console.print(render_history(entries), markup=False, highlight=False)
+            result = ops.check_history(session, name)
+            _emit(result) if as_json else console.print(render_history(result.history), markup=False,
+                                                        highlight=False)
             return
         quiet = as_json or not err_console.is_terminal
         progress = (lambda message: None) if quiet else (lambda message: err_console.print(f"[dim]{message}[/]"))
-        verdict = run_slice_checks(engine, slice_name, run_all=run_all, names=only, on_progress=progress)
+        verdict = ops.check(session, name, run_all, only or [], on_progress=progress)
         if junit:
             junit.parent.mkdir(parents=True, exist_ok=True)
             junit.write_text(to_junit(verdict))
@@ -472,12 +372,8 @@ def fault_apply(profile: Annotated[str, typer.Argument(help="profile name (fault
                 slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """Apply a fault profile to a running slice."""
     def action() -> None:
-        the_profile = load_fault_profile(find_fault_profile(profile))
-        engine = _engine()
-        name = _one_slice(engine, slice_name)
-        check_stack(the_profile, engine.status(name).stack)
-        applied = apply_profile(engine.link_proxies(name), the_profile)
-        _report_faults(applied, as_json, f"applied {the_profile.name}")
+        result = ops.fault_apply(_session(), profile, slice_name)
+        _report_faults(result, as_json, f"applied {Path(profile).stem}")
     _run(as_json, action)
 
 
@@ -490,10 +386,7 @@ def fault_add(target: Annotated[str, typer.Argument(help="link target (service n
               slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """Add one fault to a link of a running slice, e.g. `fault add orders-db latency latency=200 jitter=50`."""
     def action() -> None:
-        spec = parse_toxic_arguments(target, toxic, settings or [])
-        engine = _engine()
-        applied = add_fault(engine.link_proxies(_one_slice(engine, slice_name)), spec)
-        _report_faults(applied, as_json, "added")
+        _report_faults(ops.fault_add(_session(), target, toxic, settings or [], slice_name), as_json, "added")
     _run(as_json, action)
 
 
@@ -502,9 +395,7 @@ def fault_clear(target: Annotated[Optional[str], typer.Argument(help="one target
                 slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """Remove faults (toxics and disabled links) from one target or from all."""
     def action() -> None:
-        engine = _engine()
-        removed = clear_faults(engine.link_proxies(_one_slice(engine, slice_name)), target)
-        _report_faults(removed, as_json, "cleared")
+        _report_faults(ops.fault_clear(_session(), target, slice_name), as_json, "cleared")
     _run(as_json, action)
 
 
@@ -512,22 +403,17 @@ def fault_clear(target: Annotated[Optional[str], typer.Argument(help="one target
 def fault_ls(slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
     """List the link targets of a slice and the faults in force on each."""
     def action() -> None:
-        engine = _engine()
-        handles = engine.link_proxies(_one_slice(engine, slice_name))
-        faults = active_faults(handles)
-        if as_json:
-            _emit({"targets": link_targets(handles), "faults": [f.model_dump() for f in faults]})
-        else:
-            console.print(display.faults_table(link_targets(handles), faults))
+        result = ops.fault_ls(_session(), slice_name)
+        _emit(result) if as_json else console.print(display.faults_table(result.targets, result.faults))
     _run(as_json, action)
 
 
-def _report_faults(faults: list, as_json: bool, verb: str) -> None:
+def _report_faults(result, as_json: bool, verb: str) -> None:
     if as_json:
-        _emit({"ok": True, "faults": [f.model_dump() for f in faults]})
+        _emit(result)
         return
-    console.print(f"{verb}: {len(faults)} fault(s)")
-    for fault in faults:
+    console.print(f"{verb}: {len(result.faults)} fault(s)")
+    for fault in result.faults:
         what = fault.type if fault.type == "down" else f"{fault.type} {fault.stream} {fault.attributes}"
         console.print(f"  {fault.route:<24} {fault.name:<36} {what}")
 
@@ -535,17 +421,16 @@ def _report_faults(faults: list, as_json: bool, verb: str) -> None:
 @app.command()
 def doctor(as_json: JsonOpt = False) -> None:
     """Check the prerequisites: engine, API version, Compose v2, images, free ports."""
-    checks = run_checks(_driver())
-    ok = all(c.ok for c in checks)
+    result = ops.doctor(_session())
     if as_json:
-        _emit({"ok": ok, "checks": [c.model_dump() for c in checks]})
+        _emit(result)
     else:
-        for check in checks:
-            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
-            console.print(f"{mark} {check.name:<32} {check.detail}")
-            if not check.ok and check.fix:
-                console.print(f"     [cyan]fix:[/] {check.fix}")
-    if not ok:
+        for one in result.checks:
+            mark = "[green]ok  [/]" if one.ok else "[bold red]FAIL[/]"
+            console.print(f"{mark} {one.name:<32} {one.detail}")
+            if not one.ok and one.fix:
+                console.print(f"     [cyan]fix:[/] {one.fix}")
+    if not result.ok:
         raise typer.Exit(2)
 
 
@@ -555,15 +440,12 @@ def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileO
                 as_json: JsonOpt = False) -> None:
     """Start the whole stack as the shared baseline (kept if already running)."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file)
-        engine = _engine()
-        engine.driver.engine_info()
         if as_json:
-            _emit({"ok": True, "baseline": engine.baseline_up(the_stack, timeout).model_dump(mode="json")})
+            _emit(ops.baseline_up(_session(), stack, file, env_file, timeout))
             return
         with display.Progress(console) as progress:
-            result = engine.baseline_up(the_stack, timeout, on_event=progress)
-        console.print(display.status_table(result))
+            result = ops.baseline_up(_session(), stack, file, env_file, timeout, on_event=progress)
+        console.print(display.status_table(result.baseline))
     _run(as_json, action)
 
 
@@ -571,10 +453,8 @@ def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileO
 def baseline_down(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
     """Stop and remove the shared baseline of a stack (refused while slices use it)."""
     def action() -> None:
-        the_stack = _load(stack, file, None)
-        _engine().baseline_down(the_stack.name)
-        _emit({"ok": True, "removed": the_stack.name}) if as_json else console.print(
-            f"removed the baseline of {the_stack.name}")
+        result = ops.baseline_down(_session(), stack, file)
+        _emit(result) if as_json else console.print(f"removed the baseline of {result.removed[0]}")
     _run(as_json, action)
 
 
@@ -582,16 +462,16 @@ def baseline_down(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt
 def baseline_status(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
     """Show the services of the shared baseline."""
     def action() -> None:
-        the_stack = _load(stack, file, None)
-        result = _engine().baseline_status(the_stack.name)
+        result = ops.baseline_status(_session(), stack, file)
         _emit(result) if as_json else console.print(display.status_table(result))
     _run(as_json, action)
 
 
 @app.command()
-def version() -> None:
+def version(as_json: JsonOpt = False) -> None:
     """Print stacklet's version."""
-    console.print(f"stacklet {__version__}")
+    result = ops.version(_session())
+    _emit(result) if as_json else console.print(f"stacklet {result.version}")
 
 
 @app.command()
@@ -599,28 +479,29 @@ def tui(name: Annotated[Optional[str], typer.Argument(help="slice name (default:
     """Watch and steer a slice in the terminal: services, logs, faults (Textual)."""
     from stacklet.tui import run_tui  # Textual is imported only when the TUI runs
 
-    run_tui(_engine(), name)
+    run_tui(_session().engine, name)
 
 
 @app.command()
 def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
-          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None
-          ) -> None:
+          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None,
+          as_json: JsonOpt = False) -> None:
     """Write the agent skill document of a stack (Markdown): services, slices, checks, faults, seeds."""
-    from stacklet.agents.skill import render_skill
-
     def action() -> None:
-        text = render_skill(_load(stack, file, env_file))
-        if out is None:
-            sys.stdout.write(text)
-            return
-        try:
-            out.write_text(text)
-        except OSError as exc:
-            raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
-                                 hint="check that the folder exists and is writable") from exc
-        err_console.print(f"wrote {out} ({len(text.splitlines())} lines)")
-    _run(False, action)
+        result = ops.skill(_session(), stack, file, env_file)
+        if out is not None:
+            try:
+                out.write_text(result.text)
+            except OSError as exc:
+                raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
+                                     hint="check that the folder exists and is writable") from exc
+            if not as_json:
+                err_console.print(f"wrote {out} ({len(result.text.splitlines())} lines)")
+        if as_json:
+            _emit(result)
+        elif out is None:
+            sys.stdout.write(result.text)
+    _run(as_json, action)
 
 
 @app.command()

@@ -247,10 +247,13 @@ def health(info: ContainerInfo) -> Verdict:
 
     Ready: running and not unhealthy (a healthcheck still starting counts as waiting), or a
     one-shot job that exited 0. Anything else (exited, killed, dead, restarting, unhealthy) is not.
+    A link proxy is judged by running alone: its routes were set once its control API answered.
     """
-    one_shot = SliceLabels.of(info.labels).one_shot
-    if one_shot:
+    labels = SliceLabels.of(info.labels)
+    if labels.one_shot:
         return Completed().poll(info)
+    if labels.is_linkproxy:
+        return Running().poll(info)
     return HealthcheckPassing().poll(info)
 
 

@@ -1,0 +1,163 @@
+"""The result models of the command layer: what every command answers, as one JSON envelope.
+
+Every result is ``{"ok": true, ...}`` (lists live under a key, never bare); an error is
+``{"ok": false, "error": ..., "message": ..., "hint": ...}`` (``error_envelope``). The CLI prints
+them with ``--json``, the MCP tools return them, the TUI reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from stacklet.checks.verdict import HistoryEntry
+from stacklet.errors import StackletError
+from stacklet.ops.doctor import Check
+from stacklet.planning.lifetime import GcDecision
+from stacklet.planning.plan import SlicePlan
+from stacklet.runtime.faults import ActiveFault
+from stacklet.runtime.seeds import SeedResult
+from stacklet.runtime.status import ReconcileResult, ReloadResult, SliceStatus, SliceSummary
+
+
+class Envelope(BaseModel):
+    """The base of every command's answer."""
+
+    ok: bool = True
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document of this answer."""
+        return self.model_dump(mode="json")
+
+
+def error_envelope(error: StackletError) -> dict[str, Any]:
+    """The JSON document of a failed command."""
+    return {"ok": False, **error.to_dict()}
+
+
+class PlanResult(Envelope, SlicePlan):
+    """``plan``: the slice for a change, and the seed files of its local services."""
+
+    seeds: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class WhyResult(Envelope):
+    """``why``: where a service stands in the slice of a change, and why."""
+
+    service: str
+    state: str = Field(description="local, forwarded or absent")
+    role: str | None = None
+    explanation: str
+
+
+class GraphResult(Envelope):
+    """``graph``: the service graph as Mermaid or Graphviz text."""
+
+    format: str
+    text: str
+
+
+class UpResult(Envelope):
+    """``up``: the plan, the slice as it runs now, and what a reconcile changed (when it ran)."""
+
+    plan: SlicePlan
+    slice: SliceStatus
+    reconcile: ReconcileResult | None = None
+
+    def document(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"reconcile"})
+        if self.reconcile:
+            data["reconcile"] = self.reconcile.model_dump(mode="json", exclude={"status"})
+        return data
+
+
+class ReloadAnswer(Envelope):
+    """``reload``: one service rebuilt and ready again."""
+
+    reload: ReloadResult
+
+
+class StatusResult(Envelope, SliceStatus):
+    """``status`` and ``baseline status``: the services of a slice or baseline."""
+
+
+class SliceList(Envelope):
+    """``ls``: every slice on the engine."""
+
+    slices: list[SliceSummary]
+
+
+class Removed(Envelope):
+    """``down`` and ``baseline down``: what was removed."""
+
+    removed: list[str]
+
+
+class GcResult(Envelope):
+    """``gc``: the slices removed (or that would be, with ``dry_run``) and those kept, with reasons."""
+
+    dry_run: bool
+    removed: list[GcDecision]
+    kept: list[GcDecision]
+
+    @property
+    def decisions(self) -> list[GcDecision]:
+        return [*self.removed, *self.kept]
+
+
+class SeedResults(Envelope):
+    """``seed`` and ``reset``: the seed files applied per service."""
+
+    results: list[SeedResult]
+
+
+class LogLines(Envelope):
+    """``logs`` (without ``--follow``): the lines of a slice or of one service."""
+
+    lines: list[dict[str, str]]
+
+
+class FaultsResult(Envelope):
+    """``fault apply|add|clear``: the faults applied or removed."""
+
+    faults: list[ActiveFault]
+
+
+class FaultList(Envelope):
+    """``fault ls``: the link targets of a slice (local or forwarded) and the faults in force."""
+
+    targets: dict[str, str]
+    faults: list[ActiveFault]
+
+
+class HistoryResult(Envelope):
+    """``check --history``: the previous verdicts of a slice."""
+
+    slice: str
+    history: list[HistoryEntry]
+
+
+class DoctorResult(Envelope):
+    """``doctor``: each prerequisite, and whether all are met (``ok``)."""
+
+    checks: list[Check]
+
+
+class BaselineResult(Envelope):
+    """``baseline up``: the baseline as it runs now."""
+
+    baseline: SliceStatus
+
+
+class SkillResult(Envelope):
+    """``skill``: the stack's skill document (Markdown)."""
+
+    stack: str
+    text: str
+
+
+class VersionResult(Envelope):
+    """``version``."""
+
+    version: str

@@ -1,0 +1,79 @@
+"""What every command needs before it acts: the engine to talk to, the stack, the slice.
+
+A ``Session`` is made once per front end (the CLI's ``--context``/``--host``, the MCP server's, the
+TUI's engine) and handed to every command of ``stacklet.ops``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacklet.config.stack import Stack, list_stacks, load_stack
+from stacklet.docker.driver import Driver
+from stacklet.errors import PlanError, StackFileError
+from stacklet.planning.changes import changed_services
+from stacklet.runtime.engine import SliceEngine
+
+
+@dataclass
+class Session:
+    """The engine endpoint (and default stack) commands run against; the engine is made on first use."""
+
+    context: str | None = None
+    host: str | None = None
+    default_stack: str | None = None
+    _engine: SliceEngine | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, engine: SliceEngine) -> "Session":
+        """A session over an engine that already exists (the TUI's)."""
+        return cls(_engine=engine)
+
+    @property
+    def engine(self) -> SliceEngine:
+        if self._engine is None:
+            self._engine = SliceEngine(Driver(context=self.context, host=self.host))
+        return self._engine
+
+    @property
+    def driver(self):
+        return self.engine.driver
+
+
+def load(session: Session, stack: str | None = None, files: list[Path] | None = None,
+         env_files: list[Path] | None = None, services: list[str] | None = None) -> Stack:
+    """Load the stack; with several stacks and none named, pick the one holding all ``services``."""
+    stack = stack or (None if files else session.default_stack)
+    if stack or files:
+        return load_stack(stack, compose_files=files, env_files=env_files)
+    names = list_stacks()
+    if len(names) > 1 and services:
+        holding = [s for s in (load_stack(n, env_files=env_files) for n in names)
+                   if set(services) <= set(s.services)]
+        if len(holding) == 1:
+            return holding[0]
+    if len(names) == 1:
+        return load_stack(names[0], env_files=env_files)
+    raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: {', '.join(names) or 'none'}), "
+                         "set STACKLET_STACK, or use -f compose.yaml")
+
+
+def changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
+    """The services named, plus those touched since a git ref."""
+    named = list(services)
+    if since:
+        named += [s for s in changed_services(stack, since) if s not in named]
+    return named
+
+
+def one_slice(session: Session, name: str | None) -> str:
+    """``name``, or the only slice on the engine."""
+    if name:
+        return name
+    slices = session.engine.list()
+    if len(slices) == 1:
+        return slices[0].name
+    raise PlanError("no slice given" if slices else "no slice is running",
+                    hint=f"name one of: {', '.join(s.name for s in slices)}" if slices
+                    else "`stacklet up SERVICE` starts one")
