@@ -21,6 +21,7 @@ import yaml
 
 from stacklet.config.stack import FaultProfile, Stack
 from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.labels import Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_text
 from stacklet.planning.plan import (COMPOSE_FILE, DEFAULT_LINKPROXY_IMAGE, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
@@ -41,7 +42,7 @@ BASELINE_TIMEOUT_S = 600
 class Converger:
     """Boots, updates and restarts slices and baselines on one engine."""
 
-    def __init__(self, driver, workdir: Path, reader: SliceReader, teardown: Teardown):
+    def __init__(self, driver: EngineDriver, workdir: Path, reader: SliceReader, teardown: Teardown):
         self.driver = driver
         self.workdir = workdir
         self.reader = reader

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from stacklet.config.stack import FaultProfile, Stack
+from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import SliceNotFound, StackFileError
 from stacklet.labels import is_linkproxy
 from stacklet.planning.lifetime import GcDecision
@@ -38,7 +39,7 @@ def default_workdir() -> Path:
 class SliceEngine:
     """Boots and inspects slices and baselines on one Docker endpoint."""
 
-    def __init__(self, driver, workdir: Path | None = None):
+    def __init__(self, driver: EngineDriver, workdir: Path | None = None):
         self.driver = driver
         self.workdir = workdir or default_workdir()
         self.reader = SliceReader(driver)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stacklet.config.stack import Stack, load_stack
 from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.protocol import EngineDriver
 from stacklet.docker.linkproxy_client import LinkProxyControl
 from stacklet.errors import BootError, SliceNotFound
 from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkproxy, parse_utc, slice_project_name,
@@ -43,7 +44,7 @@ class Vantage:
 class SliceReader:
     """Reads slices and baselines on one engine from their labels."""
 
-    def __init__(self, driver):
+    def __init__(self, driver: EngineDriver):
         self.driver = driver
 
     # -- slices -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError
 from stacklet.labels import Label, SliceLabels, split_list
 from stacklet.planning.graph import dependency_layers
@@ -70,7 +71,7 @@ class StartPlan:
     """monotonic time the whole start must finish by"""
 
 
-def start_in_order(driver, project: str, start: StartPlan, on_event: EventSink = lambda e: None) -> None:
+def start_in_order(driver: EngineDriver, project: str, start: StartPlan, on_event: EventSink = lambda e: None) -> None:
     """Start every service of ``start`` once its dependencies meet their conditions; return when all are ready.
 
     A failed or timed-out service raises ``BootError`` naming it with its log tail.
@@ -190,7 +191,7 @@ def _report_ready(info: ContainerInfo, how: str, on_event: EventSink) -> None:
         on_event(Event("running", info.service, "started (no healthcheck)" if how == "running" else f"{how} answers"))
 
 
-def failure(driver, info: ContainerInfo, what: str) -> BootError:
+def failure(driver: EngineDriver, info: ContainerInfo, what: str) -> BootError:
     """A BootError naming the service, with its last health output and log tail."""
     logs = driver.container_logs(info.id, tail=LOG_TAIL)
     return BootError(f"service {info.service} {what}", service=info.service,
@@ -198,7 +199,7 @@ def failure(driver, info: ContainerInfo, what: str) -> BootError:
                      hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
 
-def wait_one(driver, info: ContainerInfo, strategy: WaitStrategy, timeout_s: int,
+def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, timeout_s: int,
              on_event: EventSink = lambda e: None, after: str = "") -> ContainerInfo:
     """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError."""
     deadline = time.monotonic() + timeout_s

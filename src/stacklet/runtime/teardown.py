@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import DockerError, PlanError, SliceNotFound
 from stacklet.labels import Label, baseline_project_name, marker_volume, slice_project_name, utc_text
 from stacklet.planning import lifetime
@@ -22,7 +23,7 @@ from stacklet.runtime.observe import SliceReader
 class Teardown:
     """Removes slices and baselines and keeps their lifetime markers."""
 
-    def __init__(self, driver, workdir: Path, reader: SliceReader):
+    def __init__(self, driver: EngineDriver, workdir: Path, reader: SliceReader):
         self.driver = driver
         self.workdir = workdir
         self.reader = reader

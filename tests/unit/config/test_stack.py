@@ -20,7 +20,7 @@ from stacklet.config.stack import (
     stateful_reason,
 )
 
-from .conftest import named_volume, service
+from ..conftest import named_volume, service
 
 COMPOSE = """\
 services:

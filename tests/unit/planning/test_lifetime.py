@@ -74,13 +74,13 @@ def test_bad_stack_yaml_ttl_names_file_key_and_forms(tmp_path: Path, value):
 
 
 def test_example_stacks_set_a_ttl():
-    root = Path(__file__).resolve().parents[2] / "stacks"
+    root = Path(__file__).resolve().parents[3] / "stacks"
     assert load_stack_file(root / "shop" / "stack.yaml").ttl == 4 * 3600
     assert load_stack_file(root / "mesh40" / "stack.yaml").ttl == 4 * 3600
 
 
 def test_up_refuses_a_bad_ttl_before_touching_docker(monkeypatch, compose_cli):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.chdir(Path(__file__).resolve().parents[3])
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # no engine there: the error must come first
     result = CliRunner().invoke(app, ["up", "orders", "--stack", "shop", "--ttl", "soon", "--json"])
     assert result.exit_code == 3, result.output

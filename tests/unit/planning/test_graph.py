@@ -10,7 +10,7 @@ from stacklet.errors import PlanError
 from stacklet.planning.graph import ServiceGraph, dependency_layers, references
 from stacklet.planning.plan import select_slice
 
-from .conftest import service
+from ..conftest import service
 
 SHOP_NAMES = {"gateway", "orders", "payments", "inventory", "catalog", "users", "fraud", "notifications",
               "orders-db", "inventory-db", "catalog-db", "redis"}

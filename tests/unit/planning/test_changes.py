@@ -12,7 +12,7 @@ from stacklet.planning.changes import changed_files, changed_services, services_
 from stacklet.errors import PlanError
 from stacklet.config.stack import load_stack
 
-from .conftest import SHOP_DIR, skip_or_fail
+from ..conftest import SHOP_DIR, skip_or_fail
 
 COMPOSE = """\
 services:

@@ -21,7 +21,7 @@ from stacklet.planning.plan import (
 from stacklet.labels import baseline_project_name, slice_project_name
 from stacklet.config.stack import BaselineConfig, LinkProxyConfig
 
-from .conftest import compose_accepts, named_volume, service
+from ..conftest import compose_accepts, named_volume, service
 
 ORDERS_LOCAL = {"orders": "changed", "gateway": "caller", "payments": "callee", "inventory": "callee",
                 "orders-db": "callee", "redis": "callee", "inventory-db": "stateful"}

@@ -17,7 +17,7 @@ from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import make_plan, render, render_baseline
 from stacklet.config.stack import Stack, load_stack
 
-from .conftest import compose_accepts
+from ..conftest import compose_accepts
 
 # corpus file -> (companion --env-file or None, number of services per SOURCES.md)
 PLANNABLE = {

@@ -13,7 +13,7 @@ from stacklet.runtime.seeds import resp_command, seed_files, seed_plan, split_re
 from stacklet.config.stack import (TOXIC_ATTRIBUTES, FaultProfile, ServiceMeta, SeedConfig, find_fault_profile,
                             list_fault_profiles, load_fault_profile, parse_toxic_arguments)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "faults").glob("*.yaml")), ids=lambda p: p.stem)

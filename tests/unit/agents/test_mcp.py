@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from stacklet.agents.oprun import run as run_op
 from stacklet.ops.commands import TOOLS as COMMANDS
 
-from .conftest import REPO_ROOT
+from ..conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("compose_cli")
 

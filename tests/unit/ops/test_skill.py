@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from stacklet.cli.app import app
 from stacklet.ops.skill import render_skill
 
-from .conftest import REPO_ROOT, service
+from ..conftest import REPO_ROOT, service
 
 
 @pytest.fixture(scope="module")

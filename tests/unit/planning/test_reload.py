@@ -10,7 +10,7 @@ from stacklet.planning.plan import make_plan, render
 from stacklet.planning.reconcile import SLICE_LABELS_KEPT, classify, keep_slice_labels, to_start
 from stacklet.runtime.watch import built_services, services_to_reload, watch_roots
 
-from .conftest import SHOP_DIR, service
+from ..conftest import SHOP_DIR, service
 
 CREATED, CHANGED, DEADLINE = Label.CREATED, Label.CHANGED, Label.BOOT_DEADLINE
 

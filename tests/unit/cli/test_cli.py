@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from stacklet import __version__
 from stacklet.cli.app import app
 
-from .conftest import REPO_ROOT
+from ..conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("compose_cli")
 
