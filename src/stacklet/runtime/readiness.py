@@ -65,12 +65,17 @@ class WaitStrategy(Protocol):
         """Ready, waiting or failed, for the container as ``info`` shows it now."""
 
 
+def _exited(info: ContainerInfo) -> Verdict:
+    """Why an exited container failed."""
+    if info.oom_killed:
+        return Verdict("failed", "was killed for using too much memory (OOM)")
+    return Verdict("failed", f"exited with code {info.exit_code}")
+
+
 def _not_running(info: ContainerInfo) -> Verdict:
     """The verdict on a container that is not running (for a long-running service)."""
     if info.state == "exited":
-        if info.oom_killed:
-            return Verdict("failed", "was killed for using too much memory (OOM)")
-        return Verdict("failed", f"exited with code {info.exit_code}")
+        return _exited(info)
     if info.state == "restarting":
         if info.restarts < MAX_RESTARTS:
             return Verdict("waiting", "restarting")
@@ -114,14 +119,8 @@ class Completed:
 
     def poll(self, info: ContainerInfo) -> Verdict:
         if info.state == "exited":
-            if info.exit_code == 0:
-                return READY
-            if info.oom_killed:
-                return Verdict("failed", "was killed for using too much memory (OOM)")
-            return Verdict("failed", f"exited with code {info.exit_code}")
-        if info.state == "dead":
-            return Verdict("failed", "is dead")
-        return Verdict("waiting", "running" if info.state == "running" else info.state)
+            return READY if info.exit_code == 0 else _exited(info)
+        return Verdict("waiting", info.state) if info.state == "running" else _not_running(info)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""What the TUI reads from and does to a slice, as plain functions of the engine (no Textual).
+"""What the TUI reads from and does to a slice (no Textual): the commands of ``stacklet.ops`` on the
+TUI's engine, each turned into the sentence the user sees, plus what only the TUI shows (a snapshot of
+the slice in one read, whether the baseline answers).
 
 Every function here may block (Docker, link proxies, TCP probes): the screens call them from
 thread workers only. Each action returns the sentence the user sees as a notification; failures
@@ -12,11 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacklet.checks.run import run_checks
-from stacklet.runtime.engine import SliceEngine, SliceStatus
 from stacklet.errors import SliceNotFound, StackletError
-from stacklet.runtime.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, clear_faults, \
-    link_targets
+from stacklet.ops import commands as ops
+from stacklet.ops.session import Session
+from stacklet.runtime.engine import SliceEngine, SliceStatus, SliceSummary
+from stacklet.runtime.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, link_targets
 from stacklet.checks.verdict import Verdict
 from stacklet.config.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
 
@@ -124,14 +126,20 @@ def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = 
 
 # -- actions --------------------------------------------------------------------------------------
 
+def list_slices(engine: SliceEngine) -> list[SliceSummary]:
+    """The slices on the engine (``stacklet ls``)."""
+    return ops.ls(Session.of(engine)).slices
+
+
 def restart_service(engine: SliceEngine, name: str, service: str) -> str:
     """Restart one service of the slice and wait until it is ready again (a link proxy gets its routes back)."""
-    restarted = engine.restart(name, service)
+    restarted = ops.restart(Session.of(engine), service, name).service(service)
     return f"restarted {service}: {restarted.health or restarted.state}"
 
 
 def reset_seed(engine: SliceEngine, name: str, service: str) -> str:
-    results = engine.seed(name, service, reset=True)
+    """Put one service back to its seeded state (``stacklet reset``)."""
+    results = ops.reset(Session.of(engine), service, name).results
     return "; ".join(f"reset {r.service}: {len(r.files)} files in {r.seconds:.2f}s" for r in results) or \
         f"{service} has nothing to reset"
 
@@ -150,6 +158,7 @@ def fault_profiles(stack: str | None, start: Path | None = None) -> list[FaultPr
 
 
 def apply_fault_profile(engine: SliceEngine, name: str, profile: FaultProfile, stack: str) -> str:
+    """Apply a loaded fault profile (``stacklet fault apply``)."""
     check_stack(profile, stack)
     applied = apply_profile(engine.link_proxies(name), profile)
     return f"applied {profile.name}: {len(applied)} fault(s)"
@@ -167,10 +176,11 @@ def add_quick_fault(engine: SliceEngine, name: str, target: str, kind: str) -> s
 
 
 def clear_all_faults(engine: SliceEngine, name: str, target: str | None = None) -> str:
-    removed = clear_faults(engine.link_proxies(name), target)
+    """Clear the faults of one target or of all (``stacklet fault clear``)."""
+    removed = ops.fault_clear(Session.of(engine), target, name).faults
     return f"cleared {len(removed)} fault(s)" + (f" on {target}" if target else "")
 
 
 def run_slice_checks(engine: SliceEngine, name: str) -> Verdict:
-    """Run the checks relevant to the slice's changes (recorded in its history like `stacklet check`)."""
-    return run_checks(engine, name)
+    """Run the checks relevant to the slice's changes (``stacklet check``, recorded in its history)."""
+    return ops.check(Session.of(engine), name)

@@ -7,13 +7,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import StackletError
+from stacklet.tui.messages import EngineAnswered, EngineUnreachable
 from stacklet.tui.screens import HelpScreen, NoEngineScreen, PickSliceScreen, SliceScreen
 
 REFRESH_S = 2.0
@@ -49,12 +50,17 @@ class StackletApp(App):
         try:
             self.engine.driver.engine_info()
         except StackletError as error:
-            self.call_from_thread(self._show, NoEngineScreen(error))
+            self.post_message(EngineUnreachable(error))
             return
-        if self.slice_name:
-            self.call_from_thread(self.open_slice, self.slice_name)
-        else:
-            self.call_from_thread(self.open_picker)
+        self.post_message(EngineAnswered())
+
+    @on(EngineUnreachable)
+    def _engine_unreachable(self, message: EngineUnreachable) -> None:
+        self._show(NoEngineScreen(message.error))
+
+    @on(EngineAnswered)
+    def _engine_answered(self) -> None:
+        self.open_slice(self.slice_name) if self.slice_name else self.open_picker()
 
     def _show(self, screen) -> None:
         while len(self.screen_stack) > 2:

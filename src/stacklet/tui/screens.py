@@ -1,7 +1,7 @@
 """Screens: the slice (tables, logs, faults), pick-a-slice, graph, help, no engine.
 
 Every read of engine state and every action runs in a thread worker; results come back to the UI
-thread with ``call_from_thread``. Log lines go into a bounded ``LogBuffer`` from a daemon thread
+thread as typed messages (``tui/messages.py``) handled by ``@on`` methods. Log lines go into a bounded ``LogBuffer`` from a daemon thread
 and are drawn in batches every 100 ms, so a service logging thousands of lines per second never
 blocks the screen.
 """
@@ -28,6 +28,8 @@ from stacklet.errors import SliceNotFound, StackletError
 from stacklet.tui import actions
 from stacklet.tui.actions import BaselineProbe, SliceSnapshot
 from stacklet.tui.logbuffer import LogBuffer, LogView
+from stacklet.tui.messages import (ActionDone, ActionFailed, ChecksDone, SlicesFailed, SlicesLoaded, SnapshotFailed,
+                                   SnapshotLoaded)
 from stacklet.checks.verdict import Verdict
 from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.tui.widgets import ROLE_STYLE, FaultPanel, ForwardedTable, LogPane, ServicesTable
@@ -134,13 +136,19 @@ class SliceScreen(Screen):
             snapshot = actions.load_snapshot(self.app.engine, self.slice_name, self.probe)
             profiles = self.profiles or actions.fault_profiles(snapshot.status.stack, self.app.faults_start)
         except StackletError as error:
-            self.app.call_from_thread(self._load_failed, error)
+            self.post_message(SnapshotFailed(error))
             return
         finally:
             self._refreshing = False
-        self.app.call_from_thread(self.apply_snapshot, snapshot, profiles)
+        self.post_message(SnapshotLoaded(snapshot, profiles))
 
-    def _load_failed(self, error: StackletError) -> None:
+    @on(SnapshotLoaded)
+    def _snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        self.apply_snapshot(message.snapshot, message.profiles)
+
+    @on(SnapshotFailed)
+    def _load_failed(self, message: SnapshotFailed) -> None:
+        error = message.error
         if isinstance(error, SliceNotFound) and self.snapshot is None:
             self.app.notify(error_text(error), title="no such slice", severity="error")
             self.app.open_picker()
@@ -316,18 +324,25 @@ class SliceScreen(Screen):
     @work(thread=True, group="actions")
     def _run_action(self, title: str, function, args: tuple, then=None) -> None:
         try:
-            message = function(self.app.engine, self.slice_name, *args)
+            text = function(self.app.engine, self.slice_name, *args)
         except StackletError as error:
-            self.app.call_from_thread(self.app.notify, error_text(error), title=f"{title} failed",
-                                      severity="error", timeout=10)
+            self.post_message(ActionFailed(title, error_text(error)))
         except Exception as error:  # noqa: BLE001 - an unexpected failure is shown, not a traceback
-            self.app.call_from_thread(self.app.notify, f"{type(error).__name__}: {error}",
-                                      title=f"{title} failed", severity="error", timeout=10)
+            self.post_message(ActionFailed(title, f"{type(error).__name__}: {error}"))
         else:
-            self.app.call_from_thread(self.app.notify, message, title=title)
-            if then:
-                self.app.call_from_thread(then)
-        self.app.call_from_thread(self.refresh_status)
+            self.post_message(ActionDone(title, text, then))
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        self.app.notify(message.text, title=message.title)
+        if message.then:
+            message.then()
+        self.refresh_status()
+
+    @on(ActionFailed)
+    def _action_failed(self, message: ActionFailed) -> None:
+        self.app.notify(message.text, title=f"{message.title} failed", severity="error", timeout=10)
+        self.refresh_status()
 
     def action_run_checks(self) -> None:
         self.app.notify("running the checks…", timeout=3)
@@ -338,11 +353,14 @@ class SliceScreen(Screen):
         try:
             verdict = actions.run_slice_checks(self.app.engine, self.slice_name)
         except StackletError as error:
-            self.app.call_from_thread(self.app.notify, error_text(error), title="checks failed to run",
-                                      severity="error", timeout=10)
+            self.post_message(ActionFailed("checks", error_text(error)))
             return
-        self.app.call_from_thread(self.app.push_screen, VerdictScreen(verdict))
-        self.app.call_from_thread(self.refresh_status)
+        self.post_message(ChecksDone(verdict))
+
+    @on(ChecksDone)
+    def _checks_done(self, message: ChecksDone) -> None:
+        self.app.push_screen(VerdictScreen(message.verdict))
+        self.refresh_status()
 
     def action_graph(self) -> None:
         if self.snapshot:
@@ -373,12 +391,19 @@ class PickSliceScreen(Screen):
     @work(thread=True, exclusive=True, group="slices")
     def load(self) -> None:
         try:
-            slices = self.app.engine.list()
+            slices = actions.list_slices(self.app.engine)
         except StackletError as error:
-            self.app.call_from_thread(self.query_one("#pick-message", Label).update,
-                                      Text(error_text(error), "bold red"))
+            self.post_message(SlicesFailed(error_text(error)))
             return
-        self.app.call_from_thread(self.show, slices)
+        self.post_message(SlicesLoaded(slices))
+
+    @on(SlicesFailed)
+    def _slices_failed(self, message: SlicesFailed) -> None:
+        self.query_one("#pick-message", Label).update(Text(message.text, "bold red"))
+
+    @on(SlicesLoaded)
+    def _slices_loaded(self, message: SlicesLoaded) -> None:
+        self.show(message.slices)
 
     def show(self, slices: list[SliceSummary]) -> None:
         table = self.query_one(DataTable)
