@@ -42,7 +42,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import stacklet.runtime.engine as engine_module
 import stacklet.planning.plan as plan_module
 from stacklet.config.compose import parse_compose
 from stacklet.docker.driver import Driver
@@ -429,13 +428,8 @@ def instrumented_engine(spans: Spans) -> SliceEngine:
 
 def refresh_linkproxy_tag() -> str:
     """Re-read the link proxy's content tag (its sources may have changed since import)."""
-    make_tag = getattr(plan_module, "_linkproxy_image_tag", None)
-    if make_tag is None:
-        return plan_module.DEFAULT_LINKPROXY_IMAGE
-    tag = make_tag()
-    plan_module.DEFAULT_LINKPROXY_IMAGE = tag
-    engine_module.DEFAULT_LINKPROXY_IMAGE = tag
-    return tag
+    plan_module.default_linkproxy_image.cache_clear()
+    return plan_module.default_linkproxy_image()
 
 
 def ensure_linkproxy_image(driver: Driver) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class Label:
     """"true" on a service the slice runs to completion (a job): exited 0 is its ready state"""
 
     AFTER = f"{PREFIX}.after"
-    """comma-separated services (Compose keys) this one calls, inferred beyond depends_on: it starts once they are ready"""
+    """comma-separated services (Compose keys) this one calls beyond depends_on: it starts once they are ready"""
     READINESS = f"{PREFIX}.readiness"
     """``protocol:port`` a readiness probe speaks to a service without a healthcheck"""
 

@@ -28,6 +28,7 @@ from stacklet import __version__
 from stacklet.config.stack import load_stack
 from stacklet.ops.commands import TOOLS
 from stacklet.ops.skill import render_skill
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
 
 TIMEOUT_S = 120            # a command that does not boot anything
 BOOT_TIMEOUT_MARGIN_S = 600  # `up` may take its per-service timeout several times over (build, start, seed)
@@ -107,7 +108,7 @@ def _result(document: dict[str, Any], exit_code: int) -> CallToolResult:
 
 def _timeout(op: str, args: dict[str, Any]) -> float:
     if op in ("up", "reload", "restart", "baseline_up"):
-        return int(args.get("timeout") or 180) * 3 + BOOT_TIMEOUT_MARGIN_S
+        return int(args.get("timeout") or DEFAULT_TIMEOUT_S) * 3 + BOOT_TIMEOUT_MARGIN_S
     return CHECK_TIMEOUT_S if op == "check" else TIMEOUT_S
 
 

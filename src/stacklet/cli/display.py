@@ -12,7 +12,7 @@ from rich.text import Text
 
 from stacklet.runtime.engine import Event, ReconcileResult, SliceStatus, SliceSummary
 from stacklet.errors import StackletError
-from stacklet.planning.lifetime import GcDecision, expiry_text
+from stacklet.planning.lifetime import GcDecision, expiry_text, span
 from stacklet.planning.plan import SlicePlan
 
 ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
@@ -93,7 +93,7 @@ def slices_table(slices: list[SliceSummary]) -> Table:
         table.add_column(column)
     for s in slices:
         expires = Text(expiry_text(s.expires_in_s), "bold red" if s.expired else "dim" if s.expires is None else "")
-        table.add_row(s.name, s.stack, ",".join(s.changed), _age(s.age_s), expires,
+        table.add_row(s.name, s.stack, ",".join(s.changed), ("?" if s.age_s is None else span(s.age_s)), expires,
                       f"{s.running}/{s.containers} running",
                       Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
     return table
@@ -205,13 +205,3 @@ class Progress:
         elapsed = time.monotonic() - self.started
         return Group(table, Text(f"{elapsed:5.1f}s {self.footer}", "dim"))
 
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

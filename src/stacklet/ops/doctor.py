@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from stacklet.docker.driver import Driver
 from stacklet.errors import StackletError
-from stacklet.planning.plan import DEFAULT_LINKPROXY_IMAGE
+from stacklet.planning.plan import default_linkproxy_image
 
 BASE_IMAGE = "debian:bookworm-slim"
 MIN_API = (1, 41)
@@ -42,9 +42,9 @@ def run_checks(driver: Driver) -> list[Check]:
                             "compose plugin"))
     if info:
         for image, fix in ((BASE_IMAGE, "scripts/bootstrap.sh docker pulls it, or builds it with debootstrap"),
-                           (DEFAULT_LINKPROXY_IMAGE, "built automatically on the first `stacklet up`")):
+                           (default_linkproxy_image(), "built automatically on the first `stacklet up`")):
             present = driver.image_exists(image)
-            checks.append(Check(name=f"image {image}", ok=present or image == DEFAULT_LINKPROXY_IMAGE,
+            checks.append(Check(name=f"image {image}", ok=present or image == default_linkproxy_image(),
                                 detail="present" if present else "missing", fix=None if present else fix))
     checks.append(_free_ports())
     return checks

@@ -36,11 +36,15 @@ def boot_budget_s(timeout_s: int, layers: int) -> int:
     return timeout_s * max(1, layers) + BOOT_MARGIN_S
 
 
-def span(seconds: float) -> str:
-    """A short duration: 45s, 29m, 2h05m, 3d04h."""
+def span(seconds: float, precise: bool = False) -> str:
+    """A short duration: 45s, 29m, 2h05m, 3d04h; ``precise`` keeps one more unit: 3m 30s, 2h 05m."""
     seconds = int(abs(seconds))
     if seconds < 120:
         return f"{seconds}s"
+    if precise:
+        if seconds < 7200:
+            return f"{seconds // 60}m {seconds % 60:02d}s"
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
     if seconds < 7200:
         return f"{seconds // 60}m"
     if seconds < 2 * 86400:

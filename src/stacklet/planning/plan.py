@@ -7,6 +7,7 @@ engine writes under ``.stacklet/slices/<name>/compose.yaml``. Neither does any I
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -34,8 +35,10 @@ PROTOCOL_PORTS = {5432: "postgres", 6379: "redis", 5672: "amqp", 3306: "mysql", 
 LINKPROXY_BUILD_CONTEXT = Path(__file__).parent.parent / "linkproxy"
 
 
-def _linkproxy_image_tag() -> str:
-    """stacklet's link proxy image, tagged by the content of its sources so a change rebuilds it."""
+@functools.cache
+def default_linkproxy_image() -> str:
+    """stacklet's link proxy image, tagged by the content of its sources so a change rebuilds it
+    (read on first use, not at import)."""
     digest = hashlib.sha256()
     for path in sorted(LINKPROXY_BUILD_CONTEXT.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -43,8 +46,6 @@ def _linkproxy_image_tag() -> str:
             digest.update(path.read_bytes())
     return f"stacklet/linkproxy:{__version__}-{digest.hexdigest()[:10]}"
 
-
-DEFAULT_LINKPROXY_IMAGE = _linkproxy_image_tag()
 
 
 class LocalService(BaseModel):
@@ -111,7 +112,7 @@ class SlicePlan(BaseModel):
     forwarded: list[ForwardedService]
     links: list[Link]
     proxies: list[LinkProxy]
-    linkproxy_image: str = DEFAULT_LINKPROXY_IMAGE
+    linkproxy_image: str = Field(default_factory=lambda: default_linkproxy_image())
     baseline_project: str
     notes: list[str] = Field(default_factory=list)
 
@@ -161,7 +162,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                      local=sorted(local, key=lambda s: (("changed", "caller", "callee", "stateful").index(s.role),
                                                         s.name)),
                      forwarded=forwarded, links=links, proxies=proxies,
-                     linkproxy_image=stack.meta.linkproxy.image or DEFAULT_LINKPROXY_IMAGE,
+                     linkproxy_image=stack.meta.linkproxy.image or default_linkproxy_image(),
                      baseline_project=baseline_project_name(stack.name), notes=notes)
 
 

@@ -24,7 +24,7 @@ from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.labels import Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_text
-from stacklet.planning.plan import (COMPOSE_FILE, DEFAULT_LINKPROXY_IMAGE, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
+from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
@@ -253,7 +253,7 @@ class Converger:
 
     def _build(self, project, services: dict, plan: SlicePlan | None, on_event: EventSink) -> list[str]:
         """Build the link proxy image when missing, then every service with a build; returns those built."""
-        if plan and plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE and not self.driver.image_exists(
+        if plan and plan.linkproxy_image == default_linkproxy_image() and not self.driver.image_exists(
                 plan.linkproxy_image):
             on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
             self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)

@@ -22,7 +22,7 @@ from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError
 from stacklet.labels import Label, SliceLabels, split_list
 from stacklet.planning.graph import dependency_layers
-from stacklet.runtime.readiness import POLL_S, Verdict, WaitStrategy
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, POLL_S, Verdict, WaitStrategy
 from stacklet.runtime.status import Event, EventSink
 
 Condition = Literal["started", "ready", "completed"]
@@ -66,7 +66,7 @@ class StartPlan:
     """loads a service's seeds into its container (returns a SeedResult)"""
     seeds: dict[str, list[str]] = field(default_factory=dict)
     """stack service name → seed files, for the services to seed once ready"""
-    timeout_s: int = 180
+    timeout_s: int = DEFAULT_TIMEOUT_S
     deadline: float | None = None
     """monotonic time the whole start must finish by"""
 

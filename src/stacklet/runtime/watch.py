@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stacklet.planning.changes import services_for_files
 from stacklet.runtime.engine import ReloadResult, SliceEngine
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
 from stacklet.errors import StackletError
 from stacklet.config.stack import Stack
 
@@ -57,7 +58,7 @@ def services_to_reload(stack: Stack, services: list[str], paths: Iterable[str | 
 def watch(engine: SliceEngine, name: str, stack: Stack, services: list[str], *,
           on_reload: Callable[[ReloadResult], None], on_error: Callable[[str, StackletError], None],
           on_ready: Callable[[list[Path]], None] = lambda roots: None,
-          on_change: Callable[[list[str]], None] = lambda services: None, timeout_s: int = 180,
+          on_change: Callable[[list[str]], None] = lambda services: None, timeout_s: int = DEFAULT_TIMEOUT_S,
           debounce_ms: int = DEBOUNCE_MS, stop_event=None) -> None:
     """Reload the services of slice ``name`` whose files change, until Ctrl-C (KeyboardInterrupt) or ``stop_event``.
 

@@ -1,7 +1,8 @@
 """Screens: the slice (tables, logs, faults), pick-a-slice, graph, help, no engine.
 
 Every read of engine state and every action runs in a thread worker; results come back to the UI
-thread as typed messages (``tui/messages.py``) handled by ``@on`` methods. Log lines go into a bounded ``LogBuffer`` from a daemon thread
+thread as typed messages (``tui/messages.py``) handled by ``@on`` methods.
+Log lines go into a bounded ``LogBuffer`` from a daemon thread
 and are drawn in batches every 100 ms, so a service logging thousands of lines per second never
 blocks the screen.
 """
@@ -23,6 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.worker import get_current_worker
 
 from stacklet.labels import parse_utc
+from stacklet.planning.lifetime import span
 from stacklet.runtime.engine import SliceSummary
 from stacklet.errors import SliceNotFound, StackletError
 from stacklet.tui import actions
@@ -40,17 +42,8 @@ LOG_TAIL = 200
 
 def age_text(created: str | None, now: datetime) -> str:
     """How long ago the slice was created: '45s', '3m 30s', '2h 05m'."""
-    if not created:
-        return "?"
-    return _seconds_text(int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()))
-
-
-def _seconds_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    moment = parse_utc(created)
+    return "?" if moment is None else span((now - moment).total_seconds(), precise=True)
 
 
 def expires_text(expires: str | None, now: datetime) -> Text:
@@ -60,11 +53,12 @@ def expires_text(expires: str | None, now: datetime) -> Text:
         return Text("never", "dim")
     seconds = (moment - now).total_seconds()
     if seconds <= 0:
-        return Text(f"expired {_seconds_text(int(-seconds))} ago", "bold red")
-    return Text(f"in {_seconds_text(int(seconds))}", "yellow" if seconds < 600 else "")
+        return Text(f"expired {span(seconds, precise=True)} ago", "bold red")
+    return Text(f"in {span(seconds, precise=True)}", "yellow" if seconds < 600 else "")
 
 
 def error_text(error: StackletError) -> str:
+    """An error as a notification: its message, and its hint below."""
     return error.message + (f"\n{error.hint}" if error.hint else "")
 
 

@@ -10,7 +10,7 @@ from stacklet.errors import PlanError
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import (
     CONTROL_PORT,
-    DEFAULT_LINKPROXY_IMAGE,
+    default_linkproxy_image,
     SlicePlan,
     default_slice_name,
     make_plan,
@@ -55,7 +55,7 @@ class TestShopPlan:
         assert orders_plan.stack == "shop" and orders_plan.changed == ["orders"] and orders_plan.radius == 1
         assert orders_plan.source.endswith("stack.yaml")
         assert orders_plan.baseline_project == "stacklet-baseline-shop"
-        assert orders_plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE
+        assert orders_plan.linkproxy_image == default_linkproxy_image()
 
     def test_local_order_is_changed_caller_callee_stateful(self, orders_plan):
         assert [s.name for s in orders_plan.local] == ["orders", "gateway", "inventory", "orders-db", "payments",
@@ -285,7 +285,7 @@ class TestRenderShop:
         for proxy in orders_plan.proxies:
             spec = project["services"][proxy.name]
             assert spec["networks"]["default"]["aliases"] == proxy.targets
-            assert spec["image"] == orders_plan.linkproxy_image == DEFAULT_LINKPROXY_IMAGE
+            assert spec["image"] == orders_plan.linkproxy_image == default_linkproxy_image()
             assert spec["image"].startswith("stacklet/linkproxy:")
             assert spec["command"] == ["--host", "0.0.0.0", "--port", str(CONTROL_PORT)]
             assert [p["target"] for p in spec["ports"]] == [CONTROL_PORT]
