@@ -123,12 +123,10 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
     ttl_s = _ttl(ttl, the_stack.meta.ttl)
     engine = session.engine
     engine.driver.engine_info()
-    common = dict(seed=not no_seed, fault_profile=profile, fault_seed=fault_seed, timeout_s=timeout, on_event=on_event)
-    if engine.exists(slice_name):
-        result = engine.reconcile(the_plan, the_stack, slice_name, **common)
-        return r.UpResult(plan=the_plan, slice=result.status, reconcile=result)
-    status = engine.up(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure, ttl_s=ttl_s, **common)
-    return r.UpResult(plan=the_plan, slice=status)
+    status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
+                                         seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
+                                         timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
+    return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled)
 
 
 def reload(session: Session, service: Annotated[str, Field(description="the service to rebuild and restart")],

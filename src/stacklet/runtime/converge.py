@@ -50,18 +50,28 @@ class Converger:
 
     # -- a slice from nothing ---------------------------------------------------------------
 
+    def converge(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False,
+                 seed: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+                 timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
+                 on_event: EventSink = lambda e: None) -> tuple[SliceStatus, ReconcileResult | None]:
+        """Make slice ``name`` run ``plan``: boot it from nothing, or reconcile it when it runs (the one place
+        that decides). A reconcile keeps the slice's age and expiry, so ``keep_on_failure`` and ``ttl_s``
+        apply to a new slice only. Returns the slice's status, and what the reconcile did."""
+        if self.reader.exists(name):
+            result = self.reconcile(plan, stack, name, seed=seed, fault_profile=fault_profile,
+                                    fault_seed=fault_seed, timeout_s=timeout_s, on_event=on_event)
+            return result.status, result
+        return self.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, fault_profile=fault_profile,
+                       fault_seed=fault_seed, timeout_s=timeout_s, ttl_s=ttl_s, on_event=on_event), None
+
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
            fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Boot the slice ``name`` for ``plan`` and return when every local service is ready (and seeded).
+        """Boot the new slice ``name`` for ``plan`` and return when every local service is ready (and seeded).
 
-        A slice of that name that already runs is reconciled instead. ``ttl_s`` labels it to expire
-        that many seconds from now (`stacklet gc` removes it then).
+        ``ttl_s`` labels it to expire that many seconds from now (`stacklet gc` removes it then).
         """
-        if self.reader.exists(name):
-            return self.reconcile(plan, stack, name, seed=seed, fault_profile=fault_profile, fault_seed=fault_seed,
-                                  timeout_s=timeout_s, on_event=on_event).status
         now = datetime.now(timezone.utc)
         expiry = {Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
         compose_file = self.teardown.slice_folder(name) / COMPOSE_FILE

@@ -52,10 +52,15 @@ class SliceEngine:
            fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Boot slice ``name`` (or reconcile it when it runs); see ``Converger.up``."""
-        return self.converger.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed,
-                                 fault_profile=fault_profile, fault_seed=fault_seed, timeout_s=timeout_s,
-                                 ttl_s=ttl_s, on_event=on_event)
+        """Boot slice ``name`` (or reconcile it when it runs); its status. See ``Converger.converge``."""
+        return self.converge(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed,
+                             fault_profile=fault_profile, fault_seed=fault_seed, timeout_s=timeout_s,
+                             ttl_s=ttl_s, on_event=on_event)[0]
+
+    def converge(self, plan: SlicePlan, stack: Stack, name: str, **options) -> tuple[SliceStatus,
+                                                                                   ReconcileResult | None]:
+        """Boot slice ``name`` or reconcile it: its status, and what a reconcile did."""
+        return self.converger.converge(plan, stack, name, **options)
 
     def reconcile(self, plan: SlicePlan, stack: Stack, name: str, *, seed: bool = True,
                   fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
