@@ -28,6 +28,7 @@ from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
+from stacklet.runtime.workdir import ensure_workdir
 from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
@@ -78,7 +79,7 @@ def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: 
     verdict.previous = previous_run(engine.workdir, name)
     verdict.regressed = bool(verdict.previous) and len(verdict.failures) > verdict.previous.failures
     if keep_history:
-        record(engine.workdir, verdict)
+        record(ensure_workdir(engine.workdir), verdict)
     return verdict
 
 

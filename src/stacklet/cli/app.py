@@ -450,11 +450,14 @@ def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileO
 
 
 @baseline_app.command("down")
-def baseline_down(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
-    """Stop and remove the shared baseline of a stack (refused while slices use it)."""
+def baseline_down(stack: StackOpt = None, file: FileOpt = None,
+                  keep_images: Annotated[bool, typer.Option("--keep-images", help="keep the images it built")] = False,
+                  as_json: JsonOpt = False) -> None:
+    """Stop and remove the shared baseline of a stack and the images it built (refused while slices use it)."""
     def action() -> None:
-        result = ops.baseline_down(_session(), stack, file)
-        _emit(result) if as_json else console.print(f"removed the baseline of {result.removed[0]}")
+        result = ops.baseline_down(_session(), stack, file, keep_images)
+        images = f" and {len(result.images)} image(s) it built" if result.images else ""
+        _emit(result) if as_json else console.print(f"removed the baseline of {result.removed[0]}{images}")
     _run(as_json, action)
 
 

@@ -274,11 +274,13 @@ def baseline_up(session: Session, stack: StackRef = None, files: Files = None, e
     return r.BaselineResult(baseline=session.engine.baseline_up(the_stack, timeout, on_event=on_event))
 
 
-def baseline_down(session: Session, stack: StackRef = None, files: Files = None) -> r.Removed:
-    """Stop and remove the shared baseline of a stack (refused while slices use it)."""
+def baseline_down(session: Session, stack: StackRef = None, files: Files = None,
+                  keep_images: Annotated[bool, Field(description="keep the images the baseline built")] = False
+                  ) -> r.Removed:
+    """Stop and remove the shared baseline of a stack and the images it built (refused while slices use it)."""
     the_stack = load(session, stack, files)
-    session.engine.baseline_down(the_stack.name)
-    return r.Removed(removed=[the_stack.name])
+    images = session.engine.baseline_down(the_stack.name, keep_images)
+    return r.Removed(removed=[the_stack.name], images=images)
 
 
 def baseline_status(session: Session, stack: StackRef = None, files: Files = None) -> r.StatusResult:

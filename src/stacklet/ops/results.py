@@ -92,6 +92,7 @@ class Removed(Envelope):
     """``down`` and ``baseline down``: what was removed."""
 
     removed: list[str]
+    images: list[str] = Field(default_factory=list, description="ids of the images removed with it")
 
 
 class GcResult(Envelope):

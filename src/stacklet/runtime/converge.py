@@ -34,6 +34,7 @@ from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
 from stacklet.runtime.startup import StartPlan, start_in_order, wait_one
 from stacklet.runtime.status import Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus
 from stacklet.runtime.teardown import Teardown
+from stacklet.runtime.workdir import ensure_workdir
 
 OnFailure = Literal["teardown", "keep", "leave"]
 BASELINE_TIMEOUT_S = 600
@@ -221,6 +222,7 @@ class Converger:
                     on_event: EventSink = lambda e: None) -> SliceStatus:
         """Start (or bring up to date) the whole stack as the shared local baseline of ``stack``."""
         spec = render_baseline(stack)
+        ensure_workdir(self.workdir)
         compose_file = _write(self.workdir / "baselines" / stack.name / COMPOSE_FILE, spec)
         project = self.driver.project(compose_file, baseline_project_name(stack.name))
         if self.driver.containers({Label.BASELINE: stack.name}):
@@ -243,6 +245,7 @@ class Converger:
                  fault_profile: FaultProfile | None, fault_seed: int | None,
                  labels: dict[str, str]) -> tuple[dict, dict[str, list[str]]]:
         """Check what the slice needs before anything changes, and render its Compose project."""
+        ensure_workdir(self.workdir)
         self._check_baseline(plan)
         seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
         if fault_profile:

@@ -136,9 +136,11 @@ class SliceEngine:
         """Remove slice ``name``: containers, network, volumes, the images it built, its folder."""
         self.teardown.down(name)
 
-    def baseline_down(self, stack_name: str) -> None:
-        """Remove the local baseline of ``stack_name`` (refused while slices use it)."""
-        self.teardown.baseline_down(stack_name, [s.name for s in self.list() if s.stack == stack_name])
+    def baseline_down(self, stack_name: str, keep_images: bool = False) -> list[str]:
+        """Remove the local baseline of ``stack_name`` (refused while slices use it) and, unless
+        ``keep_images``, the images it built; returns the ids of the images removed."""
+        return self.teardown.baseline_down(stack_name, [s.name for s in self.list() if s.stack == stack_name],
+                                           keep_images)
 
     def gc(self, *, dry_run: bool = False, now: datetime | None = None,
            only: list[str] | None = None) -> list[GcDecision]:

@@ -20,6 +20,14 @@ from stacklet.planning.plan import COMPOSE_FILE
 from stacklet.runtime.observe import SliceReader
 
 
+def _built_services(compose_file: Path) -> set[str]:
+    """The services of a generated project that are built from local files."""
+    if not compose_file.is_file():
+        return set()
+    spec = yaml.safe_load(compose_file.read_text()) or {}
+    return {name for name, service in (spec.get("services") or {}).items() if (service or {}).get("build")}
+
+
 class Teardown:
     """Removes slices and baselines and keeps their lifetime markers."""
 
@@ -58,20 +66,29 @@ class Teardown:
         if project.file.parent == self.slice_folder(name):
             shutil.rmtree(self.slice_folder(name), ignore_errors=True)
 
-    def baseline_down(self, stack_name: str, users: list[str]) -> None:
-        """Remove the local baseline of ``stack_name`` (refused while slices in ``users`` use it)."""
+    def baseline_down(self, stack_name: str, users: list[str], keep_images: bool = False) -> list[str]:
+        """Remove the local baseline of ``stack_name`` (refused while slices in ``users`` use it), and the
+        images it built unless ``keep_images`` (an image something else still uses stays). Returns the
+        ids of the images removed."""
         labels = {Label.BASELINE: stack_name}
-        if not self.driver.containers(labels):
+        containers = self.driver.containers(labels)
+        if not containers:
             raise SliceNotFound(f"no baseline of stack {stack_name!r} runs", hint="nothing to stop")
         if users:
             raise PlanError(f"slices still use the baseline of {stack_name}: {', '.join(users)}",
                             hint="`stacklet down --all` first")
         compose_file = self.workdir / "baselines" / stack_name / COMPOSE_FILE
+        built = _built_services(compose_file)
+        images = sorted({c.image for c in containers if c.compose_service in built and c.image})
         project = self.driver.project(compose_file, baseline_project_name(stack_name))
         if compose_file.is_file():
             project.down(remove_images=False)
         self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
         self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
+        shutil.rmtree(compose_file.parent, ignore_errors=True)
+        if keep_images:
+            return []
+        return [image for image in images if self.driver.remove_image_if_unused(image)]
 
     def _detach_all(self, name: str) -> None:
         """Disconnect every container that is not the slice's own (this process's last) from its network,

@@ -127,3 +127,37 @@ def test_a_one_shot_job_that_exited_0_is_healthy_everywhere(tmp_path):
     assert not health(service).ready, "a long-running service that exited is not healthy, even with 0"
     assert not health(killed).ready
     assert health(starting_proxy).ready
+
+
+def test_the_workdir_ignores_itself_and_down_removes_the_slice_folder(tiny, tmp_path):
+    driver = FakeDriver()
+    engine = engine_on(driver, tmp_path)
+    engine.up(make_plan(tiny, ["web"]), tiny, "t7")
+    home = tmp_path / "home"
+    assert (home / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (home / "slices" / "t7" / "compose.yaml").is_file()
+    engine.down("t7")
+    assert not (home / "slices" / "t7").exists() and not driver.all and not driver.nets
+
+
+def test_reload_removes_the_image_it_replaced(tiny, tmp_path):
+    driver = FakeDriver()
+    engine = engine_on(driver, tmp_path)
+    engine.up(make_plan(tiny, ["web"]), tiny, "t8")
+    web = next(c for c in driver.all.values() if c.service == "web")
+    original_recreate = driver.project
+
+    def project(compose_file, name):
+        handle = original_recreate(compose_file, name)
+
+        def recreate(services):
+            for cid, info in list(driver.all.items()):
+                if info.compose_service in services:
+                    driver.all[cid] = info.model_copy(update={"image": "img-web-2", "state": "running"})
+                    driver.progress[cid] = 0
+        handle.recreate = recreate
+        return handle
+
+    driver.project = project
+    result = engine.reload("t8", "web")
+    assert result.rebuilt and ("remove_image", web.image) in driver.calls
