@@ -291,8 +291,7 @@ def baseline_status(session: Session, stack: StackRef = None, files: Files = Non
 
 def doctor(session: Session) -> r.DoctorResult:
     """The prerequisites: engine, API version, Compose v2, images, free ports; `ok` when all are met."""
-    checks = run_doctor_checks(session.driver)
-    return r.DoctorResult(ok=all(c.ok for c in checks), checks=checks)
+    return r.DoctorResult.of(run_doctor_checks(session.driver))
 
 
 def _ttl(value: str | None, default: int | None) -> int | None:

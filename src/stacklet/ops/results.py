@@ -140,9 +140,25 @@ class HistoryResult(Envelope):
 
 
 class DoctorResult(Envelope):
-    """``doctor``: each prerequisite, and whether all are met (``ok``)."""
+    """``doctor``: each prerequisite, and whether all are met (``ok``; when not, an error envelope too)."""
 
     checks: list[Check]
+    error: str | None = None
+    message: str | None = None
+    hint: str | None = None
+
+    @classmethod
+    def of(cls, checks: list[Check]) -> "DoctorResult":
+        failed = [c for c in checks if not c.ok]
+        if not failed:
+            return cls(checks=checks)
+        return cls(ok=False, checks=checks, error="PrerequisiteMissing",
+                   message=f"{len(failed)} of {len(checks)} prerequisites are not met: "
+                           + ", ".join(c.name for c in failed),
+                   hint=next((c.fix for c in failed if c.fix), None) or "see the checks")
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=self.ok)
 
 
 class BaselineResult(Envelope):
