@@ -161,7 +161,8 @@ class TestWhy:
     def test_forwarded(self, run):
         result = run("why", "catalog", "--changed", "orders", "--stack", "shop")
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.strip() == "catalog is forwarded to the baseline: dependency of local gateway"
+        assert result.stdout.strip() == ("catalog is forwarded to the baseline: dependency of local gateway; "
+                                                     "forwarded catalog may write to the baseline's catalog-db")
 
     def test_local_json(self, run):
         data = only_json(run("why", "inventory-db", "--changed", "orders", "--stack", "shop", "--json"))
@@ -171,7 +172,8 @@ class TestWhy:
     def test_forwarded_json(self, run):
         data = only_json(run("why", "catalog", "--changed", "orders", "--stack", "shop", "--json"))
         assert data == {"service": "catalog", "state": "forwarded", "role": None,
-                        "explanation": "catalog is forwarded to the baseline: dependency of local gateway"}
+                        "explanation": ("catalog is forwarded to the baseline: dependency of local gateway; "
+                                                     "forwarded catalog may write to the baseline's catalog-db")}
 
     def test_absent_json(self, run):
         data = only_json(run("why", "notifications", "--changed", "orders", "--stack", "shop", "--json"))

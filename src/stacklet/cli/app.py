@@ -30,8 +30,8 @@ from stacklet.runtime.faults import active_faults, add_fault, apply_profile, che
 from stacklet.runtime.seeds import seed_plan
 from stacklet.checks.verdict import Verdict, read_history, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
-from stacklet.config.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
-                            parse_toxic_arguments)
+from stacklet.config.stack import (Stack, find_compose_file, find_fault_profile, list_stacks, load_fault_profile,
+                                   load_stack, parse_duration, parse_toxic_arguments)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
@@ -52,11 +52,14 @@ class Options:
 
 StackOpt = Annotated[Optional[str], typer.Option("--stack", "-s", envvar="STACKLET_STACK",
                                                  help="stack name under stacks/, folder, or stack.yaml path")]
-FileOpt = Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="a Compose file (no stack.yaml needed)")]
+FileOpt = Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="a Compose file, repeatable like "
+                                                     "`docker compose -f` (a stack.yaml beside the first applies)")]
 EnvFileOpt = Annotated[Optional[list[Path]], typer.Option("--env-file", help="env file for Compose interpolation")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document and nothing else")]
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="changed services from `git diff REF`")]
 RadiusOpt = Annotated[Optional[int], typer.Option("--radius", "-r", help="callers/callees distance (default 1)")]
+ProfileOpt = Annotated[Optional[list[str]], typer.Option("--profile", help="enable a Compose profile (repeatable; "
+                                                                        "default: COMPOSE_PROFILES)")]
 SliceOpt = Annotated[Optional[str], typer.Option("--slice", help="slice name (default: the only one)")]
 
 
@@ -93,20 +96,18 @@ def _fail(error: StackletError, as_json: bool) -> None:
 
 
 def _load(stack: str | None, files: list[Path] | None, env_files: list[Path] | None,
-          services: list[str] | None = None) -> Stack:
-    """Load the stack; with several stacks and none named, pick the one holding all ``services``."""
-    if stack or files:
-        return load_stack(stack, compose_files=files, env_files=env_files)
+          services: list[str] | None = None, profiles: list[str] | None = None) -> Stack:
+    """Load the stack (see load_stack); with several stacks and none named, pick the one holding all ``services``."""
+    here = Path.cwd()
+    if stack or files or (here / "stack.yaml").is_file() or find_compose_file(here):
+        return load_stack(stack, compose_files=files, env_files=env_files, profiles=profiles)
     names = list_stacks()
     if len(names) > 1 and services:
-        holding = [s for s in (load_stack(n, env_files=env_files) for n in names)
+        holding = [s for s in (load_stack(n, env_files=env_files, profiles=profiles) for n in names)
                    if set(services) <= set(s.services)]
         if len(holding) == 1:
             return holding[0]
-    if len(names) == 1:
-        return load_stack(names[0], env_files=env_files)
-    raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: {', '.join(names) or 'none'}), "
-                         "set STACKLET_STACK, or use -f compose.yaml")
+    return load_stack(None, env_files=env_files, profiles=profiles)
 
 
 def _changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
@@ -152,10 +153,10 @@ def _run(as_json: bool, action) -> None:
 @app.command()
 def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
          since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
-         env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+         env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
     """Show the slice for a change: local services with roles, forwarded services, links."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file, services)
+        the_stack = _load(stack, file, env_file, services, compose_profile)
         the_plan = _plan(the_stack, services or [], since, radius)
         seeds = seed_plan(the_stack, [s.name for s in the_plan.local])
         if as_json:
@@ -169,10 +170,10 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
 def why(service: Annotated[str, typer.Argument(help="the service to explain")],
         changed: Annotated[Optional[list[str]], typer.Option("--changed", help="changed service (repeatable)")] = None,
         since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
-        env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+        env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
     """Say why SERVICE is local, forwarded, or not in the slice of a change."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file, [service, *(changed or [])])
+        the_stack = _load(stack, file, env_file, [service, *(changed or [])], compose_profile)
         graph = ServiceGraph.from_stack(the_stack)
         selection = select_slice(the_stack, _changed(the_stack, changed or [], since), radius, graph)
         text = graph.explain(service, selection)
@@ -188,12 +189,13 @@ def why(service: Annotated[str, typer.Argument(help="the service to explain")],
 @app.command()
 def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
           changed: Annotated[Optional[list[str]], typer.Option("--changed", help="mark a slice (repeatable)")] = None,
-          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None) -> None:
+          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
+          compose_profile: ProfileOpt = None) -> None:
     """Export the service graph as Mermaid or Graphviz dot."""
     def action() -> None:
         if fmt not in ("mermaid", "dot"):
             raise PlanError(f"unknown format {fmt!r}", hint="use --format mermaid or --format dot")
-        the_stack = _load(stack, file, env_file, changed)
+        the_stack = _load(stack, file, env_file, changed, compose_profile)
         the_graph = ServiceGraph.from_stack(the_stack)
         selection = select_slice(the_stack, changed, None, the_graph) if changed else None
         sys.stdout.write(the_graph.to_mermaid(selection) if fmt == "mermaid" else the_graph.to_dot(selection))
@@ -213,10 +215,14 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
                                                                  "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
                                                                  "until Ctrl-C (the slice keeps running)")] = False,
-       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None,
+       as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
     def action() -> None:
-        the_stack = _load(stack, file, env_file, services)
+        the_stack = _load(stack, file, env_file, services, compose_profile)
+        if the_stack.compose.boot_blockers:
+            raise ConfigError("cannot boot: " + "; ".join(the_stack.compose.boot_blockers),
+                              file=the_stack.source, key="env_file", hint="create the file (plan works without it)")
         the_plan = _plan(the_stack, services or [], since, radius)
         slice_name = validate_slice_name(name or default_slice_name(the_plan))
         profile = load_fault_profile(find_fault_profile(fault)) if fault else None

@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field
 
 from stacklet import __version__
 from stacklet.errors import PlanError
-from stacklet.planning.graph import Selection, ServiceGraph
-from stacklet.config.stack import Stack, service_ports, stateful_reason
+from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.selection import Selection
+from stacklet.planning.traits import Traits, service_ports, traits_of
+from stacklet.config.stack import Stack
 
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
@@ -44,16 +46,36 @@ def _linkproxy_image_tag() -> str:
 DEFAULT_LINKPROXY_IMAGE = _linkproxy_image_tag()
 
 
+ROLE_ORDER = ("changed", "caller", "callee", "consumer", "job", "stateful")
+
+
+class Dependency(BaseModel):
+    """One Compose ``depends_on`` entry of a local service, for the runtime to honour."""
+
+    service: str
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = "service_started"
+    required: bool = True
+    local: bool = Field(description="the dependency runs in the slice (else it is forwarded or absent)")
+
+
 class LocalService(BaseModel):
     """A service that runs in the slice."""
 
     name: str
-    role: Literal["changed", "callee", "caller", "stateful"]
+    role: Literal["changed", "callee", "caller", "stateful", "job", "consumer"]
     reasons: list[str]
     ports: list[int]
     udp_ports: list[int] = Field(default_factory=list, description="published, but not proxied (TCP only)")
     stateful: bool = False
+    stateful_rule: str | None = Field(None, description="the rule that recognised it as stateful")
+    job: bool = Field(False, description="a one-shot job: ready once it exited 0")
     behind_proxy: bool = False
+    depends_on: list[Dependency] = Field(default_factory=list, description="its Compose depends_on conditions")
+    starts_after: list[str] = Field(default_factory=list,
+                                    description="local services it calls (edges not in depends_on, cycles excepted): "
+                                                "start it once they are ready")
+    seed_after: list[str] = Field(default_factory=list,
+                                  description="stateful only: local jobs that must complete before it is seeded")
 
     @property
     def compose_name(self) -> str:
@@ -69,6 +91,17 @@ class ForwardedService(BaseModel):
     ports: list[int]
     address: str | None = Field(None, description="baseline host:port, None when there is none yet")
     baseline: Literal["remote", "local", "none"] = "none"
+    writes_to: list[str] = Field(default_factory=list, description="stores of the baseline it may write to")
+
+
+class PlanEdge(BaseModel):
+    """An edge of the service graph between services of the plan, with where it comes from."""
+
+    source: str
+    target: str
+    weak: bool
+    followed: bool = Field(description="weak edges to services outside the slice are not followed")
+    origins: list[dict[str, Any]]
 
 
 class Route(BaseModel):
@@ -110,6 +143,10 @@ class SlicePlan(BaseModel):
     proxies: list[LinkProxy]
     linkproxy_image: str = DEFAULT_LINKPROXY_IMAGE
     baseline_project: str
+    edges: list[PlanEdge] = Field(default_factory=list)
+    active_profiles: list[str] = Field(default_factory=list)
+    inactive_services: dict[str, list[str]] = Field(default_factory=dict, description="absent: profile not active")
+    boot_blockers: list[str] = Field(default_factory=list, description="why `up` must refuse (a missing env_file)")
     notes: list[str] = Field(default_factory=list)
 
     def local_service(self, name: str) -> LocalService | None:
@@ -129,25 +166,35 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
               graph: ServiceGraph | None = None) -> SlicePlan:
     """Select the slice for ``changed`` and lay out its link proxies."""
     graph = graph or ServiceGraph.from_stack(stack)
-    stateful = {name: why for name in stack.services if (why := stateful_reason(stack, name))}
-    sel = select_slice(stack, changed, radius, graph, set(stateful))
+    traits = traits_of(stack)
+    sel = select_slice(stack, changed, radius, graph, traits)
     radius = sel.radius
     ports = {name: service_ports(stack, name, graph.ports_seen(name))
              for name in (*sel.local, *sel.forwarded)}
     targets = sorted({target for _, target in sel.links if ports[target]})
     proxies = _pack(targets, ports)
     proxy_of = {t: p.name for p in proxies for t in p.targets}
-    notes = list(stack.compose.notes)
+    notes = [*stack.compose.notes, *sel.notes]
 
     local = []
     for name, role in sel.local.items():
         reasons = list(sel.reasons[name])
-        if name in stateful and role != "stateful":
-            reasons.append(stateful[name])
+        decision = traits.stateful.get(name)
+        if decision:
+            reasons.append(decision.reason)
         local.append(LocalService(name=name, role=role, reasons=reasons, ports=ports[name],
                                   udp_ports=stack.compose.services[name].udp_ports,
-                                  stateful=name in stateful, behind_proxy=name in proxy_of))
+                                  stateful=decision is not None, stateful_rule=decision.rule if decision else None,
+                                  job=name in traits.jobs, behind_proxy=name in proxy_of,
+                                  depends_on=_dependencies(stack, name, sel),
+                                  starts_after=_starts_after(stack, graph, name, sel),
+                                  seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
     forwarded = [_forwarded(stack, name, sel, ports[name], notes) for name in sel.forwarded]
+    for service in forwarded:
+        service.writes_to = sel.writes.get(service.name, [])
+        if service.writes_to:
+            notes.append(f"forwarded {service.name} writes to the baseline's {', '.join(service.writes_to)}: calls "
+                         f"through it change shared data (name {service.name} or widen --radius to run it locally)")
     addresses = {f.name: f for f in forwarded}
     for proxy in proxies:
         for route in proxy.routes:
@@ -159,23 +206,53 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
         kind = "local, so it is reached directly" if target in sel.local else "forwarded, so it is unreachable"
         notes.append(f"no port is known for {target} ({kind}, without faults): "
                      f"add `ports: [...]` under services.{target} in stack.yaml")
+    if graph.dropped:
+        notes.append("edges dropped by stack.yaml: " + ", ".join(f"{a} → {b}" for a, b in graph.dropped))
     return SlicePlan(stack=stack.name, source=stack.source, changed=sel.changed, radius=radius,
-                     local=sorted(local, key=lambda s: (("changed", "caller", "callee", "stateful").index(s.role),
-                                                        s.name)),
+                     local=sorted(local, key=lambda s: (ROLE_ORDER.index(s.role), s.name)),
                      forwarded=forwarded, links=links, proxies=proxies,
                      linkproxy_image=stack.meta.linkproxy.image or DEFAULT_LINKPROXY_IMAGE,
-                     baseline_project=baseline_project_name(stack.name), notes=notes)
+                     baseline_project=baseline_project_name(stack.name), edges=_edges(graph, sel),
+                     active_profiles=stack.compose.active_profiles,
+                     inactive_services=stack.compose.inactive_services,
+                     boot_blockers=stack.compose.boot_blockers, notes=notes)
 
 
 def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: ServiceGraph,
-                 stateful: set[str] | None = None) -> Selection:
+                 traits: Traits | None = None) -> Selection:
     """The graph selection of a slice (services and reasons), before ports and proxies."""
     radius = stack.meta.radius if radius is None else radius
     if radius < 0:
         raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
-    if stateful is None:
-        stateful = {name for name in stack.services if stateful_reason(stack, name)}
-    return graph.select(changed, radius, stateful)
+    return graph.select(changed, radius, traits or traits_of(stack))
+
+
+def _dependencies(stack: Stack, name: str, sel: Selection) -> list[Dependency]:
+    return [Dependency(service=dep, condition=opts.condition, required=opts.required, local=dep in sel.local)
+            for dep, opts in stack.compose.services[name].depends_on.items()]
+
+
+def _starts_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection) -> list[str]:
+    """Local services ``name`` calls that depends_on does not already order, leaving out those in a cycle."""
+    declared = set(stack.compose.services[name].depends_on)
+    return [dep for dep in graph.strong_callees(name)
+            if dep in sel.local and dep not in declared and name not in graph.strong_descendants(dep)]
+
+
+def _seed_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection, traits: Traits) -> list[str]:
+    """Jobs to complete before seeding ``name``: stack.yaml ``seed_after``, else the local jobs depending on it."""
+    declared = stack.service_meta(name).seed_after
+    if declared is not None:
+        return [job for job in declared if job in sel.local]
+    return sorted(job for job in traits.jobs if job in sel.local and name in graph.strong_callees(job))
+
+
+def _edges(graph: ServiceGraph, sel: Selection) -> list[PlanEdge]:
+    """The graph's edges out of local services, with their origins."""
+    skipped = set(sel.weak_skipped)
+    return [PlanEdge(source=a, target=b, weak=graph.is_weak(a, b), followed=(a, b) not in skipped,
+                     origins=[s.model_dump(exclude_none=True) for s in graph.edge_sources(a, b)])
+            for a in sorted(sel.local) for b in sorted(graph.graph.successors(a))]
 
 
 def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
