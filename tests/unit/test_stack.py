@@ -163,7 +163,7 @@ class TestStackFileErrors:
         path.write_text("name: shop\n")
         meta = load_stack_file(path)
         assert meta.radius == 1
-        assert meta.compose == ["compose.yaml"]
+        assert meta.compose == []  # the file Compose would pick in the stack's folder
         assert meta.services == {} and meta.baseline.addresses == {}
         assert meta.linkproxy.image is None
 

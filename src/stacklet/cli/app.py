@@ -174,15 +174,20 @@ def why(service: Annotated[str, typer.Argument(help="the service to explain")],
     """Say why SERVICE is local, forwarded, or not in the slice of a change."""
     def action() -> None:
         the_stack = _load(stack, file, env_file, [service, *(changed or [])], compose_profile)
-        graph = ServiceGraph.from_stack(the_stack)
-        selection = select_slice(the_stack, _changed(the_stack, changed or [], since), radius, graph)
-        text = graph.explain(service, selection)
+        the_graph = ServiceGraph.from_stack(the_stack)
+        selection = select_slice(the_stack, _changed(the_stack, changed or [], since), radius, the_graph)
+        text = the_graph.explain(service, selection)
         if as_json:
             state = ("local" if service in selection.local else "forwarded" if service in selection.forwarded
                      else "absent")
-            _emit({"service": service, "state": state, "role": selection.local.get(service), "explanation": text})
+            _emit({"service": service, "state": state, "role": selection.local.get(service), "explanation": text,
+                   "edges": [{"source": a, "target": b, "weak": the_graph.is_weak(a, b),
+                              "origins": [o.model_dump(exclude_none=True) for o in the_graph.edge_sources(a, b)]}
+                             for a, b in [*the_graph.graph.in_edges(service), *the_graph.graph.out_edges(service)]]})
         else:
-            console.print(text)
+            console.print(text, markup=False, highlight=False)
+            for a, b in [*the_graph.graph.in_edges(service), *the_graph.graph.out_edges(service)]:
+                console.print("  " + the_graph.edge_text(a, b), markup=False, highlight=False)
     _run(as_json, action)
 
 

@@ -156,7 +156,8 @@ class StackFile(_Strict):
     name: str | None = Field(default=None, description="default: the Compose project name (so adding a "
                                                         "stack.yaml never changes a stack's identity)")
     description: str = ""
-    compose: list[str] = Field(default_factory=lambda: ["compose.yaml"], description="Compose files, like -f")
+    compose: list[str] = Field(default_factory=list, description="Compose files, like -f (default: the one "
+                                                                 "Compose picks: compose.yaml, docker-compose.yml...)")
     radius: int = Field(default=1, ge=0)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
@@ -301,8 +302,9 @@ def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path
         compose = load_compose(files, env_files=env_files, profiles=profiles)
         return Stack(meta=StackFile(), compose=compose, root=files[0].parent)
     meta = load_stack_file(path)
+    default = find_compose_file(path.parent) or path.parent / COMPOSE_FILE_NAMES[0]
     files = ([Path(f).resolve() for f in compose_files] if compose_files
-             else [path.parent / name for name in meta.compose])
+             else [path.parent / name for name in meta.compose] or [default])
     compose = load_compose(files, env_files=env_files, profiles=profiles, project_directory=path.parent)
     stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
     check_references(stack)
@@ -350,7 +352,7 @@ def check_references(stack: Stack) -> None:
                 raise _unknown(stack, f"services.{name}.seed_after", job)
     for index, edge in enumerate(stack.meta.edges.drop):
         for end, key in ((edge.source, "from"), (edge.target, "to")):
-            if end not in known:
+            if end not in known and end not in stack.compose.inactive_services:
                 raise _unknown(stack, f"edges.drop.{index}.{key}", end)
     for index, check in enumerate(stack.meta.checks):
         for tag in check.services:

@@ -86,6 +86,8 @@ class ServiceGraph:
                     _add_edge(graph, name, dep, source, names, port)
         dropped = []
         for index, edge in enumerate(stack.meta.edges.drop):
+            if not {edge.source, edge.target} <= names:
+                continue  # a service of an inactive profile: nothing to drop in this graph
             if not graph.has_edge(edge.source, edge.target):
                 raise StackFileError(f"there is no edge {edge.source} → {edge.target} to drop", file=stack.source,
                                      key=f"edges.drop.{index}",
@@ -115,6 +117,10 @@ class ServiceGraph:
         """Every service reachable from ``name`` through strong edges."""
         view = nx.subgraph_view(self.graph, filter_edge=lambda a, b: not self.is_weak(a, b))
         return nx.descendants(view, name)
+
+    def descendants(self, name: str) -> set[str]:
+        """Every service reachable from ``name``, weak edges included."""
+        return nx.descendants(self.graph, name)
 
     def unknown(self, names: Iterable[str]) -> PlanError | None:
         """An error naming the services that are not in the graph (and the profile that has them), or None."""

@@ -233,9 +233,9 @@ def _dependencies(stack: Stack, name: str, sel: Selection) -> list[Dependency]:
 
 
 def _starts_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection) -> list[str]:
-    """Local services ``name`` calls that depends_on does not already order, leaving out those in a cycle."""
+    """Local services ``name`` calls (weak edges too) that depends_on does not order, leaving out cycles."""
     declared = set(stack.compose.services[name].depends_on)
-    return [dep for dep in graph.strong_callees(name)
+    return [dep for dep in graph.callees(name)
             if dep in sel.local and dep not in declared and name not in graph.strong_descendants(dep)]
 
 

@@ -3,9 +3,11 @@
 The rules, in order:
 
 1. the changed services, and their callers/callees within the radius (strong edges only: an edge
-   made only by a shared env_file pulls nothing in);
+   made only by a shared env_file is weak and extends nothing);
 2. isolation: every stateful service a local service depends on runs locally with its own data
-   (a slice never forwards to a store);
+   (a slice never forwards to a store), even through a weak edge: the service may use that
+   variable, and a local copy is the safe side (``edges.drop`` in stack.yaml removes the edge);
+   a weak edge to a service that is not a store is not followed (it stays out, unreachable);
 3. jobs: a one-shot job that prepares a local store (it depends on it) runs locally, role ``job``;
 4. consumers: a service that consumes from a broker the slice runs locally (it calls the broker and
    listens on no port, or is declared ``consumer: true``) runs locally, role ``consumer``;
@@ -80,9 +82,14 @@ def _close(graph: "ServiceGraph", sel: Selection, traits: Traits) -> None:
     while grown:
         grown = False
         for name in list(sel.local):
-            for dep in graph.strong_callees(name):
+            for dep in sorted(graph.graph.successors(name)):
                 if dep in traits.stateful and dep not in sel.local:
                     _add(sel, dep, "stateful", f"stateful dependency of {name} (a slice never uses baseline data)")
+                    if graph.is_weak(name, dep):
+                        origin = graph.edge_sources(name, dep)[0]
+                        sel.reasons[dep].append(
+                            f"reached only through shared env_file {origin.file} ({origin.variable}): local for "
+                            f"isolation; drop the edge {name} → {dep} in stack.yaml if {name} does not use it")
                     grown = True
         for job, why in sorted(traits.jobs.items()):
             stores = [d for d in graph.strong_callees(job) if d in traits.stateful and d in sel.local]
@@ -125,7 +132,7 @@ def _forward(graph: "ServiceGraph", sel: Selection, traits: Traits) -> None:
     sel.forwarded = sorted(forwarded)
     sel.reasons.update(forwarded)
     for name in sel.forwarded:
-        stores = sorted(d for d in graph.strong_descendants(name) if d in traits.stateful)
+        stores = sorted(d for d in graph.descendants(name) if d in traits.stateful)  # weak edges too: warn wide
         if stores:
             sel.writes[name] = stores
             sel.reasons[name].append(f"forwarded {name} may write to the baseline's {', '.join(stores)}")
