@@ -176,14 +176,14 @@ class TestPlanJson:
                              "linkproxy_image", "baseline_project", "edges", "active_profiles", "inactive_services",
                              "boot_blockers", "notes"}
         assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "stateful_rule",
-                                         "job", "behind_proxy", "depends_on", "starts_after", "seed_after"}
+                                         "job", "healthcheck", "behind_proxy", "depends_on", "starts_after", "seed_after"}
         assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to"}
         assert set(data["links"][0]) == {"source", "target", "kind", "proxy"}
         assert set(data["proxies"][0]) == {"name", "targets", "routes"}
         assert set(data["proxies"][0]["routes"][0]) == {"name", "target", "port", "upstream"}
         assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081],
                                     "udp_ports": [], "stateful": False, "stateful_rule": None, "job": False,
-                                    "behind_proxy": True,
+                                    "healthcheck": "compose", "behind_proxy": True,
                                     "depends_on": [{"service": "orders-db", "condition": "service_healthy",
                                                     "required": True, "local": True},
                                                    {"service": "redis", "condition": "service_healthy",

@@ -175,7 +175,8 @@ class ServiceGraph:
         """One line per origin of an edge: kind, key, variable and file; weak edges say so."""
         parts = []
         for s in self.edge_sources(source, target):
-            where = f"{s.key}" + (f" ({s.variable} in {s.file})" if s.variable else f" in {s.file}" if s.file else "")
+            named = s.variable and not s.key.endswith(f".{s.variable}")
+            where = s.key + (f" ({s.variable} in {s.file})" if named else f" in {s.file}" if s.file else "")
             parts.append(where + (" [weak: shared env_file]" if s.weak else ""))
         return f"{source} → {target}: " + "; ".join(parts)
 
@@ -186,7 +187,7 @@ class ServiceGraph:
         for name in sorted(self.graph):
             lines.append(f'  {ids[name]}["{name}"]')
         for a, b in sorted(self.graph.edges):
-            lines.append(f"  {ids[a]} --> {ids[b]}")
+            lines.append(f"  {ids[a]} -.->|weak| {ids[b]}" if self.is_weak(a, b) else f"  {ids[a]} --> {ids[b]}")
         if sel:
             lines += ["  classDef changed fill:#f96,stroke:#333", "  classDef local fill:#9cf,stroke:#333",
                       "  classDef forwarded fill:#eee,stroke:#999,stroke-dasharray: 4 2"]
@@ -208,7 +209,7 @@ class ServiceGraph:
                 style = ', style="rounded,dashed"'
             lines.append(f'  "{name}" [label="{name}"{style}];')
         for a, b in sorted(self.graph.edges):
-            lines.append(f'  "{a}" -> "{b}";')
+            lines.append(f'  "{a}" -> "{b}" [style=dashed, label="weak"];' if self.is_weak(a, b) else f'  "{a}" -> "{b}";')
         lines.append("}")
         return "\n".join(lines) + "\n"
 

@@ -69,6 +69,9 @@ class LocalService(BaseModel):
     stateful: bool = False
     stateful_rule: str | None = Field(None, description="the rule that recognised it as stateful")
     job: bool = Field(False, description="a one-shot job: ready once it exited 0")
+    healthcheck: Literal["compose", "image", "none"] = Field(
+        "none", description="what decides its health: Compose's healthcheck, its image's (per its Dockerfile), or "
+                            "none (then readiness must be probed: ports, protocol)")
     behind_proxy: bool = False
     depends_on: list[Dependency] = Field(default_factory=list, description="its Compose depends_on conditions")
     starts_after: list[str] = Field(default_factory=list,
@@ -186,6 +189,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                                   udp_ports=stack.compose.services[name].udp_ports,
                                   stateful=decision is not None, stateful_rule=decision.rule if decision else None,
                                   job=name in traits.jobs, behind_proxy=name in proxy_of,
+                                  healthcheck=_healthcheck(stack, name),
                                   depends_on=_dependencies(stack, name, sel),
                                   starts_after=_starts_after(stack, graph, name, sel),
                                   seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
@@ -225,6 +229,15 @@ def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: Se
     if radius < 0:
         raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
     return graph.select(changed, radius, traits or traits_of(stack))
+
+
+def _healthcheck(stack: Stack, name: str) -> str:
+    """Where the health of ``name`` comes from: Compose, its image's HEALTHCHECK (when known), or nowhere."""
+    service = stack.compose.services[name]
+    if service.has_healthcheck:
+        return "compose"
+    disabled = (service.raw.get("healthcheck") or {}).get("disable")
+    return "image" if not disabled and service.dockerfile and service.dockerfile.has_healthcheck else "none"
 
 
 def _dependencies(stack: Stack, name: str, sel: Selection) -> list[Dependency]:

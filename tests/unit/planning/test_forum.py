@@ -45,6 +45,9 @@ def test_plan_api(forum):
     assert not plan.forwarded
     local = {s.name: s for s in plan.local}
     assert local["db"].seed_after == ["migrate"]
+    # what decides readiness: db's image healthcheck is disabled, cache and search have none at all
+    assert {n: local[n].healthcheck for n in ("db", "cache", "search", "broker", "api")} == {
+        "db": "none", "cache": "none", "search": "none", "broker": "compose", "api": "compose"}
     assert ("migrate", "service_completed_successfully", True) in [
         (d.service, d.condition, d.required) for d in local["api"].depends_on]
     assert local["migrate"].job and local["migrate"].depends_on[0].service == "db"
