@@ -174,7 +174,7 @@ class TestPlanJson:
         data = json.loads(json.dumps(orders_plan.model_dump(mode="json")))
         assert set(data) == {"stack", "source", "changed", "radius", "local", "forwarded", "links", "proxies",
                              "linkproxy_image", "baseline_project", "edges", "active_profiles", "inactive_services",
-                             "boot_blockers", "notes"}
+                             "boot_blockers", "stack_options", "notes"}
         assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "stateful_rule",
                                          "job", "healthcheck", "behind_proxy", "depends_on", "starts_after", "seed_after"}
         assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to"}

@@ -31,7 +31,7 @@ from stacklet.runtime.seeds import seed_plan
 from stacklet.checks.verdict import Verdict, read_history, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.config.stack import (Stack, find_compose_file, find_fault_profile, list_stacks, load_fault_profile,
-                                   load_stack, parse_duration, parse_toxic_arguments)
+                                   load_stack, parse_duration, parse_toxic_arguments, stack_reference)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
@@ -119,7 +119,9 @@ def _changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
 
 
 def _plan(stack: Stack, services: list[str], since: str | None, radius: int | None) -> SlicePlan:
-    return make_plan(stack, _changed(stack, services, since), radius)
+    the_plan = make_plan(stack, _changed(stack, services, since), radius)
+    the_plan.stack_options = stack_reference(stack)  # hints print commands that work from here
+    return the_plan
 
 
 def _one_slice(engine: SliceEngine, name: str | None) -> str:

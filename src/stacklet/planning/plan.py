@@ -150,6 +150,8 @@ class SlicePlan(BaseModel):
     active_profiles: list[str] = Field(default_factory=list)
     inactive_services: dict[str, list[str]] = Field(default_factory=dict, description="absent: profile not active")
     boot_blockers: list[str] = Field(default_factory=list, description="why `up` must refuse (a missing env_file)")
+    stack_options: str = Field("", description="the options that select this stack from where the plan was made "
+                                               "(for hints such as `stacklet baseline up {stack_options}`)")
     notes: list[str] = Field(default_factory=list)
 
     def local_service(self, name: str) -> LocalService | None:

@@ -29,6 +29,7 @@ def test_plan_from_the_projects_folder(run):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["stack"] == "forum" and {s["name"] for s in data["local"]} >= {"api", "db", "migrate", "worker"}
+    assert data["stack_options"] == ""  # nothing to pass from the project's own folder
     weak = [e for e in data["edges"] if e["weak"]]
     assert weak and all(o["file"] == "forum.env" for e in weak for o in e["origins"])
 
