@@ -49,6 +49,8 @@ class Label:
 
     AFTER = f"{PREFIX}.after"
     """comma-separated services (Compose keys) this one calls beyond depends_on: it starts once they are ready"""
+    SEED_AFTER = f"{PREFIX}.seed-after"
+    """comma-separated jobs (Compose keys) that must complete before this store is seeded"""
     READINESS = f"{PREFIX}.readiness"
     """``protocol:port`` a readiness probe speaks to a service without a healthcheck"""
 

@@ -93,13 +93,19 @@ def make_stack(tmp_path: Path):
 
     def build(services: dict[str, dict], *, meta: dict | None = None, volumes: dict | None = None,
               with_stack_file: bool = True, interpolated: bool = True, unset: list[str] | None = None,
+              profiles: list[str] | None = None, env_from_files: dict[str, dict[str, str]] | None = None,
               **raw_extra: Any) -> Stack:
         compose_file = tmp_path / "compose.yaml"
         raw: dict[str, Any] = {"name": "demo", "services": services,
                                "networks": {"default": {"name": "demo_default", "ipam": {}}}, **raw_extra}
         if volumes is not None:
             raw["volumes"] = volumes
-        project = parse_compose(raw, [compose_file], interpolated=interpolated, unset_variables=unset)
+        project = parse_compose(raw, [compose_file], interpolated=interpolated, unset_variables=unset,
+                                profiles=profiles, env_from_files=env_from_files)
+        for name, variables in (env_from_files or {}).items():
+            for path in variables.values():
+                users = project.env_file_users.setdefault(path, [])
+                users += [name] if name not in users else []
         stack_meta = StackFile.model_validate({"name": "demo", **(meta or {})})
         return Stack(meta=stack_meta, compose=project, root=tmp_path,
                      stack_file=tmp_path / "stack.yaml" if with_stack_file else None)

@@ -50,6 +50,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document a
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="changed services from `git diff REF`")]
 RadiusOpt = Annotated[Optional[int], typer.Option("--radius", "-r", help="callers/callees distance (default 1)")]
 SliceOpt = Annotated[Optional[str], typer.Option("--slice", help="slice name (default: the only one)")]
+ProfileOpt = Annotated[Optional[list[str]], typer.Option("--profile", help="enable a Compose profile (repeatable; "
+                                                                        "default: COMPOSE_PROFILES)")]
 
 
 @app.callback()
@@ -97,10 +99,10 @@ def _run(as_json: bool, action) -> None:
 @app.command()
 def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
          since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
-         env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+         env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
     """Show the slice for a change: local services with roles, forwarded services, links."""
     def action() -> None:
-        result = ops.plan(_session(), services or [], since, radius, stack, file, env_file)
+        result = ops.plan(_session(), services or [], since, radius, stack, file, env_file, compose_profile or [])
         _emit(result) if as_json else console.print(display.plan_table(result, result.seeds))
     _run(as_json, action)
 
@@ -109,21 +111,28 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
 def why(service: Annotated[str, typer.Argument(help="the service to explain")],
         changed: Annotated[Optional[list[str]], typer.Option("--changed", help="changed service (repeatable)")] = None,
         since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
-        env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Say why SERVICE is local, forwarded, or not in the slice of a change."""
+        env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
+    """Say why SERVICE is local, forwarded, or not in the slice of a change, and what made each of its edges."""
     def action() -> None:
-        result = ops.why(_session(), service, changed or [], since, radius, stack, file, env_file)
-        _emit(result) if as_json else console.print(result.explanation)
+        result = ops.why(_session(), service, changed or [], since, radius, stack, file, env_file,
+                         compose_profile or [])
+        if as_json:
+            _emit(result)
+            return
+        console.print(result.explanation, markup=False, highlight=False)
+        for edge in result.edges:
+            console.print("  " + edge.text, markup=False, highlight=False)
     _run(as_json, action)
 
 
 @app.command()
 def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
           changed: Annotated[Optional[list[str]], typer.Option("--changed", help="mark a slice (repeatable)")] = None,
-          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
+          compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
     """Export the service graph as Mermaid or Graphviz dot."""
     def action() -> None:
-        result = ops.graph(_session(), fmt, changed or [], stack, file, env_file)
+        result = ops.graph(_session(), fmt, changed or [], stack, file, env_file, compose_profile or [])
         _emit(result) if as_json else sys.stdout.write(result.text)
     _run(as_json, action)
 
@@ -142,14 +151,16 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
                                                                  "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
                                                                  "until Ctrl-C (the slice keeps running)")] = False,
-       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
+       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None,
+       as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
     session = _session()
 
     def action() -> None:
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
                          keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
-                         timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file)
+                         timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
+                         profiles=compose_profile or [])
         if as_json:
             result = ops.up(session, **arguments)
             _emit(result)
@@ -167,7 +178,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
             console.print(display.endpoints_table(result.slice))
             console.print(f"\nslice [bold]{result.slice.name}[/] is up. `stacklet down {result.slice.name}` removes it.")
         if watch:
-            the_stack = load(session, stack, file, env_file, services)
+            the_stack = load(session, stack, file, env_file, services, compose_profile)
             _watch(session, the_stack, result.slice.name, [s.name for s in result.plan.local], timeout, as_json)
     _run(as_json, action)
 

@@ -16,7 +16,7 @@ from stacklet.planning.lifetime import GcDecision, expiry_text, span
 from stacklet.planning.plan import SlicePlan
 
 ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
-              "linkproxy": "dim", "baseline": "blue"}
+              "job": "blue", "consumer": "green", "linkproxy": "dim", "baseline": "blue"}
 STATE_STYLE = {"healthy": "green", "running": "green", "ready": "green", "waiting": "yellow",
                "starting": "yellow", "building": "yellow", "failed": "bold red", "unhealthy": "red"}
 

@@ -1,9 +1,10 @@
 """Load a Compose project into a pydantic model, normalised by ``docker compose config``.
 
 Compose itself resolves anchors, merge keys, ``extends``, ``env_file`` and every short syntax,
-so stacklet reads the same model Compose would run. Profiles are all enabled so that planning
-sees every service. Unset variables do not stop planning: the model is then read without
-interpolation and the missing names are reported.
+so stacklet reads the same model Compose would run. Only the active profiles run and plan, as in
+Compose (``--profile``, else ``COMPOSE_PROFILES``); the services of the other profiles are kept
+aside so that errors can name the profile to enable. Unset variables and missing env_files do not
+stop planning: they become notes (a missing env_file still stops ``up``, see ``boot_blockers``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from stacklet.config.dockerfile import DockerfileFacts, read_dockerfile
+from stacklet.config.sources import read_sources, scratch_folder, without_missing_files
 from stacklet.errors import ComposeError
 
 COMPOSE_TIMEOUT_S = 60
@@ -62,7 +65,23 @@ class ComposeService(BaseModel):
     profiles: list[str] = Field(default_factory=list)
     has_healthcheck: bool = False
     network_mode: str | None = None
+    command: list[str] = Field(default_factory=list)
+    entrypoint: list[str] = Field(default_factory=list)
+    restart: str | None = None
+    dockerfile: DockerfileFacts | None = Field(None, description="what its Dockerfile says, when it is built")
+    env_from_files: dict[str, str] = Field(default_factory=dict, description="variable -> the env_file it came from")
     raw: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def built(self) -> bool:
+        return self.build_context is not None
+
+    @property
+    def run_command(self) -> list[str]:
+        """What the container runs: Compose's entrypoint/command, else the Dockerfile's."""
+        entrypoint = self.entrypoint or (self.dockerfile.entrypoint if self.dockerfile else [])
+        command = self.command or (self.dockerfile.cmd if self.dockerfile and not self.entrypoint else [])
+        return [*entrypoint, *command]
 
 
 class ComposeProject(BaseModel):
@@ -74,20 +93,44 @@ class ComposeProject(BaseModel):
     raw: dict[str, Any]
     interpolated: bool = True
     unset_variables: list[str] = Field(default_factory=list)
-
-    def one_shot_services(self) -> set[str]:
-        """Services some other service waits for with ``service_completed_successfully``: jobs run to completion."""
-        return {dep for svc in self.services.values() for dep, how in svc.depends_on.items()
-                if how.condition == "service_completed_successfully"}
+    profiles: list[str] = Field(default_factory=list, description="every profile the files declare")
+    active_profiles: list[str] = Field(default_factory=list)
+    inactive_services: dict[str, list[str]] = Field(default_factory=dict, description="service -> its profiles")
+    missing_env_files: dict[str, list[str]] = Field(default_factory=dict, description="service -> env_files not found")
+    env_file_users: dict[str, list[str]] = Field(default_factory=dict, description="env_file -> services using it")
+    missing_extends: dict[str, str] = Field(default_factory=dict, description="service -> extended file not found")
 
     @property
     def notes(self) -> list[str]:
         """Human-readable remarks about how the model was read."""
-        if not self.unset_variables:
-            return []
-        names = ", ".join(self.unset_variables)
-        how = "planned from the uninterpolated model" if not self.interpolated else "they default to blank"
-        return [f"variables not set: {names} ({how}; set them or pass --env-file)"]
+        notes = []
+        if self.unset_variables:
+            names = ", ".join(self.unset_variables)
+            how = "planned from the uninterpolated model" if not self.interpolated else "they default to blank"
+            notes.append(f"variables not set: {names} ({how}; set them or pass --env-file)")
+        for path, services in sorted(_invert(self.missing_env_files).items()):
+            notes.append(f"env_file {path} of {', '.join(services)} is missing: planned without its variables "
+                         "(`up` refuses until it exists)")
+        for path, services in sorted(_invert({k: [v] for k, v in self.missing_extends.items()}).items()):
+            notes.append(f"{', '.join(services)} extend {path}, which is missing: planned from their own keys "
+                         "only (`up` refuses until it exists)")
+        return notes
+
+    @property
+    def boot_blockers(self) -> list[str]:
+        """Why this project cannot be booted as it is (a missing env_file); empty when it can."""
+        return ([f"env_file {path} (services.{services[0]}.env_file) does not exist"
+                 for path, services in sorted(_invert(self.missing_env_files).items())]
+                + [f"{path} (services.{name}.extends) does not exist" for name, path in sorted(self.missing_extends.items())])
+
+    def shared_env_files(self) -> set[str]:
+        """env_files used by two services or more: their variables make weak edges."""
+        return {path for path, users in self.env_file_users.items() if len(users) >= 2}
+
+    def profile_hint(self, name: str) -> str | None:
+        """How to enable ``name`` when it is in an inactive profile."""
+        profiles = self.inactive_services.get(name)
+        return f"{name} is in profile {', '.join(profiles)}: pass --profile {profiles[0]}" if profiles else None
 
 
 def compose_available() -> bool:
@@ -101,8 +144,15 @@ def compose_available() -> bool:
         return False
 
 
+def active_profiles(given: list[str] | None = None) -> list[str]:
+    """The profiles to enable: those given (``--profile``), else ``COMPOSE_PROFILES``, as Compose does."""
+    if given:
+        return list(dict.fromkeys(p for item in given for p in item.split(",") if p))
+    return [p for p in os.environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
+
+
 def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
-                 project_directory: Path | None = None) -> ComposeProject:
+                 project_directory: Path | None = None, profiles: list[str] | None = None) -> ComposeProject:
     """Normalise ``files`` with ``docker compose config --format json`` and parse the result."""
     files = [Path(f).resolve() for f in files]
     for file in files:
@@ -118,21 +168,26 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
             file=str(files[0]),
             hint="run scripts/bootstrap.sh, or install Docker with the Compose v2 plugin",
         )
-    base = ["docker", "compose"]
-    for file in files:
-        base += ["-f", str(file)]
-    for env_file in env_files or []:
-        base += ["--env-file", str(env_file)]
-    if project_directory:
-        base += ["--project-directory", str(project_directory)]
-    base += ["--profile", "*", "config", "--format", "json"]
+    directory = Path(project_directory or files[0].parent).resolve()
+    sources = read_sources(files, directory)
+    with scratch_folder() as scratch:
+        missing = sources.missing_env_files or sources.missing_extends
+        given = without_missing_files(files, directory, Path(scratch)) if missing else files
+        base = ["docker", "compose"]
+        for file in given:
+            base += ["-f", str(file)]
+        for env_file in env_files or []:
+            base += ["--env-file", str(env_file)]
+        base += ["--project-directory", str(directory), "--profile", "*", "config", "--format", "json"]
+        if given != files and not _names_project(files):
+            base[2:2] = ["--project-name", _label_name(directory.name)]
 
-    result = _run(base, files[0])
-    unset = unset_variables(files, env_files or [], project_directory or files[0].parent)
-    interpolated = True
-    if result.returncode != 0 and (unset or _is_interpolation_failure(result.stderr)):
-        result = _run(base + ["--no-interpolate"], files[0])
-        interpolated = False
+        result = _run(base, files[0])
+        unset = unset_variables(files, env_files or [], directory)
+        interpolated = True
+        if result.returncode != 0 and (unset or _is_interpolation_failure(result.stderr)):
+            result = _run(base + ["--no-interpolate"], files[0])
+            interpolated = False
     if result.returncode != 0:
         raise _compose_failure(result.stderr, files)
     try:
@@ -140,15 +195,77 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     except json.JSONDecodeError as exc:
         raise ComposeError(f"docker compose config printed invalid JSON ({exc})", file=str(files[0]),
                            hint="check `docker compose version` is v2") from exc
-    return parse_compose(raw, files, interpolated=interpolated, unset_variables=unset)
+    project = parse_compose(raw, files, interpolated=interpolated, unset_variables=unset,
+                            profiles=active_profiles(profiles), env_from_files=sources.env_from_files)
+    project.missing_env_files = sources.missing_env_files
+    project.missing_extends = {k: v for k, v in sources.missing_extends.items() if k in project.services}
+    project.env_file_users = {path: [s for s in users if s in project.services]
+                              for path, users in sources.env_file_users.items()}
+    return project
 
 
 def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool = True,
-                  unset_variables: list[str] | None = None) -> ComposeProject:
-    """Build a ComposeProject from the JSON form of ``docker compose config``."""
-    services = {name: _parse_service(name, spec or {}) for name, spec in (raw.get("services") or {}).items()}
+                  unset_variables: list[str] | None = None, profiles: list[str] | None = None,
+                  env_from_files: dict[str, dict[str, str]] | None = None) -> ComposeProject:
+    """Build a ComposeProject from the JSON form of ``docker compose config`` (every profile enabled).
+
+    Only services without profiles, or with one of ``profiles`` active (``*``: all), are kept, in
+    the model and in ``raw``; the others are listed in ``inactive_services``.
+    """
+    active = set(profiles or [])
+    raw = dict(raw)
+    every = raw.get("services") or {}
+    declared = sorted({p for spec in every.values() for p in (spec or {}).get("profiles") or []})
+    inactive = {name: list(spec.get("profiles")) for name, spec in every.items()
+                if (spec or {}).get("profiles") and "*" not in active and not active & set(spec["profiles"])}
+    raw["services"] = {name: spec for name, spec in every.items() if name not in inactive}
+    for name, spec in raw["services"].items():
+        _drop_inactive_dependencies(name, spec or {}, inactive, files[0])
+    services = {name: _parse_service(name, spec or {}, (env_from_files or {}).get(name, {}))
+                for name, spec in raw["services"].items()}
     return ComposeProject(files=files, name=raw.get("name") or files[0].parent.name, services=services,
-                          raw=raw, interpolated=interpolated, unset_variables=unset_variables or [])
+                          raw=raw, interpolated=interpolated, unset_variables=unset_variables or [],
+                          profiles=declared, active_profiles=sorted(active), inactive_services=inactive)
+
+
+def _drop_inactive_dependencies(name: str, spec: dict[str, Any], inactive: dict[str, list[str]], file: Path) -> None:
+    """A dependency on a service of an inactive profile: dropped when optional, an error when required."""
+    depends = spec.get("depends_on")
+    if not isinstance(depends, dict):
+        return
+    for dep in [d for d in depends if d in inactive]:
+        if (depends[dep] or {}).get("required", True):
+            raise ComposeError(f"{name} depends on {dep}, which is in inactive profile {', '.join(inactive[dep])}",
+                               file=str(file), key=f"services.{name}.depends_on.{dep}",
+                               hint=f"pass --profile {inactive[dep][0]} (or set COMPOSE_PROFILES), "
+                                    "or mark the dependency `required: false`")
+        spec["depends_on"] = {d: o for d, o in depends.items() if d != dep}
+        depends = spec["depends_on"]
+
+
+def _invert(mapping: dict[str, list[str]]) -> dict[str, list[str]]:
+    inverted: dict[str, list[str]] = {}
+    for key, values in mapping.items():
+        for value in values:
+            inverted.setdefault(value, []).append(key)
+    return inverted
+
+
+def _names_project(files: list[Path]) -> bool:
+    """True when a file sets the top-level ``name:`` (then Compose keeps it whatever the file's path)."""
+    for file in files:
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and data.get("name"):
+            return True
+    return False
+
+
+def _label_name(name: str) -> str:
+    """A folder name as Compose makes it a project name (lower case, letters, digits, '-' and '_')."""
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()) or "default"
 
 
 def unset_variables(files: list[Path], env_files: list[Path], project_directory: Path) -> list[str]:
@@ -230,9 +347,13 @@ def _key_naming(files: list[Path], basename: str) -> str | None:
     return None
 
 
-def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
+def _parse_service(name: str, spec: dict[str, Any], env_from_files: dict[str, str] | None = None) -> ComposeService:
     build = spec.get("build")
     context = build.get("context") if isinstance(build, dict) else build
+    dockerfile = None
+    if context and "$" not in str(context):
+        options = build if isinstance(build, dict) else {}
+        dockerfile = read_dockerfile(Path(context), options.get("dockerfile"), options.get("dockerfile_inline"))
     environment = _environment(spec.get("environment"))
     depends = spec.get("depends_on") or {}
     if isinstance(depends, list):
@@ -262,8 +383,20 @@ def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
         profiles=list(spec.get("profiles") or []),
         has_healthcheck=bool(spec.get("healthcheck")) and not (spec.get("healthcheck") or {}).get("disable"),
         network_mode=spec.get("network_mode"),
+        command=_words(spec.get("command")),
+        entrypoint=_words(spec.get("entrypoint")),
+        restart=spec.get("restart"),
+        dockerfile=dockerfile,
+        env_from_files={k: v for k, v in (env_from_files or {}).items() if k in environment},
         raw=spec,
     )
+
+
+def _words(value: Any) -> list[str]:
+    """A Compose command or entrypoint (list, or string in shell form) as a list of words."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return ["/bin/sh", "-c", value] if isinstance(value, str) and value else []
 
 
 def _environment(value: Any) -> dict[str, str | None]:

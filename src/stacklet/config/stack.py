@@ -75,7 +75,27 @@ class ServiceMeta(_Strict):
     stateful: bool | None = Field(default=None, description="override the guess")
     ports: list[int] = Field(default_factory=list, description="ports the service listens on")
     seed: SeedConfig | None = Field(default=None, description="kinds of seed files it takes")
+    seed_after: list[str] | None = Field(default=None, description="jobs that must complete before it is seeded "
+                                                                   "(default: the one-shot jobs that depend on it)")
+    job: bool | None = Field(default=None, description="a one-shot job (runs to completion); overrides the guess")
+    consumer: bool | None = Field(default=None, description="consumes from the stores it calls: runs in every "
+                                                            "slice that runs one of them locally (false: never)")
     signals: ServiceSignals = Field(default_factory=ServiceSignals, description="how to read its logs in checks")
+
+
+class EdgeRef(_Strict):
+    """One edge of the service graph, ``from`` → ``to``."""
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EdgesConfig(_Strict):
+    """Corrections to the inferred service graph."""
+
+    drop: list[EdgeRef] = Field(default_factory=list, description="edges stacklet must not follow")
 
 
 class BaselineConfig(_Strict):
@@ -133,14 +153,17 @@ def parse_duration(value: Any) -> int | None:
 class StackFile(_Strict):
     """The schema of stack.yaml."""
 
-    name: str
+    name: str | None = Field(default=None, description="default: the Compose project name (so adding a "
+                                                        "stack.yaml never changes a stack's identity)")
     description: str = ""
-    compose: str = "compose.yaml"
+    compose: list[str] = Field(default_factory=list, description="Compose files, like -f (default: the one "
+                                                                 "Compose picks: compose.yaml, docker-compose.yml...)")
     radius: int = Field(default=1, ge=0)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
     ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
     services: dict[str, ServiceMeta] = Field(default_factory=dict)
+    edges: EdgesConfig = Field(default_factory=EdgesConfig)
     checks: list[CheckSpec] = Field(default_factory=list, description="validation steps `stacklet check` runs")
 
     @field_validator("checks")
@@ -157,10 +180,15 @@ class StackFile(_Strict):
     def _ttl_is_a_duration(cls, value: Any) -> int | None:
         return parse_duration(value)
 
+    @field_validator("compose", mode="before")
+    @classmethod
+    def _one_or_more_files(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
     @field_validator("name")
     @classmethod
-    def _name_is_a_label(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
+    def _name_is_a_label(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
             raise ValueError("must be lower-case letters, digits, '-' or '_'")
         return value
 
@@ -177,7 +205,8 @@ class Stack(BaseModel):
 
     @property
     def name(self) -> str:
-        return self.meta.name
+        """stack.yaml's ``name:``, else the Compose project name (the same with or without a stack.yaml)."""
+        return self.meta.name or _label_safe(self.compose.name)
 
     @property
     def services(self) -> list[str]:
@@ -232,25 +261,75 @@ def load_stack_file(path: Path) -> StackFile:
         raise _schema_error(exc, path) from exc
 
 
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+
+
+def find_compose_file(folder: Path) -> Path | None:
+    """The Compose file Compose itself would pick in ``folder`` (compose.yaml first), or None."""
+    return next((folder / n for n in COMPOSE_FILE_NAMES if (folder / n).is_file()), None)
+
+
 def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path] | None = None,
-               env_files: list[Path] | None = None) -> Stack:
-    """Load a stack by reference (name, folder or stack.yaml), or from bare Compose files."""
-    if compose_files:
-        compose = load_compose(compose_files, env_files=env_files)
-        meta = StackFile(name=_label_safe(compose.name))
-        return Stack(meta=meta, compose=compose, root=Path(compose_files[0]).resolve().parent)
-    if ref is None:
-        stacks = list_stacks()
+               env_files: list[Path] | None = None, profiles: list[str] | None = None,
+               start: Path | None = None) -> Stack:
+    """Load a stack by reference (name, folder or stack.yaml), from Compose files, or from the current folder.
+
+    ``-f`` files and a stack.yaml go together: the stack.yaml next to the first file (or named by
+    ``ref``) still applies, with the ``-f`` files instead of its ``compose:`` list. Without either,
+    the current folder is used as Compose does: its stack.yaml, else its compose.yaml.
+    """
+    here = (start or Path.cwd()).resolve()
+    path: Path | None = None
+    if ref is not None and Path(ref).is_dir() and not (Path(ref) / STACK_FILE).is_file() and not compose_files:
+        found = find_compose_file(Path(ref).resolve())
+        compose_files = [found] if found else None
+        ref = None if found else ref
+    if ref is not None:
+        path = find_stack_file(ref, here)
+    elif compose_files:
+        beside = Path(compose_files[0]).resolve().parent / STACK_FILE
+        path = beside if beside.is_file() else None
+    elif (here / STACK_FILE).is_file():
+        path = here / STACK_FILE
+    elif find_compose_file(here) is None:
+        stacks = list_stacks(here)
         if len(stacks) != 1:
-            raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: "
-                                 f"{', '.join(stacks) or 'none'}) or -f compose.yaml")
-        ref = stacks[0]
-    path = find_stack_file(ref)
+            raise StackFileError("no stack given", hint=f"no stack.yaml or compose.yaml in {here.name}/; pass "
+                                 f"--stack NAME (stacks here: {', '.join(stacks) or 'none'}) or -f compose.yaml")
+        path = find_stack_file(stacks[0], here)
+    if path is None:
+        files = [Path(f).resolve() for f in compose_files] if compose_files else [find_compose_file(here)]
+        compose = load_compose(files, env_files=env_files, profiles=profiles)
+        return Stack(meta=StackFile(), compose=compose, root=files[0].parent)
     meta = load_stack_file(path)
-    compose = load_compose([path.parent / meta.compose], env_files=env_files)
+    default = find_compose_file(path.parent) or path.parent / COMPOSE_FILE_NAMES[0]
+    files = ([Path(f).resolve() for f in compose_files] if compose_files
+             else [path.parent / name for name in meta.compose] or [default])
+    compose = load_compose(files, env_files=env_files, profiles=profiles, project_directory=path.parent)
     stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
     check_references(stack)
     return stack
+
+
+def stack_reference(stack: Stack, where: Path | None = None) -> str:
+    """The options that select ``stack`` from ``where`` (the current folder): empty when none are needed."""
+    here = (where or Path.cwd()).resolve()
+    if stack.root.resolve() == here and (stack.stack_file or find_compose_file(here) == stack.compose.files[0]):
+        if stack.stack_file or len(stack.compose.files) == 1:
+            return ""
+    if stack.stack_file is not None:
+        try:
+            if find_stack_file(stack.name, here) == stack.stack_file.resolve():
+                return f"--stack {stack.name}"
+        except StackFileError:
+            pass
+        return f"--stack {_relative_to(stack.stack_file, here)}"
+    return " ".join(f"-f {_relative_to(f, here)}" for f in stack.compose.files)
+
+
+def _relative_to(path: Path, here: Path) -> str:
+    """``path`` as typed from ``here`` (relative when it is below or beside it)."""
+    return os.path.relpath(path.resolve(), here)
 
 
 def check_references(stack: Stack) -> None:
@@ -258,6 +337,8 @@ def check_references(stack: Stack) -> None:
     known = stack.compose.services
     for name, meta in stack.meta.services.items():
         if name not in known:
+            if name in stack.compose.inactive_services:
+                continue  # described for when its profile is active
             raise _unknown(stack, f"services.{name}", name)
         for callee in meta.calls:
             if callee not in known:
@@ -265,6 +346,14 @@ def check_references(stack: Stack) -> None:
     for name in stack.meta.baseline.addresses:
         if name not in known:
             raise _unknown(stack, f"baseline.addresses.{name}", name)
+    for name, meta in stack.meta.services.items():
+        for job in meta.seed_after or []:
+            if job not in known:
+                raise _unknown(stack, f"services.{name}.seed_after", job)
+    for index, edge in enumerate(stack.meta.edges.drop):
+        for end, key in ((edge.source, "from"), (edge.target, "to")):
+            if end not in known and end not in stack.compose.inactive_services:
+                raise _unknown(stack, f"edges.drop.{index}.{key}", end)
     for index, check in enumerate(stack.meta.checks):
         for tag in check.services:
             if tag not in known:
@@ -285,7 +374,8 @@ def check_references(stack: Stack) -> None:
 
 def _unknown(stack: Stack, key: str, name: str) -> StackFileError:
     close = difflib.get_close_matches(name, list(stack.compose.services), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"services are: {', '.join(stack.compose.services)}"
+    hint = stack.compose.profile_hint(name) or (
+        f"did you mean {close[0]!r}?" if close else f"services are: {', '.join(stack.compose.services)}")
     return StackFileError(f"no service {name!r} in the Compose file", file=stack.source, key=key, hint=hint)
 
 
@@ -350,7 +440,6 @@ _NOT_STATEFUL_WORDS = ("exporter", "admin", "ui", "commander", "insight", "dashb
                        "web", "gui", "browser", "operator", "backup", "client")
 _FAMILY_ALIASES = {"postgresql": "postgres", "mongodb": "mongo", "mysqld": "mysql", "rabbit": "rabbitmq",
                    "elastic": "elasticsearch", "cockroachdb": "cockroach", "memcache": "memcached"}
-_DATA_PATHS = ("/var/lib/", "/data", "/bitnami", "/usr/share/elasticsearch/data")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -370,32 +459,6 @@ def image_family(image: str | None) -> str | None:
         if base == family or base.startswith(family + "-") or base.endswith("-" + family) or family in base.split("-"):
             return family
     return None
-
-
-def stateful_reason(stack: Stack, name: str) -> str | None:
-    """Why ``name`` is stateful (declared, or guessed from image or volumes), or None when it is not."""
-    declared = stack.service_meta(name).stateful
-    if declared is not None:
-        return "declared stateful in stack.yaml" if declared else None
-    service = stack.compose.services[name]
-    family = image_family(service.image)
-    if family:
-        return f"guessed from image {service.image}"
-    if service.build_context is None:
-        for target in service.named_volume_targets:
-            if target.startswith(_DATA_PATHS):
-                return f"guessed from its named volume at {target}"
-    return None
-
-
-def service_ports(stack: Stack, name: str, seen: set[int] | None = None) -> list[int]:
-    """Ports ``name`` listens on: stack.yaml, Compose expose/ports, callers' references, image defaults."""
-    service = stack.compose.services[name]
-    ports = set(stack.service_meta(name).ports) | set(service.expose) | set(service.port_targets) | (seen or set())
-    if not ports:
-        family = image_family(service.image)
-        ports |= set(KNOWN_STATEFUL_IMAGES.get(family, [])) if family else set()
-    return sorted(ports)
 
 
 # ---------------------------------------------------------------------------------------------

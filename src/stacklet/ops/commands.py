@@ -19,7 +19,8 @@ from pydantic import Field
 from stacklet import __version__
 from stacklet.checks.run import run_checks
 from stacklet.checks.verdict import Verdict, read_history
-from stacklet.config.stack import (find_fault_profile, load_fault_profile, parse_duration, parse_toxic_arguments)
+from stacklet.config.stack import (find_fault_profile, load_fault_profile, parse_duration, parse_toxic_arguments,
+                                   stack_reference)
 from stacklet.errors import ConfigError, PlanError
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
@@ -44,40 +45,59 @@ EnvFiles = Annotated[list[Path] | None, Field(description="env files for Compose
 SliceName = Annotated[str | None, Field(description="slice name, as returned by `up` in slice.name (default: the "
                                                     "only running slice)")]
 Timeout = Annotated[int, Field(description="seconds each service may take to become ready", gt=0)]
+Profiles = Annotated[list[str], Field(description="Compose profiles to enable, like `--profile` (default: "
+                                                  "COMPOSE_PROFILES)")]
 
 
 # -- planning (no engine) ---------------------------------------------------------------------
 
 def plan(session: Session, services: Services = [], since: Since = None, radius: Radius = None,
-         stack: StackRef = None, files: Files = None, env_files: EnvFiles = None) -> r.PlanResult:
-    """Show the slice a change would boot, without Docker: `local` services (role changed/caller/callee/
-    stateful, ports, reasons), `forwarded` services (baseline address), `links`, link `proxies` and `seeds`."""
-    the_stack = load(session, stack, files, env_files, services)
-    the_plan = make_plan(the_stack, changed(the_stack, services, since), radius)
-    return r.PlanResult(**the_plan.model_dump(), seeds=seed_plan(the_stack, [s.name for s in the_plan.local]))
+         stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
+         profiles: Profiles = []) -> r.PlanResult:
+    """Show the slice a change would boot, without Docker: `local` services (role changed/caller/callee/consumer/
+    job/stateful, ports, reasons), `forwarded` services (baseline address), `links`, `edges` with their origins,
+    link `proxies` and `seeds`."""
+    the_stack = load(session, stack, files, env_files, services, profiles or None)
+    return _plan_result(the_stack, make_slice_plan(the_stack, changed(the_stack, services, since), radius))
+
+
+def make_slice_plan(stack, services: list[str], radius: int | None):
+    """The slice plan, with the options that select its stack from here (for the hints it prints)."""
+    the_plan = make_plan(stack, services, radius)
+    the_plan.stack_options = stack_reference(stack)
+    return the_plan
+
+
+def _plan_result(stack, the_plan) -> r.PlanResult:
+    return r.PlanResult(**the_plan.model_dump(), seeds=seed_plan(stack, [s.name for s in the_plan.local]))
 
 
 def why(session: Session, service: Annotated[str, Field(description="the service to explain")],
         changed_services: Annotated[list[str], Field(description="the changed services")] = [],
         since: Since = None, radius: Radius = None, stack: StackRef = None, files: Files = None,
-        env_files: EnvFiles = None) -> r.WhyResult:
-    """Say why a service is local, forwarded, or not in the slice of a change."""
-    the_stack = load(session, stack, files, env_files, [service, *changed_services])
+        env_files: EnvFiles = None, profiles: Profiles = []) -> r.WhyResult:
+    """Say why a service is local, forwarded, or not in the slice of a change, and which key, variable and file
+    made each of its edges (`edges`; `weak` when only a shared env_file makes one)."""
+    the_stack = load(session, stack, files, env_files, [service, *changed_services], profiles or None)
     graph = ServiceGraph.from_stack(the_stack)
     selection = select_slice(the_stack, changed(the_stack, changed_services, since), radius, graph)
     state = "local" if service in selection.local else "forwarded" if service in selection.forwarded else "absent"
+    pairs = [*graph.graph.in_edges(service), *graph.graph.out_edges(service)] if service in graph.graph else []
+    edges = [r.WhyEdge(source=a, target=b, weak=graph.is_weak(a, b), text=graph.edge_text(a, b),
+                       origins=[o.model_dump(exclude_none=True) for o in graph.edge_sources(a, b)]) for a, b in pairs]
     return r.WhyResult(service=service, state=state, role=selection.local.get(service),
-                       explanation=graph.explain(service, selection))
+                       explanation=graph.explain(service, selection), edges=edges)
 
 
 def graph(session: Session, format: Annotated[Literal["mermaid", "dot"], Field(description="output format")]
           = "mermaid", changed_services: Annotated[list[str], Field(description="mark the slice of these changed "
                                                                                 "services")] = [],
-          stack: StackRef = None, files: Files = None, env_files: EnvFiles = None) -> r.GraphResult:
-    """The service graph as Mermaid or Graphviz dot (the slice of a change marked)."""
+          stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
+          profiles: Profiles = []) -> r.GraphResult:
+    """The service graph as Mermaid or Graphviz dot (the slice of a change marked, weak edges dashed)."""
     if format not in ("mermaid", "dot"):
         raise PlanError(f"unknown format {format!r}", hint="use --format mermaid or --format dot")
-    the_stack = load(session, stack, files, env_files, changed_services)
+    the_stack = load(session, stack, files, env_files, changed_services, profiles or None)
     the_graph = ServiceGraph.from_stack(the_stack)
     selection = select_slice(the_stack, changed_services, None, the_graph) if changed_services else None
     text = the_graph.to_mermaid(selection) if format == "mermaid" else the_graph.to_dot(selection)
@@ -109,16 +129,16 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
        timeout: Timeout = DEFAULT_TIMEOUT_S,
        ttl: Annotated[str | None, Field(description="expire after e.g. 30m, 2h, 1d, or never (default: the "
                                                     "stack's ttl)")] = None,
-       stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
+       stack: StackRef = None, files: Files = None, env_files: EnvFiles = None, profiles: Profiles = [],
        on_plan: Callable[[r.PlanResult], None] = lambda plan: None,
        on_event: EventSink = lambda e: None) -> r.UpResult:
     """Boot the slice for a change (build from the working tree, start in dependency order, seed, apply faults)
     and return when it is ready; on a slice that runs, update only what changed (its age and expiry are kept).
     A failed boot names the failing service with its health output and logs, and removes the slice."""
-    the_stack = load(session, stack, files, env_files, services)
-    the_plan = make_plan(the_stack, changed(the_stack, services, since), radius)
+    the_stack = load(session, stack, files, env_files, services, profiles or None)
+    the_plan = make_slice_plan(the_stack, changed(the_stack, services, since), radius)
     slice_name = validate_slice_name(name or default_slice_name(the_plan))
-    on_plan(r.PlanResult(**the_plan.model_dump(), seeds=seed_plan(the_stack, [s.name for s in the_plan.local])))
+    on_plan(_plan_result(the_stack, the_plan))
     profile = load_fault_profile(find_fault_profile(fault)) if fault else None
     ttl_s = _ttl(ttl, the_stack.meta.ttl)
     engine = session.engine

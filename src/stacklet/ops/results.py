@@ -42,13 +42,24 @@ class PlanResult(Envelope, SlicePlan):
     seeds: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class WhyEdge(BaseModel):
+    """One edge of a service, with what made it (key, variable, file)."""
+
+    source: str
+    target: str
+    weak: bool = Field(description="made only by a shared env_file: it pulls nothing into a slice by itself")
+    text: str
+    origins: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class WhyResult(Envelope):
-    """``why``: where a service stands in the slice of a change, and why."""
+    """``why``: where a service stands in the slice of a change, and why; its edges with their origins."""
 
     service: str
     state: str = Field(description="local, forwarded or absent")
     role: str | None = None
     explanation: str
+    edges: list[WhyEdge] = Field(default_factory=list)
 
 
 class GraphResult(Envelope):

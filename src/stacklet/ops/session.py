@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacklet.config.stack import Stack, list_stacks, load_stack
+from stacklet.config.stack import STACK_FILE, Stack, find_compose_file, list_stacks, load_stack
 from stacklet.docker.driver import Driver
-from stacklet.errors import PlanError, StackFileError
+from stacklet.errors import PlanError
 from stacklet.planning.changes import changed_services
 from stacklet.runtime.engine import SliceEngine
 
@@ -42,21 +42,21 @@ class Session:
 
 
 def load(session: Session, stack: str | None = None, files: list[Path] | None = None,
-         env_files: list[Path] | None = None, services: list[str] | None = None) -> Stack:
-    """Load the stack; with several stacks and none named, pick the one holding all ``services``."""
+         env_files: list[Path] | None = None, services: list[str] | None = None,
+         profiles: list[str] | None = None) -> Stack:
+    """Load the stack: named, from ``-f`` files, or the current folder's (its stack.yaml, else the Compose file
+    Compose would pick); else, among the stacks under stacks/, the one holding all ``services``."""
     stack = stack or (None if files else session.default_stack)
-    if stack or files:
-        return load_stack(stack, compose_files=files, env_files=env_files)
+    here = Path.cwd()
+    if stack or files or (here / STACK_FILE).is_file() or find_compose_file(here):
+        return load_stack(stack, compose_files=files, env_files=env_files, profiles=profiles)
     names = list_stacks()
     if len(names) > 1 and services:
-        holding = [s for s in (load_stack(n, env_files=env_files) for n in names)
+        holding = [s for s in (load_stack(n, env_files=env_files, profiles=profiles) for n in names)
                    if set(services) <= set(s.services)]
         if len(holding) == 1:
             return holding[0]
-    if len(names) == 1:
-        return load_stack(names[0], env_files=env_files)
-    raise StackFileError("no stack given", hint=f"pass --stack NAME (stacks here: {', '.join(names) or 'none'}), "
-                         "set STACKLET_STACK, or use -f compose.yaml")
+    return load_stack(None, env_files=env_files, profiles=profiles)
 
 
 def changed(stack: Stack, services: list[str], since: str | None) -> list[str]:

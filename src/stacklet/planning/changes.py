@@ -1,10 +1,16 @@
-"""Changed services from git: files changed since a ref, mapped by build context and ``paths:`` globs."""
+"""Changed services from git: files changed since a ref, mapped to services by build context,
+``paths:`` globs, the service definitions of the Compose files (old and new compared), the
+env_files a service reads and its seed folder (``seeds/<stack>/<service>/``).
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from stacklet.errors import PlanError
 from stacklet.config.stack import Stack
@@ -30,29 +36,79 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
     return [Path(top) / name for name in dict.fromkeys(n for n in names if n)]
 
 
-def services_for_files(stack: Stack, files: list[Path]) -> dict[str, list[str]]:
-    """Map each service to the changed files that belong to it (build context or ``paths:`` globs)."""
+def services_for_files(stack: Stack, files: list[Path], ref: str | None = None) -> dict[str, list[str]]:
+    """Map each service to the changed files that belong to it.
+
+    A file belongs to a service when it is in its build context, matches its ``paths:`` globs, is
+    an env_file it reads or a file of its seed folder, or is a Compose file whose definition of
+    that service differs from the one at ``ref``.
+    """
     hits: dict[str, list[str]] = {}
-    for name, service in stack.compose.services.items():
-        context = service.build_context.resolve() if service.build_context else None
-        globs = stack.service_meta(name).paths
-        for file in files:
-            relative = _relative(file, stack.root)
-            in_context = context is not None and file.resolve().is_relative_to(context)
-            in_globs = relative is not None and any(fnmatch.fnmatch(relative, g) for g in globs)
-            if in_context or in_globs:
-                hits.setdefault(name, []).append(str(relative or file))
+    compose_files = {f.resolve() for f in stack.compose.files}
+    for file in files:
+        relative = _relative(file, stack.root)
+        shown = relative or str(file)
+        owners = set()
+        for name, service in stack.compose.services.items():
+            context = service.build_context.resolve() if service.build_context else None
+            if context is not None and file.resolve().is_relative_to(context):
+                owners.add(name)
+            if relative is not None and any(fnmatch.fnmatch(relative, g) for g in stack.service_meta(name).paths):
+                owners.add(name)
+        if relative is not None:
+            owners |= set(stack.compose.env_file_users.get(relative, [])) & set(stack.compose.services)
+        owners |= _seed_owner(stack, file)
+        if ref is not None and file.resolve() in compose_files:
+            owners |= edited_services(stack, file, ref)
+        for name in sorted(owners):
+            hits.setdefault(name, []).append(shown)
     return hits
+
+
+def edited_services(stack: Stack, file: Path, ref: str) -> set[str]:
+    """Services whose definition in Compose file ``file`` differs between ``ref`` and the working tree."""
+    now = _services_in(file.read_text(errors="replace") if file.is_file() else "")
+    shown = subprocess.run(["git", "show", f"{ref}:./{file.name}"], cwd=file.parent, capture_output=True, text=True)
+    before = _services_in(shown.stdout) if shown.returncode == 0 else {}
+    return {name for name in stack.compose.services if now.get(name) != before.get(name)}
+
+
+def unmapped(files: list[Path], hits: dict[str, list[str]], stack: Stack) -> list[str]:
+    """The changed files that no service owns."""
+    owned = {f for found in hits.values() for f in found}
+    return [shown for file in files if (shown := _relative(file, stack.root) or str(file)) not in owned]
 
 
 def changed_services(stack: Stack, ref: str, cwd: Path | None = None) -> dict[str, list[str]]:
-    """Services touched since ``ref``; a PlanError when none is."""
+    """Services touched since ``ref``; a PlanError naming the files when none is."""
     files = changed_files(ref, cwd or stack.root)
-    hits = services_for_files(stack, files)
+    hits = services_for_files(stack, files, ref)
     if not hits:
-        raise PlanError(f"no service of {stack.name} is touched by the {len(files)} file(s) changed since {ref}",
-                        hint="name the changed services, or add `paths:` globs in stack.yaml")
+        names = unmapped(files, hits, stack)
+        listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise PlanError(f"no service of {stack.name} is touched by the {len(files)} file(s) changed since {ref}"
+                        + (f": {listed}" if listed else ""),
+                        hint="a file maps to a service by its build context, `paths:` globs in stack.yaml, an "
+                             "env_file it reads, its seed folder, or its definition in the Compose file; "
+                             "name the changed services instead")
     return hits
+
+
+def _seed_owner(stack: Stack, file: Path) -> set[str]:
+    """The service whose seed folder (``seeds/<stack>/<service>/``) holds ``file``."""
+    parts = file.resolve().parts
+    for index in range(len(parts) - 3):
+        if parts[index] == "seeds" and parts[index + 1] == stack.name and parts[index + 2] in stack.compose.services:
+            return {parts[index + 2]}
+    return set()
+
+
+def _services_in(text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    return (data.get("services") or {}) if isinstance(data, dict) else {}
 
 
 def _relative(file: Path, root: Path) -> str | None:

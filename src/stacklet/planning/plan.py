@@ -17,10 +17,12 @@ from pydantic import BaseModel, Field
 
 from stacklet import __version__
 from stacklet.errors import PlanError
-from stacklet.planning.graph import Selection, ServiceGraph, acyclic_additions
-from stacklet.config.stack import Stack, service_ports, stateful_reason
+from stacklet.config.stack import Stack
 from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, decode_routes, encode_routes,
                              slice_project_name)
+from stacklet.planning.graph import ServiceGraph, acyclic_additions
+from stacklet.planning.selection import Selection
+from stacklet.planning.traits import Traits, service_ports, traits_of
 
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
@@ -48,16 +50,39 @@ def default_linkproxy_image() -> str:
 
 
 
+ROLE_ORDER = ("changed", "caller", "callee", "consumer", "job", "stateful")
+
+
+class Dependency(BaseModel):
+    """One Compose ``depends_on`` entry of a local service, for the runtime to honour."""
+
+    service: str
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = "service_started"
+    required: bool = True
+    local: bool = Field(description="the dependency runs in the slice (else it is forwarded or absent)")
+
+
 class LocalService(BaseModel):
     """A service that runs in the slice."""
 
     name: str
-    role: Literal["changed", "callee", "caller", "stateful"]
+    role: Literal["changed", "callee", "caller", "stateful", "job", "consumer"]
     reasons: list[str]
     ports: list[int]
     udp_ports: list[int] = Field(default_factory=list, description="published, but not proxied (TCP only)")
     stateful: bool = False
+    stateful_rule: str | None = Field(None, description="the rule that recognised it as stateful")
+    job: bool = Field(False, description="a one-shot job: ready once it exited 0")
+    healthcheck: Literal["compose", "image", "none"] = Field(
+        "none", description="what decides its health: Compose's healthcheck, its image's (per its Dockerfile), or "
+                            "none (then readiness must be probed: ports, protocol)")
     behind_proxy: bool = False
+    depends_on: list[Dependency] = Field(default_factory=list, description="its Compose depends_on conditions")
+    starts_after: list[str] = Field(default_factory=list,
+                                    description="local services it calls (edges not in depends_on, cycles excepted): "
+                                                "start it once they are ready")
+    seed_after: list[str] = Field(default_factory=list,
+                                  description="stateful only: local jobs that must complete before it is seeded")
 
     @property
     def compose_name(self) -> str:
@@ -73,6 +98,17 @@ class ForwardedService(BaseModel):
     ports: list[int]
     address: str | None = Field(None, description="baseline host:port, None when there is none yet")
     baseline: Literal["remote", "local", "none"] = "none"
+    writes_to: list[str] = Field(default_factory=list, description="stores of the baseline it may write to")
+
+
+class PlanEdge(BaseModel):
+    """An edge of the service graph between services of the plan, with where it comes from."""
+
+    source: str
+    target: str
+    weak: bool
+    followed: bool = Field(description="weak edges to services outside the slice are not followed")
+    origins: list[dict[str, Any]]
 
 
 class Route(BaseModel):
@@ -114,6 +150,12 @@ class SlicePlan(BaseModel):
     proxies: list[LinkProxy]
     linkproxy_image: str = Field(default_factory=lambda: default_linkproxy_image())
     baseline_project: str
+    edges: list[PlanEdge] = Field(default_factory=list)
+    active_profiles: list[str] = Field(default_factory=list)
+    inactive_services: dict[str, list[str]] = Field(default_factory=dict, description="absent: profile not active")
+    boot_blockers: list[str] = Field(default_factory=list, description="why `up` must refuse (a missing env_file)")
+    stack_options: str = Field("", description="the options that select this stack from where the plan was made "
+                                               "(for hints such as `stacklet baseline up {stack_options}`)")
     notes: list[str] = Field(default_factory=list)
 
     def local_service(self, name: str) -> LocalService | None:
@@ -128,25 +170,36 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
               graph: ServiceGraph | None = None) -> SlicePlan:
     """Select the slice for ``changed`` and lay out its link proxies."""
     graph = graph or ServiceGraph.from_stack(stack)
-    stateful = {name: why for name in stack.services if (why := stateful_reason(stack, name))}
-    sel = select_slice(stack, changed, radius, graph, set(stateful))
+    traits = traits_of(stack)
+    sel = select_slice(stack, changed, radius, graph, traits)
     radius = sel.radius
     ports = {name: service_ports(stack, name, graph.ports_seen(name))
              for name in (*sel.local, *sel.forwarded)}
     targets = sorted({target for _, target in sel.links if ports[target]})
     proxies = _pack(targets, ports)
     proxy_of = {t: p.name for p in proxies for t in p.targets}
-    notes = list(stack.compose.notes)
+    notes = [*stack.compose.notes, *sel.notes]
 
     local = []
     for name, role in sel.local.items():
         reasons = list(sel.reasons[name])
-        if name in stateful and role != "stateful":
-            reasons.append(stateful[name])
+        decision = traits.stateful.get(name)
+        if decision:
+            reasons.append(decision.reason)
         local.append(LocalService(name=name, role=role, reasons=reasons, ports=ports[name],
                                   udp_ports=stack.compose.services[name].udp_ports,
-                                  stateful=name in stateful, behind_proxy=name in proxy_of))
+                                  stateful=decision is not None, stateful_rule=decision.rule if decision else None,
+                                  job=name in traits.jobs, behind_proxy=name in proxy_of,
+                                  healthcheck=_healthcheck(stack, name),
+                                  depends_on=_dependencies(stack, name, sel),
+                                  starts_after=_starts_after(stack, graph, name, sel),
+                                  seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
     forwarded = [_forwarded(stack, name, sel, ports[name], notes) for name in sel.forwarded]
+    for service in forwarded:
+        service.writes_to = sel.writes.get(service.name, [])
+        if service.writes_to:
+            notes.append(f"forwarded {service.name} writes to the baseline's {', '.join(service.writes_to)}: calls "
+                         f"through it change shared data (name {service.name} or widen --radius to run it locally)")
     addresses = {f.name: f for f in forwarded}
     for proxy in proxies:
         for route in proxy.routes:
@@ -158,23 +211,62 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
         kind = "local, so it is reached directly" if target in sel.local else "forwarded, so it is unreachable"
         notes.append(f"no port is known for {target} ({kind}, without faults): "
                      f"add `ports: [...]` under services.{target} in stack.yaml")
+    if graph.dropped:
+        notes.append("edges dropped by stack.yaml: " + ", ".join(f"{a} → {b}" for a, b in graph.dropped))
     return SlicePlan(stack=stack.name, source=stack.source, changed=sel.changed, radius=radius,
-                     local=sorted(local, key=lambda s: (("changed", "caller", "callee", "stateful").index(s.role),
-                                                        s.name)),
+                     local=sorted(local, key=lambda s: (ROLE_ORDER.index(s.role), s.name)),
                      forwarded=forwarded, links=links, proxies=proxies,
                      linkproxy_image=stack.meta.linkproxy.image or default_linkproxy_image(),
-                     baseline_project=baseline_project_name(stack.name), notes=notes)
+                     baseline_project=baseline_project_name(stack.name), edges=_edges(graph, sel),
+                     active_profiles=stack.compose.active_profiles,
+                     inactive_services=stack.compose.inactive_services,
+                     boot_blockers=stack.compose.boot_blockers, notes=notes)
 
 
 def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: ServiceGraph,
-                 stateful: set[str] | None = None) -> Selection:
+                 traits: Traits | None = None) -> Selection:
     """The graph selection of a slice (services and reasons), before ports and proxies."""
     radius = stack.meta.radius if radius is None else radius
     if radius < 0:
         raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
-    if stateful is None:
-        stateful = {name for name in stack.services if stateful_reason(stack, name)}
-    return graph.select(changed, radius, stateful)
+    return graph.select(changed, radius, traits or traits_of(stack))
+
+
+def _healthcheck(stack: Stack, name: str) -> str:
+    """Where the health of ``name`` comes from: Compose, its image's HEALTHCHECK (when known), or nowhere."""
+    service = stack.compose.services[name]
+    if service.has_healthcheck:
+        return "compose"
+    disabled = (service.raw.get("healthcheck") or {}).get("disable")
+    return "image" if not disabled and service.dockerfile and service.dockerfile.has_healthcheck else "none"
+
+
+def _dependencies(stack: Stack, name: str, sel: Selection) -> list[Dependency]:
+    return [Dependency(service=dep, condition=opts.condition, required=opts.required, local=dep in sel.local)
+            for dep, opts in stack.compose.services[name].depends_on.items()]
+
+
+def _starts_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection) -> list[str]:
+    """Local services ``name`` calls (weak edges too) that depends_on does not order, leaving out cycles."""
+    declared = set(stack.compose.services[name].depends_on)
+    return [dep for dep in graph.callees(name)
+            if dep in sel.local and dep not in declared and name not in graph.strong_descendants(dep)]
+
+
+def _seed_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection, traits: Traits) -> list[str]:
+    """Jobs to complete before seeding ``name``: stack.yaml ``seed_after``, else the local jobs depending on it."""
+    declared = stack.service_meta(name).seed_after
+    if declared is not None:
+        return [job for job in declared if job in sel.local]
+    return sorted(job for job in traits.jobs if job in sel.local and name in graph.strong_callees(job))
+
+
+def _edges(graph: ServiceGraph, sel: Selection) -> list[PlanEdge]:
+    """The graph's edges out of local services, with their origins."""
+    skipped = set(sel.weak_skipped)
+    return [PlanEdge(source=a, target=b, weak=graph.is_weak(a, b), followed=(a, b) not in skipped,
+                     origins=[s.model_dump(exclude_none=True) for s in graph.edge_sources(a, b)])
+            for a in sorted(sel.local) for b in sorted(graph.graph.successors(a))]
 
 
 def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
@@ -253,7 +345,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     for svc in plan.local:
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of)
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
-                          Label.ROLE: svc.role, **readiness_labels(stack, svc.name, svc.ports)}
+                          Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports)}
         volumes_used |= {v["source"] for v in spec.get("volumes", [])
                          if isinstance(v, dict) and v.get("type") == "volume" and v.get("source") in declared}
         services[svc.compose_name] = spec
@@ -299,6 +391,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
     project = baseline_project_name(stack.name)
     common = {Label.BASELINE: stack.name, Label.STACK: stack.name, **(labels or {})}
     raw = _escaped(stack, stack.compose.raw)
+    traits = traits_of(stack)
     services = {}
     for name, spec in raw.get("services", {}).items():
         spec.pop("container_name", None)
@@ -313,7 +406,8 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
             networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
             spec["networks"] = networks
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: name,
-                          Label.ROLE: BASELINE_ROLE, **readiness_labels(stack, name, service_ports(stack, name))}
+                          Label.ROLE: BASELINE_ROLE,
+                          **readiness_labels(name in traits.jobs, _healthcheck(stack, name), service_ports(stack, name))}
         services[name] = spec
     raw["name"] = project
     raw["services"] = services
@@ -364,17 +458,21 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
 
 
 def _order_inferred_calls(services: dict[str, Any], plan: SlicePlan) -> None:
-    """Label each local service with the local services it calls but does not ``depends_on``
-    (calls inferred from its environment or stack.yaml): it starts once they are ready, cycles excepted."""
+    """Label each local service with the local services it calls but does not ``depends_on`` (the plan's
+    ``starts_after``): it starts once they are ready. A call that would close a cycle is left out. Label each
+    store with the jobs that must complete before it is seeded (``seed_after``)."""
     declared = {key: set(spec.get("depends_on") or {}) for key, spec in services.items()}
-    calls = sorted({(plan.local_service(link.source).compose_name, plan.local_service(link.target).compose_name)
-                    for link in plan.links if link.kind == "local" and plan.local_service(link.target)
-                    and plan.local_service(link.source)})
+    compose = {svc.name: svc.compose_name for svc in plan.local}
+    calls = [(svc.compose_name, compose[dep]) for svc in plan.local for dep in svc.starts_after if dep in compose]
     after: dict[str, list[str]] = {}
-    for service, dependency in acyclic_additions(declared, [c for c in calls if c[1] not in declared[c[0]]]):
+    for service, dependency in acyclic_additions(declared, calls):
         after.setdefault(service, []).append(dependency)
     for service, dependencies in after.items():
         services[service]["labels"][Label.AFTER] = ",".join(sorted(dependencies))
+    for svc in plan.local:
+        if svc.seed_after:
+            services[svc.compose_name]["labels"][Label.SEED_AFTER] = ",".join(
+                sorted(compose[job] for job in svc.seed_after if job in compose))
 
 
 def _escaped(stack: Stack, value: Any) -> Any:
@@ -429,12 +527,11 @@ def stack_labels(stack: Stack) -> dict[str, str]:
     return {Label.COMPOSE_FILES: ",".join(str(f) for f in stack.compose.files)}
 
 
-def readiness_labels(stack: Stack, name: str, ports: list[int]) -> dict[str, str]:
-    """How the runtime tells that ``name`` is ready: one-shot (a job others wait to complete), and for a
-    service without a healthcheck the ``protocol:port`` to probe (the first well-known port, else the first)."""
-    labels = {Label.ONE_SHOT: "true" if name in stack.compose.one_shot_services() else "false"}
-    service = stack.compose.services[name]
-    if not service.has_healthcheck and ports and name not in stack.compose.one_shot_services():
+def readiness_labels(job: bool, healthcheck: str, ports: list[int]) -> dict[str, str]:
+    """How the runtime tells that a service is ready: a one-shot job (ready once it exited 0), and for a
+    service with no healthcheck at all the ``protocol:port`` to probe (its first well-known port, else its first)."""
+    labels = {Label.ONE_SHOT: "true" if job else "false"}
+    if not job and healthcheck == "none" and ports:
         known = [p for p in ports if p in PROTOCOL_PORTS]
         port = known[0] if known else ports[0]
         labels[Label.READINESS] = f"{PROTOCOL_PORTS.get(port, 'tcp')}:{port}"

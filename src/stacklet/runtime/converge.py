@@ -22,7 +22,7 @@ import yaml
 from stacklet.config.stack import FaultProfile, Stack
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
-from stacklet.errors import BootError, DockerError, PlanError, SliceNotFound, StackletError
+from stacklet.errors import BootError, ConfigError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.labels import Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_text
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
@@ -245,6 +245,10 @@ class Converger:
                  fault_profile: FaultProfile | None, fault_seed: int | None,
                  labels: dict[str, str]) -> tuple[dict, dict[str, list[str]]]:
         """Check what the slice needs before anything changes, and render its Compose project."""
+        if plan.boot_blockers:
+            raise ConfigError("cannot boot: " + "; ".join(plan.boot_blockers), key="env_file",
+                              file=stack.source,
+                              hint="create the missing file (plan and why work without it)")
         ensure_workdir(self.workdir)
         self._check_baseline(plan)
         seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
@@ -261,7 +265,7 @@ class Converger:
             forwarded = ", ".join(f.name for f in plan.forwarded if f.baseline == "local")
             raise PlanError(f"the slice forwards {forwarded} to the local baseline of {plan.stack}, "
                             "which is not running",
-                            hint=f"start it with `stacklet baseline up --stack {plan.stack}`, or map these "
+                            hint=f"start it with `{_command('baseline up', plan.stack_options)}`, or map these "
                                  "services in stack.yaml baseline.addresses")
 
     def _build(self, project, services: dict, plan: SlicePlan | None, on_event: EventSink) -> list[str]:
@@ -351,6 +355,11 @@ class Converger:
             raise SliceNotFound(f"{info.service} is not in the Compose project of slice {name} ({compose_file})",
                                 hint=again)
         return self.driver.project(compose_file, slice_project_name(name)), spec
+
+
+def _command(command: str, stack_options: str) -> str:
+    """A stacklet command with the options that select the plan's stack from where the plan was made."""
+    return " ".join(part for part in ("stacklet", command, stack_options) if part)
 
 
 def _what(name: str) -> str:

@@ -86,7 +86,7 @@ def start_in_order(driver: EngineDriver, project: str, start: StartPlan, on_even
         raise BootError(f"no container was created for {', '.join(sorted(missing))}",
                         hint="see `docker compose ps` of the project")
     names = {key: (spec.get("labels") or {}).get(Label.SERVICE, key) for key, spec in services.items()}
-    preparers = _preparers(services, names)
+    preparers = _preparers(services)
     started: dict[str, float] = {}
     reached: dict[str, set[Condition]] = {s: set() for s in services}
     ready: set[str] = set()
@@ -168,15 +168,11 @@ def _mark_ready(service: str, reached: dict[str, set[Condition]], ready: set[str
     ready.add(service)
 
 
-def _preparers(services: dict[str, Any], names: dict[str, str]) -> dict[str, list[str]]:
-    """Store → the one-shot jobs that depend on it (migrations): its seeds load after they completed."""
-    jobs = {key for key, spec in services.items() if (spec.get("labels") or {}).get(Label.ONE_SHOT) == "true"}
-    preparers: dict[str, list[str]] = {}
-    for job in jobs:
-        for dep in services[job].get("depends_on") or {}:
-            if dep in services:
-                preparers.setdefault(dep, []).append(job)
-    return preparers
+def _preparers(services: dict[str, Any]) -> dict[str, list[str]]:
+    """Store → the jobs that prepare it (``dev.stacklet.seed-after``, from the plan): its seeds load after they
+    completed. Jobs not started here (a reconcile starts part of a slice) completed before."""
+    return {key: [job for job in split_list((spec.get("labels") or {}).get(Label.SEED_AFTER)) if job in services]
+            for key, spec in services.items()}
 
 
 def _report_ready(info: ContainerInfo, how: str, on_event: EventSink) -> None:

@@ -161,7 +161,12 @@ class TestWhy:
     def test_forwarded(self, run):
         result = run("why", "catalog", "--changed", "orders", "--stack", "shop")
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.strip() == "catalog is forwarded to the baseline: dependency of local gateway"
+        lines = result.stdout.strip().splitlines()
+        assert lines[0] == ("catalog is forwarded to the baseline: dependency of local gateway; "
+                            "forwarded catalog may write to the baseline's catalog-db")
+        # then each edge of catalog with where it comes from
+        assert "  gateway → catalog: services.gateway.calls in stack.yaml; " \
+               "services.gateway.environment.CATALOG_URL in compose.yaml" in lines
 
     def test_local_json(self, run):
         data = only_json(run("why", "inventory-db", "--changed", "orders", "--stack", "shop", "--json"))
@@ -170,8 +175,12 @@ class TestWhy:
 
     def test_forwarded_json(self, run):
         data = only_json(run("why", "catalog", "--changed", "orders", "--stack", "shop", "--json"))
+        edges = data.pop("edges")
+        assert {(e["source"], e["target"], e["weak"]) for e in edges} == {("gateway", "catalog", False),
+                                                                        ("catalog", "catalog-db", False)}
         assert data == {"ok": True, "service": "catalog", "state": "forwarded", "role": None,
-                        "explanation": "catalog is forwarded to the baseline: dependency of local gateway"}
+                        "explanation": ("catalog is forwarded to the baseline: dependency of local gateway; "
+                                                     "forwarded catalog may write to the baseline's catalog-db")}
 
     def test_absent_json(self, run):
         data = only_json(run("why", "notifications", "--changed", "orders", "--stack", "shop", "--json"))

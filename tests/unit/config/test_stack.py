@@ -16,9 +16,8 @@ from stacklet.config.stack import (
     list_stacks,
     load_stack,
     load_stack_file,
-    service_ports,
-    stateful_reason,
 )
+from stacklet.planning.traits import service_ports, stateful_reason
 
 from ..conftest import named_volume, service
 
@@ -95,11 +94,10 @@ class TestStackFileErrors:
         for word in allowed:
             assert word in err.hint
 
-    def test_missing_name(self, tmp_path):
-        err = stack_file_error(tmp_path, "description: no name here\n")
-        assert err.key == "name"
-        assert "name" in err.message and "missing" in err.message
-        assert err.hint
+    def test_name_is_optional(self, tmp_path):
+        path = tmp_path / "stack.yaml"
+        path.write_text("description: no name here\n")
+        assert load_stack_file(path).name is None  # the stack is then named by its Compose project
 
     def test_negative_radius(self, tmp_path):
         err = stack_file_error(tmp_path, "name: shop\nradius: -1\n")
@@ -165,7 +163,7 @@ class TestStackFileErrors:
         path.write_text("name: shop\n")
         meta = load_stack_file(path)
         assert meta.radius == 1
-        assert meta.compose == "compose.yaml"
+        assert meta.compose == []  # the file Compose would pick in the stack's folder
         assert meta.services == {} and meta.baseline.addresses == {}
         assert meta.linkproxy.image is None
 
@@ -422,7 +420,7 @@ class TestStateful:
 
     def test_guessed_from_image(self, make_stack):
         stack = make_stack({"db": service("postgres:16")})
-        assert stateful_reason(stack, "db") == "guessed from image postgres:16"
+        assert stateful_reason(stack, "db") == "guessed from image postgres:16 (postgres)"
 
     def test_guessed_from_named_data_volume(self, make_stack):
         stack = make_stack({
@@ -434,7 +432,8 @@ class TestStateful:
         })
         assert "named volume at /var/lib/store" in stateful_reason(stack, "store")
         assert "named volume at /data" in stateful_reason(stack, "cache")
-        assert stateful_reason(stack, "built") is None  # a service built here is code, not a store
+        # a built service holding data in a named volume is a store too (a search index, a queue)
+        assert "named volume at /var/lib/built" in stateful_reason(stack, "built")
         assert stateful_reason(stack, "bind") is None
         assert stateful_reason(stack, "logs") is None
 

@@ -188,7 +188,9 @@ class TestShopSlice:
         assert sel.reasons["payments"] == ["callee at distance 1: called by orders"]
         assert sel.reasons["inventory-db"] == ["stateful dependency of inventory (a slice never uses baseline data)"]
         assert sel.reasons["fraud"] == ["dependency of local payments"]
-        assert sel.reasons["catalog"] == ["dependency of local gateway"]
+        assert sel.reasons["catalog"] == ["dependency of local gateway",
+                                          "forwarded catalog may write to the baseline's catalog-db"]
+        assert sel.writes == {"catalog": ["catalog-db"], "users": ["redis"]}
 
     def test_radius_0(self, shop, graph):
         sel = select_slice(shop, ["orders"], 0, graph)
@@ -276,7 +278,8 @@ class TestExplain:
 
     def test_forwarded(self, setup):
         graph, sel = setup
-        assert graph.explain("catalog", sel) == "catalog is forwarded to the baseline: dependency of local gateway"
+        assert graph.explain("catalog", sel) == ("catalog is forwarded to the baseline: dependency of local gateway; "
+                                                     "forwarded catalog may write to the baseline's catalog-db")
         assert graph.explain("fraud", sel) == "fraud is forwarded to the baseline: dependency of local payments"
 
     def test_absent(self, setup):

@@ -116,7 +116,10 @@ class TestShopPlan:
             assert svc.baseline == "local"
             assert svc.address == f"{svc.name}.baseline:{svc.ports[0]}"
         assert orders_plan.uses_local_baseline
-        assert orders_plan.notes == []
+        # forwarded services that write to stores of their own are named, with the stores
+        assert {f.name: f.writes_to for f in orders_plan.forwarded if f.writes_to} == {
+            "catalog": ["catalog-db"], "users": ["redis"]}
+        assert len(orders_plan.notes) == 2 and all("writes to the baseline's" in n for n in orders_plan.notes)
 
     def test_remote_baseline_addresses(self, shop):
         stack = with_meta(shop, baseline=BaselineConfig(addresses={"catalog": "catalog.staging.example:443",
@@ -169,16 +172,31 @@ class TestPlanJson:
     def test_shape(self, orders_plan):
         data = json.loads(json.dumps(orders_plan.model_dump(mode="json")))
         assert set(data) == {"stack", "source", "changed", "radius", "local", "forwarded", "links", "proxies",
-                             "linkproxy_image", "baseline_project", "notes"}
-        assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "behind_proxy"}
-        assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline"}
+                             "linkproxy_image", "baseline_project", "edges", "active_profiles", "inactive_services",
+                             "boot_blockers", "stack_options", "notes"}
+        assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "stateful_rule",
+                                         "job", "healthcheck", "behind_proxy", "depends_on", "starts_after", "seed_after"}
+        assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to"}
         assert set(data["links"][0]) == {"source", "target", "kind", "proxy"}
         assert set(data["proxies"][0]) == {"name", "targets", "routes"}
         assert set(data["proxies"][0]["routes"][0]) == {"name", "target", "port", "upstream"}
-        assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081], "udp_ports": [],
-                                    "stateful": False, "behind_proxy": True}
-        assert data["forwarded"][0] == {"name": "catalog", "reasons": ["dependency of local gateway"],
-                                        "ports": [8084], "address": "catalog.baseline:8084", "baseline": "local"}
+        assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081],
+                                    "udp_ports": [], "stateful": False, "stateful_rule": None, "job": False,
+                                    "healthcheck": "compose", "behind_proxy": True,
+                                    "depends_on": [{"service": "orders-db", "condition": "service_healthy",
+                                                    "required": True, "local": True},
+                                                   {"service": "redis", "condition": "service_healthy",
+                                                    "required": True, "local": True}],
+                                    "starts_after": ["inventory", "payments"], "seed_after": []}
+        assert data["forwarded"][0] == {"name": "catalog", "reasons": ["dependency of local gateway",
+                                                                       "forwarded catalog may write to the baseline's "
+                                                                       "catalog-db"],
+                                        "ports": [8084], "address": "catalog.baseline:8084", "baseline": "local",
+                                        "writes_to": ["catalog-db"]}
+        edge = next(e for e in data["edges"] if (e["source"], e["target"]) == ("orders", "orders-db"))
+        assert edge["weak"] is False and edge["followed"] is True
+        assert {"kind": "env", "key": "services.orders.environment.DATABASE_URL", "variable": "DATABASE_URL",
+                "file": "compose.yaml", "weak": False} in edge["origins"]
 
     def test_round_trip(self, orders_plan):
         again = SlicePlan.model_validate_json(orders_plan.model_dump_json())
@@ -402,7 +420,7 @@ class TestRenderDetails:
                            networks={"front": {"aliases": ["www"]}, "back": None},
                            labels={"team": "web"}, environment={"API": "http://api:9000"}),
             "api": service("x/api"),
-        })
+        }, profiles=["p"])
         project = render(make_plan(stack, ["web"], radius=0), stack, "s1")
         web = project["services"]["web"]
         assert "container_name" not in web and "hostname" not in web and "profiles" not in web
@@ -492,7 +510,7 @@ class TestRenderBaseline:
                            volumes=[named_volume("ext", "/e")]),
         }, networks={"default": {"name": "demo_default"}, "front": {"name": "custom_front"},
                      "shared": {"name": "shared", "external": True}},
-            volumes={"ext": {"name": "ext", "external": True}})
+            volumes={"ext": {"name": "ext", "external": True}}, profiles=["debug"])
         project = render_baseline(stack)
         services = project["services"]
         assert "container_name" not in services["vpn"] and "profiles" not in services["web"]

@@ -19,10 +19,12 @@ PROJECT = "stacklet-t"
 
 
 def svc(name: str, depends: dict[str, str] | None = None, *, one_shot: bool = False, after: str = "",
-        role: str = "callee", healthcheck: bool = False) -> dict:
+        role: str = "callee", healthcheck: bool = False, seed_after: str = "") -> dict:
     labels = {Label.SERVICE: name, Label.ROLE: role, Label.ONE_SHOT: "true" if one_shot else "false"}
     if after:
         labels[Label.AFTER] = after
+    if seed_after:
+        labels[Label.SEED_AFTER] = seed_after
     spec: dict = {"image": "x", "labels": labels}
     if depends:
         spec["depends_on"] = {d: {"condition": c, "required": True} for d, c in depends.items()}
@@ -99,7 +101,7 @@ def test_calls_inferred_from_the_environment_wait_until_ready(tmp_path):
 
 def test_a_store_is_seeded_after_the_jobs_that_prepare_it(tmp_path):
     order: list[str] = []
-    services = {"db": svc("db", role="stateful"),
+    services = {"db": svc("db", role="stateful", seed_after="migrate"),
                 "migrate": svc("migrate", {"db": "service_healthy"}, one_shot=True),
                 "api": svc("api", {"db": "service_healthy", "migrate": "service_completed_successfully"})}
     driver = FakeDriver({"db": ["running"], "migrate": ["running", "exited:0"], "api": ["running"]})
