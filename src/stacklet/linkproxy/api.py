@@ -9,13 +9,19 @@ from . import API_VERSION
 from .errors import ApiError, bad_request
 from .httpserver import Request, Response
 from .registry import Registry
+from .validation import check_json_depth
 
 JSON = "application/json"
 ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """UTF-8 JSON like Go's encoder; text that is not valid Unicode is escaped, never a 500."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def json_response(status: int, value: Any) -> Response:
@@ -42,10 +48,13 @@ def decode_body(request: Request) -> Any:
     text = text.lstrip()
     if not text:
         raise bad_request("EOF")
+    check_json_depth(text)
     try:
         value, _ = _decoder.raw_decode(text)
     except ValueError as exc:
         raise bad_request(f"invalid JSON: {exc}") from None
+    except RecursionError:  # not reachable after check_json_depth; kept as the last guard
+        raise bad_request("JSON nested too deeply") from None
     return value
 
 
@@ -113,7 +122,7 @@ class Api:
         return Response(200, body, "application/json;charset=utf-8")
 
     async def metrics(self, request: Request) -> Response:
-        body = self.registry.render_metrics().encode()
+        body = self.registry.render_metrics().encode("utf-8", "backslashreplace")
         return Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
     async def reset(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import INVALID_STREAM, INVALID_TOXIC_TYPE, TOXIC_EXISTS, bad_request
+from .validation import check_name
 
 STREAMS = ("upstream", "downstream")
 INT64_MAX = 2**63 - 1
@@ -193,11 +194,13 @@ def new_toxic(body: Any, taken_names: Callable[[str], bool]) -> Toxic:
     stream = "downstream" if stream is None else stream.lower()
     if stream not in STREAMS:
         raise INVALID_STREAM
-    if not name:
-        name = f"{type_name}_{stream}"
     toxic_type = TOXIC_TYPES.get(type_name)
     if toxic_type is None:
         raise INVALID_TOXIC_TYPE
+    if name:
+        check_name("name", name)
+    else:
+        name = f"{type_name}_{stream}"
     if taken_names(name):
         raise TOXIC_EXISTS
     zeros = {key: 0 for key in toxic_type.attributes}

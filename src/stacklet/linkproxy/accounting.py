@@ -1,0 +1,83 @@
+"""Per-proxy accounting, always on: connections, failures, resets and the last HTTP requests.
+
+One :class:`ProxyStats` per proxy name, kept by :class:`metrics.Metrics` so the numbers
+survive a retarget and are in ``/metrics``; the data path only increments integers and, on
+HTTP links, appends one tuple per request to a bounded ring.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from itertools import islice
+
+MAX_RECORDS = 10_000  # requests kept per proxy; older ones are dropped (``first_seq`` moves on)
+MAX_RECORDS_PER_READ = 10_000
+
+# A request record: (seq, start_unix_s, method, path, status|None, duration_ms|None, request_id|None, fault|None)
+RECORD_FIELDS = ("seq", "start", "method", "path", "status", "duration_ms", "request_id", "fault")
+
+
+class ProxyStats:
+    """Counters of one proxy and the ring of its last MAX_RECORDS HTTP requests."""
+
+    __slots__ = (
+        "connections_total", "connect_failures", "resets", "http_connections",
+        "requests", "status_classes", "no_response", "faults", "records", "seq", "fail_first_done",
+    )
+
+    def __init__(self) -> None:
+        self.connections_total = 0  # clients accepted
+        self.connect_failures = 0  # upstream dials that failed (refused, timed out, loop, too many)
+        self.resets = 0  # connections ended by a TCP reset, from a peer or a reset_peer toxic
+        self.http_connections = 0  # connections parsed as HTTP/1.x
+        self.requests = 0  # HTTP requests recorded (answered or not)
+        self.status_classes = [0, 0, 0, 0, 0, 0]  # index = status // 100 (1..5); 0 unused
+        self.no_response = 0  # requests whose connection ended before a response head
+        self.faults = 0  # requests answered by an HTTP toxic instead of the upstream
+        self.records: deque[tuple] = deque(maxlen=MAX_RECORDS)
+        self.seq = 0  # sequence number of the last record
+        self.fail_first_done: dict[str, int] = {}  # http_fail_first toxic name -> requests failed
+
+    def record(self, start: float, method: str, path: str, status: int | None,
+               duration_ms: float | None, request_id: str | None, fault: str | None) -> None:
+        """Count one request and keep it in the ring."""
+        self.seq += 1
+        self.requests += 1
+        if status is None:
+            self.no_response += 1
+        else:
+            self.status_classes[min(max(status // 100, 1), 5)] += 1
+        if fault is not None:
+            self.faults += 1
+        self.records.append((self.seq, start, method, path, status, duration_ms, request_id, fault))
+
+    def records_since(self, since: int, limit: int = MAX_RECORDS_PER_READ) -> list[dict]:
+        """Records with a sequence number above ``since``, oldest first, at most ``limit``."""
+        if not self.records:
+            return []
+        first = self.records[0][0]
+        skip = max(since - first + 1, 0)
+        if skip >= len(self.records):
+            return []
+        return [dict(zip(RECORD_FIELDS, record)) for record in islice(self.records, skip, skip + limit)]
+
+    def first_seq(self) -> int:
+        """Sequence number of the oldest record kept (seq + 1 when none is kept)."""
+        return self.records[0][0] if self.records else self.seq + 1
+
+    def to_json(self, active_connections: int, bytes_by_direction: dict[str, tuple[int, int]]) -> dict:
+        """The counters as a JSON object (the ``stats`` member of ``/proxies/{name}/requests``)."""
+        classes = self.status_classes
+        return {
+            "connections_total": self.connections_total,
+            "connections_active": active_connections,
+            "connect_failures": self.connect_failures,
+            "resets": self.resets,
+            "bytes": {direction: {"received": received, "sent": sent}
+                      for direction, (received, sent) in bytes_by_direction.items()},
+            "http_connections": self.http_connections,
+            "requests": self.requests,
+            "responses": {f"{n}xx": classes[n] for n in range(1, 6)},
+            "no_response": self.no_response,
+            "faults": self.faults,
+        }
