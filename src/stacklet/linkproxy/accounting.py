@@ -7,11 +7,16 @@ HTTP links, appends one tuple per request to a bounded ring.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
-from itertools import islice
+from itertools import count, islice
 
-MAX_RECORDS = 10_000  # requests kept per proxy; older ones are dropped (``first_seq`` moves on)
+MAX_RECORDS = 10_000  # requests kept per proxy; older ones are dropped
 MAX_RECORDS_PER_READ = 10_000
+
+# Sequence numbers are unique across the server and only grow, so a reader's ``since`` stays
+# right when a proxy is deleted and created again under the same name.
+_next_seq = count(1).__next__
 
 # A request record: (seq, start_unix_s, method, path, status|None, duration_ms|None, request_id|None, fault|None)
 RECORD_FIELDS = ("seq", "start", "method", "path", "status", "duration_ms", "request_id", "fault")
@@ -23,6 +28,7 @@ class ProxyStats:
     __slots__ = (
         "connections_total", "connect_failures", "resets", "http_connections",
         "requests", "status_classes", "no_response", "faults", "records", "seq", "fail_first_done",
+        "evicted_upto",
     )
 
     def __init__(self) -> None:
@@ -35,13 +41,14 @@ class ProxyStats:
         self.no_response = 0  # requests whose connection ended before a response head
         self.faults = 0  # requests answered by an HTTP toxic instead of the upstream
         self.records: deque[tuple] = deque(maxlen=MAX_RECORDS)
-        self.seq = 0  # sequence number of the last record
+        self.seq = 0  # sequence number of the last record (0: none yet)
+        self.evicted_upto = 0  # sequence number of the newest record dropped from the ring
         self.fail_first_done: dict[str, int] = {}  # http_fail_first toxic name -> requests failed
 
     def record(self, start: float, method: str, path: str, status: int | None,
                duration_ms: float | None, request_id: str | None, fault: str | None) -> None:
         """Count one request and keep it in the ring."""
-        self.seq += 1
+        self.seq = _next_seq()
         self.requests += 1
         if status is None:
             self.no_response += 1
@@ -49,21 +56,18 @@ class ProxyStats:
             self.status_classes[min(max(status // 100, 1), 5)] += 1
         if fault is not None:
             self.faults += 1
+        if len(self.records) == MAX_RECORDS:
+            self.evicted_upto = self.records[0][0]
         self.records.append((self.seq, start, method, path, status, duration_ms, request_id, fault))
 
     def records_since(self, since: int, limit: int = MAX_RECORDS_PER_READ) -> list[dict]:
         """Records with a sequence number above ``since``, oldest first, at most ``limit``."""
-        if not self.records:
-            return []
-        first = self.records[0][0]
-        skip = max(since - first + 1, 0)
-        if skip >= len(self.records):
-            return []
+        skip = bisect_right(self.records, since, key=lambda record: record[0])
         return [dict(zip(RECORD_FIELDS, record)) for record in islice(self.records, skip, skip + limit)]
 
-    def first_seq(self) -> int:
-        """Sequence number of the oldest record kept (seq + 1 when none is kept)."""
-        return self.records[0][0] if self.records else self.seq + 1
+    def truncated_after(self, since: int) -> bool:
+        """True when records newer than ``since`` were already dropped from the ring."""
+        return self.evicted_upto > since
 
     def to_json(self, active_connections: int, bytes_by_direction: dict[str, tuple[int, int]]) -> dict:
         """The counters as a JSON object (the ``stats`` member of ``/proxies/{name}/requests``)."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from . import API_VERSION
 from .errors import ApiError, bad_request
 from .httpserver import Request, Response
+from .accounting import MAX_RECORDS_PER_READ
 from .registry import Registry
-from .validation import check_json_depth
+from .validation import ascii_digits, check_json_depth
 
 JSON = "application/json"
 ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -89,6 +91,8 @@ class Api:
                     "PATCH": self.proxy_update,
                     "DELETE": self.proxy_delete,
                 }, (proxy,)
+            case ["proxies", proxy, "requests"]:
+                return {"GET": self.proxy_requests}, (proxy,)
             case ["proxies", proxy, "toxics"]:
                 return {"GET": self.toxic_index, "POST": self.toxic_create}, (proxy,)
             case ["proxies", proxy, "toxics", toxic]:
@@ -159,6 +163,25 @@ class Api:
         await self.registry.delete(name)
         return Response(204)
 
+    async def proxy_requests(self, request: Request, name: str) -> Response:
+        """GET /proxies/{name}/requests?since=SEQ&limit=N: the proxy's counters and its HTTP
+        requests with a sequence number above ``since`` (default 0), oldest first."""
+        proxy = self.registry.get(name)
+        query = dict(parse_qsl(request.query))
+        since = _query_int(query, "since", 0, 2**63 - 1, 0)
+        limit = _query_int(query, "limit", 1, MAX_RECORDS_PER_READ, MAX_RECORDS_PER_READ)
+        stats = proxy.stats
+        records = stats.records_since(since, limit)
+        return json_response(200, {
+            "proxy": proxy.name,
+            "protocol": proxy.protocol,
+            "last_seq": stats.seq,
+            "next_since": records[-1]["seq"] if records else max(since, stats.seq),
+            "truncated": stats.truncated_after(since),
+            "requests": records,
+            "stats": stats.to_json(len(proxy.connections), self.registry.metrics.bytes_of(proxy.name)),
+        })
+
     async def toxic_index(self, request: Request, name: str) -> Response:
         proxy = self.registry.get(name)
         return json_response(200, [toxic.to_json() for toxic in proxy.toxics_in_order()])
@@ -179,3 +202,13 @@ class Api:
     async def toxic_delete(self, request: Request, name: str, toxic: str) -> Response:
         self.registry.remove_toxic(name, toxic)
         return Response(204)
+
+
+def _query_int(query: dict[str, str], key: str, low: int, high: int, default: int) -> int:
+    """An integer query parameter within [low, high]; a 400 naming it otherwise."""
+    text = query.get(key)
+    if text is None:
+        return default
+    if not ascii_digits(text) or len(text) > 19 or not low <= int(text) <= high:
+        raise bad_request(f"query parameter {key!r} must be an integer from {low} to {high}, got {text[:40]!r}")
+    return int(text)

@@ -17,6 +17,7 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
+from .httptap import HttpState, Sniffer
 from .metrics import ByteCounter
 from .stages import CLOSE, FIN, Chunk, Stage, make_stage
 from .toxics import Toxic
@@ -67,7 +68,7 @@ class Endpoint(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         conn = self.conn
-        if conn.eof_end is CLOSE and conn.upstream is not None and conn.upstream.fast and conn.downstream.fast:
+        if conn.eof_end is CLOSE and self.out.fast and conn.upstream.fast and conn.downstream.fast:
             conn.close_quietly()  # nothing in flight on either link: Toxiproxy's full close, at once
         else:
             self.out.source_ended(conn.eof_end)
@@ -285,7 +286,7 @@ class Connection:
 
     __slots__ = (
         "proxy", "loop", "index", "client", "server", "upstream", "downstream",
-        "dial_task", "closed", "reset_timer", "eof_end", "hops", "local_address", "reset_counted",
+        "dial_task", "closed", "reset_timer", "eof_end", "hops", "local_address", "reset_counted", "http",
     )
 
     def __init__(self, proxy: Proxy) -> None:
@@ -303,6 +304,7 @@ class Connection:
         self.hops = 0  # proxies of this server the client's bytes went through before this one
         self.local_address: tuple | None = None  # of the upstream socket, once connected
         self.reset_counted = False
+        self.http: HttpState | None = None  # set when the connection is followed as HTTP
 
     def client_connected(self) -> None:
         proxy = self.proxy
@@ -365,14 +367,21 @@ class Connection:
         if proxy.toxics:
             for toxic in proxy.toxics_in_order():
                 self.add_toxic(toxic)
+        if proxy.protocol == "http":
+            HttpState(self).install()
+        elif proxy.protocol == "auto":
+            Sniffer(self).install()
         for data in pending.early:
             client.data_received(data)
         if pending.ended:
-            self.upstream.source_ended(self.eof_end)
+            client.out.source_ended(self.eof_end)
         elif pending.paused:
             client.transport.resume_reading()
 
     def link_of(self, toxic: Toxic) -> Link | None:
+        """The link a TCP toxic acts on (None for HTTP toxics: they act in :mod:`httptap`)."""
+        if toxic.is_http:
+            return None
         return self.upstream if toxic.stream == "upstream" else self.downstream
 
     def add_toxic(self, toxic: Toxic) -> None:
@@ -493,6 +502,8 @@ class Connection:
 
     def _forget(self) -> None:
         self.closed = True
+        if self.http is not None:
+            self.http.finish()
         if self.local_address is not None:
             if _OUTGOING.get(self.local_address) is self:
                 del _OUTGOING[self.local_address]
@@ -509,3 +520,4 @@ class Connection:
                 link.stages = []
         for endpoint in (self.client, self.server):
             endpoint.out = endpoint.inbound = None
+        self.http = None

@@ -48,11 +48,9 @@ class Metrics:
         self._counters: dict[tuple[str, str, str, str], ByteCounter] = {}
         self._stats: dict[str, ProxyStats] = {}
 
-    def stats(self, proxy: str) -> ProxyStats:
-        """The (shared, created on first use) accounting of one proxy name."""
-        stats = self._stats.get(proxy)
-        if stats is None:
-            stats = self._stats[proxy] = ProxyStats()
+    def new_stats(self, proxy: str) -> ProxyStats:
+        """Fresh accounting for a proxy being created; it replaces a deleted namesake's in /metrics."""
+        stats = self._stats[proxy] = ProxyStats()
         return stats
 
     def bytes_of(self, proxy: str) -> dict[str, tuple[int, int]]:

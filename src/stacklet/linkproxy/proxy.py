@@ -132,6 +132,7 @@ class Proxy:
         self.upstream = upstream
         self.enabled = False
         self.toxics: dict[str, Toxic] = {}
+        self.http_toxics: list[Toxic] = []  # the HTTP toxics in toxics_in_order() order, read per request
         self.connections: set[Connection] = set()
         self.loop = asyncio.get_running_loop()
         self.dialing: dict[Connection, float] = {}  # connection -> dial deadline (loop time)
@@ -239,18 +240,24 @@ class Proxy:
 
     # -- toxics ------------------------------------------------------------------------
 
+    def _list_http_toxics(self) -> None:
+        self.http_toxics = [toxic for toxic in self.toxics_in_order() if toxic.is_http]
+
     def add_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.add_toxic(toxic)
 
     def update_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.update_toxic(toxic)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         del self.toxics[toxic.name]
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.remove_toxic(toxic)
 

@@ -71,7 +71,7 @@ class Registry:
 
     def _new_proxy(self, fields: ProxyFields) -> Proxy:
         proxy = Proxy(fields.name, fields.listen or "", fields.upstream, self.metrics.counter, self.rng,
-                      self.half_close, self.metrics.stats(fields.name))
+                      self.half_close, self.metrics.new_stats(fields.name))
         proxy.protocol = fields.protocol or "auto"
         return proxy
 

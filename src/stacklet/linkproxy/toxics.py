@@ -92,6 +92,11 @@ class Toxic:
     toxicity: float
     attributes: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def is_http(self) -> bool:
+        """True for the HTTP toxics, which act per request instead of on a link's bytes."""
+        return self.type.startswith("http_")
+
     def to_json(self) -> dict:
         """Toxiproxy's JSON shape: every attribute of the type, zeros included."""
         return {
