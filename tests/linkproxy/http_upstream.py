@@ -83,8 +83,8 @@ def _answer(method: str, path: str, body: bytes) -> bytes:
     return head + (b"" if method == "HEAD" else payload)
 
 
-def http_handler(conn: socket.socket) -> None:
-    """Serve requests on one connection until the client closes (or asks to)."""
+def http_handler(conn: socket.socket, seen: list[str] | None = None) -> None:
+    """Serve requests on one connection until the client closes (or asks to); note each path."""
     buffer = bytearray()
     while True:
         head = _read_head(conn, buffer)
@@ -94,16 +94,19 @@ def http_handler(conn: socket.socket) -> None:
         method, path, _ = lines[0].split(" ")
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
         body = _read_body(conn, buffer, headers)
+        if seen is not None:
+            seen.append(path)
         conn.sendall(_answer(method, path, body))
         if headers.get("connection", "").lower() == "close":
             return
 
 
 class HttpUpstream(TcpServer):
-    """The scripted HTTP server, listening on loopback."""
+    """The scripted HTTP server, listening on loopback; ``seen`` lists the paths it answered."""
 
     def __init__(self) -> None:
-        super().__init__(http_handler)
+        self.seen: list[str] = []
+        super().__init__(lambda conn: http_handler(conn, self.seen))
 
 
 class _FileSocket:

@@ -11,40 +11,16 @@ import socket
 import pytest
 import requests
 
-from .http_upstream import HttpUpstream, read_responses
+from .http_upstream import read_responses
 from .support import connect, echo_round_trip, free_port, recv_exactly, recv_until_closed, wait_until
-
-
-@pytest.fixture(scope="module")
-def http_upstream():
-    upstream = HttpUpstream()
-    yield upstream
-    upstream.close()
-
-
-@pytest.fixture
-def web(server, http_upstream) -> str:
-    """A proxy "web" in front of the HTTP upstream (protocol auto); returns its address."""
-    return server.create_proxy("web", http_upstream.address)["listen"]
-
-
-def _requests(server, proxy: str = "web", **query) -> dict:
-    response = server.request("GET", f"/proxies/{proxy}/requests", params=query)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _seen(server, count: int, proxy: str = "web") -> list[dict]:
-    assert wait_until(lambda: len(_requests(server, proxy)["requests"]) >= count), _requests(server, proxy)
-    return _requests(server, proxy)["requests"]
 
 
 def test_tcp_links_count_connections_bytes_failures_and_resets(server, echo_proxy):
     for _ in range(3):
         with connect(echo_proxy) as sock:
             echo_round_trip(sock, b"x" * 1000)
-    assert wait_until(lambda: _requests(server, "echo")["stats"]["connections_active"] == 0)
-    stats = _requests(server, "echo")["stats"]
+    assert wait_until(lambda: server.requests_of("echo")["stats"]["connections_active"] == 0)
+    stats = server.requests_of("echo")["stats"]
     assert stats["connections_total"] == 3
     assert stats["bytes"]["upstream"]["sent"] == 3000 and stats["bytes"]["downstream"]["sent"] == 3000
     assert stats["http_connections"] == 0 and stats["requests"] == 0
@@ -58,7 +34,7 @@ def test_tcp_links_count_connections_bytes_failures_and_resets(server, echo_prox
     server.create_proxy("nowhere", f"127.0.0.1:{closed_port}")
     with connect(server.proxy_port("nowhere")) as sock:
         assert recv_until_closed(sock) == b""
-    assert wait_until(lambda: _requests(server, "nowhere")["stats"]["connect_failures"] == 1)
+    assert wait_until(lambda: server.requests_of("nowhere")["stats"]["connect_failures"] == 1)
     assert server.metric("linkproxy_connections_total", proxy="echo") == 4
 
 
@@ -70,13 +46,13 @@ def test_kept_alive_requests_are_recorded_in_order(server, web):
         statuses.append(response.status_code)
     session.close()
     assert statuses == [200, 404, 503, 200]
-    records = _seen(server, 4)
+    records = server.recorded("web", 4)
     assert [(r["method"], r["path"], r["status"], r["request_id"]) for r in records] == [
         ("GET", "/a", 200, "req-0"), ("GET", "/status/404", 404, "req-1"),
         ("GET", "/status/503", 503, "req-2"), ("GET", "/chunked", 200, "req-3")]
     assert [r["seq"] for r in records] == sorted({r["seq"] for r in records})
     assert all(0 < r["duration_ms"] < 5000 and r["fault"] is None and r["start"] > 1.7e9 for r in records)
-    stats = _requests(server)["stats"]
+    stats = server.requests_of("web")["stats"]
     assert (stats["connections_total"], stats["http_connections"], stats["requests"]) == (1, 1, 4)
     assert stats["responses"] == {"1xx": 0, "2xx": 2, "3xx": 0, "4xx": 1, "5xx": 1}
     assert server.metric("linkproxy_http_requests_total", proxy="web") == 4
@@ -88,15 +64,15 @@ def test_since_and_limit_read_only_what_is_new(server, web):
     session = requests.Session()
     for index in range(5):
         session.get(f"http://{web}/n{index}", timeout=5)
-    seqs = [r["seq"] for r in _seen(server, 5)]
-    page = _requests(server, since=seqs[0], limit=2)
+    seqs = [r["seq"] for r in server.recorded("web", 5)]
+    page = server.requests_of("web", since=seqs[0], limit=2)
     assert [r["seq"] for r in page["requests"]] == seqs[1:3]
     assert (page["next_since"], page["last_seq"], page["truncated"]) == (seqs[2], seqs[4], False)
-    rest = _requests(server, since=page["next_since"])
+    rest = server.requests_of("web", since=page["next_since"])
     assert [r["path"] for r in rest["requests"]] == ["/n3", "/n4"] and rest["next_since"] == seqs[4]
-    assert _requests(server, since=seqs[4])["requests"] == []
+    assert server.requests_of("web", since=seqs[4])["requests"] == []
     session.get(f"http://{web}/n5", timeout=5)
-    assert [r["path"] for r in _seen(server, 6)][-1] == "/n5"
+    assert [r["path"] for r in server.recorded("web", 6)][-1] == "/n5"
     session.close()
     for query in ({"since": "-1"}, {"since": "x"}, {"limit": "0"}, {"since": "\u0663"}):
         response = server.request("GET", "/proxies/web/requests", params=query)
@@ -124,13 +100,13 @@ def test_pipelined_requests_with_every_kind_of_framing(server, web):
     assert [status for status, _ in answers] == [200, 200, 200, 200, 204, 304, 200, 200, 200]
     assert answers[0][1] == b"POST /post 5" and answers[1][1] == b"POST /chunked-body 7"
     assert answers[7][1] == b"GET /chunked 0" and answers[8][1] == b"GET /last 0"
-    records = _seen(server, 9)
+    records = server.recorded("web", 9)
     assert [(r["method"], r["path"], r["status"]) for r in records] == [
         ("POST", "/post", 200), ("POST", "/chunked-body", 200), ("HEAD", "/chunked", 200),
         ("HEAD", "/length", 200), ("GET", "/status/204", 204), ("GET", "/status/304", 304),
         ("GET", "/continue", 200), ("GET", "/chunked", 200), ("GET", "/last", 200)]
     assert records[-1]["request_id"] == "the-last"
-    assert _requests(server)["stats"]["responses"]["1xx"] == 0  # informational answers are not requests
+    assert server.requests_of("web")["stats"]["responses"]["1xx"] == 0  # informational answers are not requests
 
 
 def test_protocol_tcp_turns_recording_off_and_http_forces_it(server, web, http_upstream, echo_server):
@@ -138,11 +114,11 @@ def test_protocol_tcp_turns_recording_off_and_http_forces_it(server, web, http_u
     assert tcp["protocol"] == "tcp"
     requests.get(f"http://{tcp['listen']}/x", timeout=5)
     requests.get(f"http://{web}/y", timeout=5)
-    _seen(server, 1)
-    assert _requests(server, "plain")["stats"]["requests"] == 0
+    server.recorded("web", 1)
+    assert server.requests_of("plain")["stats"]["requests"] == 0
     assert server.request("PATCH", "/proxies/plain", json={"protocol": "http"}).json()["protocol"] == "http"
     requests.get(f"http://{tcp['listen']}/z", timeout=5)
-    assert [r["path"] for r in _seen(server, 1, "plain")] == ["/z"]
+    assert [r["path"] for r in server.recorded("plain", 1)] == ["/z"]
     response = server.request("POST", "/proxies", json={"name": "bad", "upstream": "a:1", "protocol": "udp"})
     assert response.status_code == 400 and "'protocol'" in response.json()["error"]
 
@@ -160,8 +136,8 @@ def test_non_http_and_server_first_links_are_plain_tcp(server, echo_proxy):
                 assert recv_exactly(sock, 11) == b"220 hello\r\n"
                 sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
                 assert recv_exactly(peer, 18) == b"GET / HTTP/1.1\r\n\r\n"
-    assert _requests(server, "echo")["stats"]["http_connections"] == 0
-    assert _requests(server, "greeter")["stats"]["http_connections"] == 0
+    assert server.requests_of("echo")["stats"]["http_connections"] == 0
+    assert server.requests_of("greeter")["stats"]["http_connections"] == 0
 
 
 def test_unparseable_http_falls_back_to_tcp_without_losing_a_byte(server, echo_server):
@@ -171,23 +147,23 @@ def test_unparseable_http_falls_back_to_tcp_without_losing_a_byte(server, echo_s
         sock.sendall(payload)
         assert recv_exactly(sock, len(payload)) == payload  # the echo's "response" is not HTTP
         echo_round_trip(sock, b"and after")
-    stats = _requests(server, "forced")["stats"]
+    stats = server.requests_of("forced")["stats"]
     assert stats["http_connections"] == 1 and stats["requests"] == 0
 
 
 def test_a_proxy_created_again_starts_afresh_and_seqs_keep_growing(server, web, http_upstream):
     requests.get(f"http://{web}/old", timeout=5)
-    old_seq = _seen(server, 1)[0]["seq"]
+    old_seq = server.recorded("web", 1)[0]["seq"]
     server.request("DELETE", "/proxies/web")
     listen = server.create_proxy("web", http_upstream.address)["listen"]
-    assert _requests(server)["requests"] == [] and _requests(server)["stats"]["connections_total"] == 0
+    assert server.requests_of("web")["requests"] == [] and server.requests_of("web")["stats"]["connections_total"] == 0
     requests.get(f"http://{listen}/new", timeout=5)
-    assert [(r["path"], r["seq"] > old_seq) for r in _requests(server, since=old_seq)["requests"]] == [("/new", True)]
+    assert [(r["path"], r["seq"] > old_seq) for r in server.requests_of("web", since=old_seq)["requests"]] == [("/new", True)]
 
 
 def test_a_request_without_an_answer_is_recorded_as_such(server, web):
     with connect(int(web.rsplit(":", 1)[1])) as sock:
         sock.sendall(b"GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n")
-    records = _seen(server, 1)
+    records = server.recorded("web", 1)
     assert (records[0]["path"], records[0]["status"], records[0]["duration_ms"]) == ("/slow/300", None, None)
-    assert _requests(server)["stats"]["no_response"] == 1
+    assert server.requests_of("web")["stats"]["no_response"] == 1
