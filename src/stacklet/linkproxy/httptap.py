@@ -210,6 +210,14 @@ class RequestTap:
             return
         framer = self.framer
         http = self.http
+        if not self.held and not http.conn.proxy.http_toxics:
+            lone = framer.lone_head(data)
+            if lone is not None:  # one whole request in one read: record it and pass it on
+                head, end = lone
+                if not head.chunked and (head.length or 0) == len(data) - end and head.method != "CONNECT":
+                    http.exchanges.append(Exchange(head.method, head.path, head.request_id, head.close))
+                    forward(http.conn.upstream, data)
+                    return
         pos = start = 0
         try:
             while True:
@@ -316,6 +324,20 @@ class ResponseTap:
             forward(downstream, data)
             return
         framer = self.framer
+        exchanges = http.exchanges
+        if exchanges:
+            lone = framer.lone_head(data)
+            if lone is not None:  # one whole response in one read: record it and pass it on
+                head, end = lone
+                status, exchange = head.status, exchanges[0]
+                if status >= 200 and status != 101 and exchange.method != "CONNECT" and (
+                        head.length == len(data) - end and not head.chunked
+                        if response_has_body(exchange.method, status) else end == len(data)):
+                    http.record(exchanges.popleft(), status)
+                    forward(downstream, data)
+                    if exchanges and exchanges[0].answer is not None:
+                        http.answer_ready()
+                    return
         pos = start = 0
         try:
             while True:
