@@ -245,6 +245,7 @@ class Proxy:
 
     def add_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self.stats.fail_first_done.pop(toxic.name, None)  # a new http_fail_first counts from 0
         self._list_http_toxics()
         for connection in list(self.connections):
             connection.add_toxic(toxic)

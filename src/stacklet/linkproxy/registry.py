@@ -144,6 +144,8 @@ class Registry:
                 existing = self.proxies.get(fields.name)
                 if existing is not None:
                     if existing.listen == listen and existing.upstream == fields.upstream:
+                        if fields.protocol is not None:
+                            existing.protocol = fields.protocol  # applies to new connections
                         done.append(existing)
                         continue
                     existing.stop()
