@@ -327,6 +327,17 @@ def start_process(args: list[str], log_dir: Path, name: str, env: dict | None = 
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Terminate the benchmark's subprocesses, killing those that do not stop within 5 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def stats(samples: list[float]) -> dict:
     return {
         "count": len(samples),
@@ -427,13 +438,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
         raise
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
 
     keepalive_result = summarize(keepalive, keepalive_rounds)
     new_connection_result = summarize(new_connection, new_connection_rounds)
@@ -542,14 +547,7 @@ def accounting_benchmark(args: argparse.Namespace, work: Path) -> dict:
         for port in (api_port, *http_paths.values(), *sink_paths.values()):
             wait_for_port(port)
         deadline = time.monotonic() + args.max_seconds
-        rtts = {label: [] for label in http_paths}
-        rounds_p50 = {label: [] for label in http_paths}
-        for index in range(args.rounds):
-            order = list(http_paths.items())
-            for label, port in order[::-1] if index % 2 else order:  # alternate: no path always goes first
-                samples = keepalive_rtts(port, args.keepalive // args.rounds, deadline, HTTP_REQUEST, len(HTTP_RESPONSE))
-                rtts[label] += samples
-                rounds_p50[label].append(percentile(samples, 0.5))
+        # bulk first, while both link proxies are fresh; then HTTP
         total = int(args.gib * (1 << 30))
         runs: dict[str, list[float]] = {label: [] for label in sink_paths}
         for index in range(args.throughput_rounds):
@@ -558,6 +556,14 @@ def accounting_benchmark(args: argparse.Namespace, work: Path) -> dict:
             order = list(sink_paths.items())
             for label, port in order[::-1] if index % 2 else order:
                 runs[label].append(round(throughput(port, total, 120), 1))
+        rtts = {label: [] for label in http_paths}
+        rounds_p50 = {label: [] for label in http_paths}
+        for index in range(args.rounds):
+            order = list(http_paths.items())
+            for label, port in order[::-1] if index % 2 else order:  # alternate: no path always goes first
+                samples = keepalive_rtts(port, args.keepalive // args.rounds, deadline, HTTP_REQUEST, len(HTTP_RESPONSE))
+                rtts[label] += samples
+                rounds_p50[label].append(percentile(samples, 0.5))
         proxy_pid = processes[2].pid
         cpu_paths = [("proxy_http", proxy_pid, ports["http_on"]), ("proxy_tcp", proxy_pid, ports["http_off"])]
         if old_src is not None:
@@ -569,13 +575,7 @@ def accounting_benchmark(args: argparse.Namespace, work: Path) -> dict:
         status, body = api(api_port, "GET", "/proxies/http_on/requests?since=0&limit=1")
         recorded = json.loads(body)["stats"] if status == 200 else None
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
     keepalive = {label: stats(values) for label, values in rtts.items()}
     for label in http_paths:
         if label != "direct":

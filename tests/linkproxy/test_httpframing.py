@@ -33,11 +33,7 @@ def _requests(pieces: list[bytes]) -> list[tuple]:
     framer = Framer(request=True)
     events = []
     for data in pieces:
-        pos = 0
-        while True:
-            pos, event = framer.advance(data, pos)
-            if event is None:
-                break
+        for _, event in framer.events(data):
             if event is HEAD:
                 head = framer.head
                 events.append((head.method, head.path, head.request_id, head.close))
@@ -53,11 +49,7 @@ def _responses(pieces: list[bytes]) -> list:
     method = None
     events = []
     for data in pieces:
-        pos = 0
-        while True:
-            pos, event = framer.advance(data, pos)
-            if event is None:
-                break
+        for _, event in framer.events(data):
             if event is HEAD:
                 status = framer.head.status
                 events.append(status)

@@ -7,6 +7,7 @@ HTTP links, appends one tuple per request to a bounded ring.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections import deque
 from itertools import count, islice
@@ -18,8 +19,17 @@ MAX_RECORDS_PER_READ = 10_000
 # right when a proxy is deleted and created again under the same name.
 _next_seq = count(1).__next__
 
-# A request record: (seq, start_unix_s, method, path, status|None, duration_ms|None, request_id|None, fault|None)
-RECORD_FIELDS = ("seq", "start", "method", "path", "status", "duration_ms", "request_id", "fault")
+# A request record: (seq, start_monotonic_s, method, path, status|None, duration_ms|None, request_id|None, fault|None)
+
+# Records keep monotonic start times (one clock read per request); they are shown as Unix time.
+_UNIX_MINUS_MONOTONIC = time.time() - time.monotonic()
+
+
+def _as_json(record: tuple) -> dict:
+    seq, start, method, path, status, duration, request_id, fault = record
+    return {"seq": seq, "start": round(start + _UNIX_MINUS_MONOTONIC, 6), "method": method, "path": path,
+            "status": status, "duration_ms": None if duration is None else round(duration, 3),
+            "request_id": request_id, "fault": fault}
 
 
 class ProxyStats:
@@ -47,7 +57,7 @@ class ProxyStats:
 
     def record(self, start: float, method: str, path: str, status: int | None,
                duration_ms: float | None, request_id: str | None, fault: str | None) -> None:
-        """Count one request and keep it in the ring."""
+        """Count one request and keep it in the ring (``start``: time.monotonic() of its head)."""
         self.seq = _next_seq()
         self.requests += 1
         if status is None:
@@ -63,7 +73,7 @@ class ProxyStats:
     def records_since(self, since: int, limit: int = MAX_RECORDS_PER_READ) -> list[dict]:
         """Records with a sequence number above ``since``, oldest first, at most ``limit``."""
         skip = bisect_right(self.records, since, key=lambda record: record[0])
-        return [dict(zip(RECORD_FIELDS, record)) for record in islice(self.records, skip, skip + limit)]
+        return [_as_json(record) for record in islice(self.records, skip, skip + limit)]
 
     def truncated_after(self, since: int) -> bool:
         """True when records newer than ``since`` were already dropped from the ring."""

@@ -9,6 +9,7 @@ h11-style libraries buffer and copy every body byte; here bodies are skipped by 
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 MAX_HEAD_BYTES = 64 * 1024  # a head (or chunk trailers) larger than this is not HTTP we can follow
 MAX_LINE_BYTES = 4096  # a chunk-size line
@@ -150,6 +151,15 @@ class Framer:
     def tunnel(self) -> None:
         """From here on the bytes are not HTTP (a 101 upgrade or a CONNECT tunnel)."""
         self.state = _S_UNTIL_CLOSE
+
+    def events(self, data: bytes) -> Iterator[tuple[int, str]]:
+        """``(pos, event)`` for each HEAD and END in ``data``, ``pos`` just after it."""
+        pos = 0
+        while True:
+            pos, event = self.advance(data, pos)
+            if event is None:
+                return
+            yield pos, event
 
     def advance(self, data: bytes, pos: int) -> tuple[int, str | None]:
         while True:

@@ -18,7 +18,7 @@ from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from .httpframing import END, HEAD, Framer, ParseError, response_has_body
+from .httpframing import HEAD, Framer, ParseError, response_has_body
 from .stages import CLOSE, TIMER_SLACK
 
 if TYPE_CHECKING:
@@ -56,14 +56,13 @@ def forward(link: Link, data: bytes) -> None:
 class Exchange:
     """One request on the connection, until its response is complete."""
 
-    __slots__ = ("method", "path", "request_id", "start", "started", "answer", "fault", "close", "recorded")
+    __slots__ = ("method", "path", "request_id", "started", "answer", "fault", "close", "recorded")
 
     def __init__(self, method: str, path: str, request_id: str | None, close: bool) -> None:
         self.method = method
         self.path = path
         self.request_id = request_id
-        self.start = time.time()
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the record's Unix start time is derived from it
         self.answer: bytes | None = None  # the response of an HTTP toxic, sent in place of the upstream's
         self.fault: str | None = None
         self.close = close
@@ -164,8 +163,8 @@ class HttpState:
         if exchange.recorded:
             return
         exchange.recorded = True
-        duration = None if status is None else round((time.monotonic() - exchange.started) * 1000.0, 3)
-        self.stats.record(exchange.start, exchange.method, exchange.path, status, duration,
+        duration = None if status is None else (time.monotonic() - exchange.started) * 1000.0
+        self.stats.record(exchange.started, exchange.method, exchange.path, status, duration,
                           exchange.request_id, exchange.fault)
 
     def fall_back(self) -> None:
@@ -218,12 +217,9 @@ class RequestTap:
                     http.exchanges.append(Exchange(head.method, head.path, head.request_id, head.close))
                     forward(http.conn.upstream, data)
                     return
-        pos = start = 0
+        start = 0
         try:
-            while True:
-                pos, event = framer.advance(data, pos)
-                if event is None:
-                    break
+            for pos, event in framer.events(data):
                 if event is HEAD:
                     head = framer.head
                     exchange = Exchange(head.method, head.path, head.request_id, head.close or head.expect_continue)
@@ -338,13 +334,9 @@ class ResponseTap:
                     if exchanges and exchanges[0].answer is not None:
                         http.answer_ready()
                     return
-        pos = start = 0
+        start = 0
         try:
-            while True:
-                pos, event = framer.advance(data, pos)
-                if event is None:
-                    break
-                exchanges = http.exchanges
+            for pos, event in framer.events(data):
                 if not exchanges:
                     raise ParseError("a response without a request")
                 exchange = exchanges[0]
