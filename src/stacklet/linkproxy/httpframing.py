@@ -75,7 +75,7 @@ def _parse_head(raw: bytes, request: bool) -> Head:
         head.status = int(parts[1])
         head.version = parts[0]
     lowered = raw.lower()
-    # each `in` test is one C scan: the helper (a Python call) runs only for headers present
+    # each `in` test is one C scan: _header (a Python call) runs only for headers present
     length = _header(lowered, raw, b"\r\ncontent-length:") if b"\r\ncontent-length:" in lowered else None
     if length is not None:
         if not length.isdigit() or len(length) > 19:
