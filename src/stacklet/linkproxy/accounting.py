@@ -38,7 +38,7 @@ class ProxyStats:
     __slots__ = (
         "connections_total", "connect_failures", "resets", "http_connections",
         "requests", "status_classes", "no_response", "faults", "records", "seq", "fail_first_done",
-        "evicted_upto",
+        "evicted_upto", "byte_counters",
     )
 
     def __init__(self) -> None:
@@ -54,6 +54,20 @@ class ProxyStats:
         self.seq = 0  # sequence number of the last record (0: none yet)
         self.evicted_upto = 0  # sequence number of the newest record dropped from the ring
         self.fail_first_done: dict[str, int] = {}  # http_fail_first toxic name -> requests failed
+        # id -> (direction, counter, received, sent at attach): the byte counters this proxy used
+        self.byte_counters: dict[int, tuple] = {}
+
+    def attach(self, direction: str, counter) -> None:
+        """Count the bytes of ``counter`` (a shared, labelled ByteCounter) from now on."""
+        self.byte_counters.setdefault(id(counter), (direction, counter, counter.received, counter.sent))
+
+    def bytes_by_direction(self) -> dict[str, dict[str, int]]:
+        """Bytes received from the source and sent to the sink per direction, since creation."""
+        totals = {"upstream": {"received": 0, "sent": 0}, "downstream": {"received": 0, "sent": 0}}
+        for direction, counter, received, sent in self.byte_counters.values():
+            totals[direction]["received"] += counter.received - received
+            totals[direction]["sent"] += counter.sent - sent
+        return totals
 
     def record(self, start: float, method: str, path: str, status: int | None,
                duration_ms: float | None, request_id: str | None, fault: str | None) -> None:
@@ -79,7 +93,7 @@ class ProxyStats:
         """True when records newer than ``since`` were already dropped from the ring."""
         return self.evicted_upto > since
 
-    def to_json(self, active_connections: int, bytes_by_direction: dict[str, tuple[int, int]]) -> dict:
+    def to_json(self, active_connections: int) -> dict:
         """The counters as a JSON object (the ``stats`` member of ``/proxies/{name}/requests``)."""
         classes = self.status_classes
         return {
@@ -87,8 +101,7 @@ class ProxyStats:
             "connections_active": active_connections,
             "connect_failures": self.connect_failures,
             "resets": self.resets,
-            "bytes": {direction: {"received": received, "sent": sent}
-                      for direction, (received, sent) in bytes_by_direction.items()},
+            "bytes": self.bytes_by_direction(),
             "http_connections": self.http_connections,
             "requests": self.requests,
             "responses": {f"{n}xx": classes[n] for n in range(1, 6)},

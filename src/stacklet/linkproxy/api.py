@@ -179,7 +179,7 @@ class Api:
             "next_since": records[-1]["seq"] if records else max(since, stats.seq),
             "truncated": stats.truncated_after(since),
             "requests": records,
-            "stats": stats.to_json(len(proxy.connections), self.registry.metrics.bytes_of(proxy.name)),
+            "stats": stats.to_json(len(proxy.connections)),
         })
 
     async def toxic_index(self, request: Request, name: str) -> Response:

@@ -53,15 +53,6 @@ class Metrics:
         stats = self._stats[proxy] = ProxyStats()
         return stats
 
-    def bytes_of(self, proxy: str) -> dict[str, tuple[int, int]]:
-        """(received, sent) per direction for one proxy, summed over its listen/upstream labels."""
-        totals = {"upstream": [0, 0], "downstream": [0, 0]}
-        for (name, _, _, direction), counter in self._counters.items():
-            if name == proxy:
-                totals[direction][0] += counter.received
-                totals[direction][1] += counter.sent
-        return {direction: (received, sent) for direction, (received, sent) in totals.items()}
-
     def counter(self, proxy: str, listener: str, upstream: str, direction: str) -> ByteCounter:
         """The (shared, created on first use) counter for one label set."""
         key = (proxy, listener, upstream, direction)

@@ -145,10 +145,13 @@ class Proxy:
         self.counters: dict[str, ByteCounter] = {}  # made by start(), labelled with the bound address
 
     def _make_counters(self) -> dict[str, ByteCounter]:
-        return {
+        counters = {
             direction: self._counter_for(self.name, self.listen, self.upstream, direction)
             for direction in ("upstream", "downstream")
         }
+        for direction, counter in counters.items():
+            self.stats.attach(direction, counter)
+        return counters
 
     def to_json(self) -> dict:
         """Toxiproxy's proxy shape; ``protocol`` is added only when set to http or tcp."""
