@@ -14,6 +14,12 @@ interleaved rounds so both paths see the same machine state:
 Prints a table and writes the raw numbers and the proxy/direct ratios to the JSON file
 (keeping its "image" section, written by bench/linkproxy_image.py). Every loop is bounded
 in count and in time.
+
+With ``--accounting`` it measures instead what the per-link accounting costs, writing
+bench/results/linkproxy_accounting.json: the round trip of a kept-alive HTTP request
+through proxies with ``protocol: http`` (every request parsed and recorded), ``auto``
+(detected as HTTP) and ``tcp`` (no parsing), and the bulk throughput of a non-HTTP link
+through this version and through the link proxy of git ``main`` (run side by side).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "linkproxy.json"
+ACCOUNTING_OUT = ROOT / "bench" / "results" / "linkproxy_accounting.json"
+HTTP_REQUEST = b"GET /bench/item HTTP/1.1\r\nHost: bench\r\nX-Request-Id: bench-1\r\n\r\n"
+HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 HOST = "127.0.0.1"
 MESSAGE = b"m" * 64
 TARGETS = {"keepalive_p50_ratio_max": 2.0, "new_connection_p50_ratio_max": 1.8, "throughput_ratio_min": 0.35}
@@ -183,7 +192,20 @@ def run_server(role: str, port: int, upstream_port: int = 0) -> None:
             if self.peer is not None and self.peer.transport is not None:
                 self.peer.transport.close()
 
-    factories = {"echo": Echo, "sink": Sink, "minimal-proxy": Forward}
+    class HttpAnswer(asyncio.Protocol):
+        """Answers every request head (no bodies) with HTTP_RESPONSE, kept alive."""
+
+        def connection_made(self, transport):
+            self.transport, self.pending = transport, b""
+
+        def data_received(self, data):
+            self.pending += data
+            count = self.pending.count(b"\r\n\r\n")
+            if count:
+                self.transport.write(HTTP_RESPONSE * count)
+                self.pending = self.pending[self.pending.rfind(b"\r\n\r\n") + 4 :]
+
+    factories = {"echo": Echo, "sink": Sink, "minimal-proxy": Forward, "http": HttpAnswer}
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -233,20 +255,22 @@ def percentile(samples: list[float], q: float) -> float:
 # -- measurements ---------------------------------------------------------------------------
 
 
-def keepalive_rtts(port: int, count: int, deadline: float) -> list[float]:
-    """Microseconds per 64-byte echo on one kept-alive connection."""
+def keepalive_rtts(port: int, count: int, deadline: float, message: bytes = MESSAGE, answer_size: int = 0) -> list[float]:
+    """Microseconds per round trip of ``message`` (64-byte echo by default) on one kept-alive
+    connection; ``answer_size`` is the size of the answer when it is not the message itself."""
     samples = []
+    answer_size = answer_size or len(message)
     with socket.create_connection((HOST, port), timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buffer = bytearray(len(MESSAGE))
+        buffer = bytearray(answer_size)
         view = memoryview(buffer)
         for i in range(count + 50):
             if time.monotonic() > deadline:
                 break
             start = time.perf_counter_ns()
-            sock.sendall(MESSAGE)
+            sock.sendall(message)
             got = 0
-            while got < len(MESSAGE):
+            while got < answer_size:
                 n = sock.recv_into(view[got:])
                 if not n:
                     raise RuntimeError("echo connection closed")
@@ -301,6 +325,17 @@ def throughput(port: int, total: int, timeout_s: float) -> float:
 def start_process(args: list[str], log_dir: Path, name: str, env: dict | None = None) -> subprocess.Popen:
     log = open(log_dir / f"{name}.log", "wb")
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Terminate the benchmark's subprocesses, killing those that do not stop within 5 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def stats(samples: list[float]) -> dict:
@@ -403,13 +438,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
         raise
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
 
     keepalive_result = summarize(keepalive, keepalive_rounds)
     new_connection_result = summarize(new_connection, new_connection_rounds)
@@ -454,6 +483,152 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request_us(pid: int, port: int, count: int, deadline: float) -> float:
+    """Microseconds of the proxy process's CPU per kept-alive HTTP request through ``port``;
+    a machine under load makes wall-clock round trips noisy, CPU time much less so."""
+    before = process_cpu_seconds(pid)
+    done = len(keepalive_rtts(port, count, deadline, HTTP_REQUEST, len(HTTP_RESPONSE))) + 50
+    return round((process_cpu_seconds(pid) - before) / done * 1e6, 1)
+
+
+def main_branch_linkproxy(work: Path) -> Path | None:
+    """The link proxy package of git ``main``, extracted under ``work``; None without git or main."""
+    target = work / "main-src"
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "main", "src/stacklet/linkproxy"],
+                             capture_output=True)
+    if archive.returncode != 0:
+        return None
+    target.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    (target / "src" / "stacklet" / "__init__.py").write_text("")
+    return target / "src"
+
+
+def accounting_benchmark(args: argparse.Namespace, work: Path) -> dict:
+    """Kept-alive HTTP round trips with HTTP accounting on, auto-detected and off; bulk throughput
+    of a non-HTTP link through this link proxy and the one of git main, interleaved in rounds."""
+    http_port, sink_port, api_port, old_api_port = free_port(), free_port(), free_port(), free_port()
+    ports = {name: free_port() for name in ("http_on", "http_auto", "http_off", "sink_auto", "sink_tcp",
+                                            "old_http", "old_sink")}
+
+    def entry(name: str, upstream: int, **extra) -> dict:
+        return {"name": name, "listen": f"{HOST}:{ports[name]}", "upstream": f"{HOST}:{upstream}", **extra}
+
+    config = [entry("http_on", http_port, protocol="http"), entry("http_auto", http_port),
+              entry("http_off", http_port, protocol="tcp"), entry("sink_auto", sink_port),
+              entry("sink_tcp", sink_port, protocol="tcp")]
+    old_config = [entry("old_http", http_port), entry("old_sink", sink_port)]
+    me = [sys.executable, __file__, "--serve"]
+    old_src = main_branch_linkproxy(work)
+    processes = [
+        start_process([*me, "http", str(http_port)], work, "http"),
+        start_process([*me, "sink", str(sink_port)], work, "sink"),
+        start_process([sys.executable, "-m", "stacklet.linkproxy", "--port", str(api_port),
+                       "--config-json", json.dumps(config)], work, "linkproxy",
+                      env=dict(os.environ, PYTHONPATH=str(ROOT / "src"))),
+    ]
+    if old_src is not None:
+        processes.append(start_process([sys.executable, "-m", "stacklet.linkproxy", "--port", str(old_api_port),
+                                        "--config-json", json.dumps(old_config)], work, "linkproxy-main",
+                                       env=dict(os.environ, PYTHONPATH=str(old_src))))
+    http_paths = {"direct": http_port, "proxy_http": ports["http_on"], "proxy_auto": ports["http_auto"],
+                  "proxy_tcp": ports["http_off"]}
+    sink_paths = {"direct": sink_port, "proxy_auto": ports["sink_auto"], "proxy_tcp": ports["sink_tcp"]}
+    if old_src is not None:
+        http_paths["main_proxy"] = ports["old_http"]
+        sink_paths["main_proxy"] = ports["old_sink"]
+    try:
+        for port in (api_port, *http_paths.values(), *sink_paths.values()):
+            wait_for_port(port)
+        deadline = time.monotonic() + args.max_seconds
+        # bulk first, while both link proxies are fresh; then HTTP
+        total = int(args.gib * (1 << 30))
+        runs: dict[str, list[float]] = {label: [] for label in sink_paths}
+        for index in range(args.throughput_rounds):
+            if time.monotonic() > deadline:
+                break
+            order = list(sink_paths.items())
+            for label, port in order[::-1] if index % 2 else order:
+                runs[label].append(round(throughput(port, total, 120), 1))
+        rtts = {label: [] for label in http_paths}
+        rounds_p50 = {label: [] for label in http_paths}
+        for index in range(args.rounds):
+            order = list(http_paths.items())
+            for label, port in order[::-1] if index % 2 else order:  # alternate: no path always goes first
+                samples = keepalive_rtts(port, args.keepalive // args.rounds, deadline, HTTP_REQUEST, len(HTTP_RESPONSE))
+                rtts[label] += samples
+                rounds_p50[label].append(percentile(samples, 0.5))
+        proxy_pid = processes[2].pid
+        cpu_paths = [("proxy_http", proxy_pid, ports["http_on"]), ("proxy_tcp", proxy_pid, ports["http_off"])]
+        if old_src is not None:
+            cpu_paths.append(("main_proxy", processes[3].pid, ports["old_http"]))
+        cpu = {label: [] for label, _, _ in cpu_paths}
+        for _ in range(args.rounds):
+            for label, pid, port in cpu_paths:
+                cpu[label].append(cpu_per_request_us(pid, port, args.keepalive // args.rounds, deadline))
+        status, body = api(api_port, "GET", "/proxies/http_on/requests?since=0&limit=1")
+        recorded = json.loads(body)["stats"] if status == 200 else None
+    finally:
+        stop_processes(processes)
+    keepalive = {label: stats(values) for label, values in rtts.items()}
+    for label in http_paths:
+        if label != "direct":
+            keepalive[label]["ratio_p50_to_direct"] = round(keepalive[label]["p50"] / keepalive["direct"]["p50"], 3)
+            keepalive[label]["round_p50_over_proxy_tcp"] = [
+                round(mine / base, 3) for mine, base in zip(rounds_p50[label], rounds_p50["proxy_tcp"])]
+    best = {label: max(values) for label, values in runs.items() if values}
+    median = {label: statistics.median(values) for label, values in runs.items() if values}
+    return {
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "uvloop": _uvloop_version(),
+                    "load_average_at_start": args.load_at_start,
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "method": {
+            "rounds": args.rounds, "keepalive_samples_per_path": args.keepalive,
+            "throughput_rounds": args.throughput_rounds, "bytes_per_throughput_run": total,
+            "http_request": HTTP_REQUEST.decode(), "http_response_bytes": len(HTTP_RESPONSE),
+            "paths": {
+                "proxy_http": "protocol http: every request parsed and recorded",
+                "proxy_auto": "protocol auto: detected as HTTP from the first bytes, then as proxy_http",
+                "proxy_tcp": "protocol tcp: no parsing (accounting of connections and bytes only)",
+                "main_proxy": "the link proxy of git main (before per-link accounting), same machine, same run",
+            },
+            "note": "latencies in microseconds; throughput in MB/s (10^6 B), best and median of the rounds; "
+                    "paths interleaved, their order reversed every other round",
+        },
+        "http_keepalive_rtt_us": keepalive,
+        "proxy_cpu_us_per_http_request": {label: {"rounds": values, "median": statistics.median(values)}
+                                          for label, values in cpu.items()},
+        "http_accounting_cpu_us_per_request": round(statistics.median(cpu["proxy_http"])
+                                                    - statistics.median(cpu["proxy_tcp"]), 1),
+        "http_accounting_overhead_p50_us": round(keepalive["proxy_http"]["p50"] - keepalive["proxy_tcp"]["p50"], 1),
+        "http_accounting_overhead_p50_ratio": round(keepalive["proxy_http"]["p50"] / keepalive["proxy_tcp"]["p50"], 3),
+        "bulk_throughput": {"runs_mb_s": runs, "best_mb_s": best, "median_mb_s": median,
+                            **({"best_this_over_main": round(best["proxy_auto"] / best["main_proxy"], 3),
+                                "median_this_over_main": round(median["proxy_auto"] / median["main_proxy"], 3)}
+                               if "main_proxy" in best else {})},
+        "requests_recorded_on_proxy_http": recorded,
+    }
+
+
+def print_accounting(result: dict) -> None:
+    print(f"{'kept-alive HTTP RTT (µs)':28} {'p50':>8} {'p99':>8}")
+    for label, values in result["http_keepalive_rtt_us"].items():
+        print(f"{label:28} {values['p50']:>8} {values['p99']:>8}")
+    print(f"HTTP accounting overhead at p50: {result['http_accounting_overhead_p50_us']} µs "
+          f"(x{result['http_accounting_overhead_p50_ratio']} of protocol tcp)")
+    print("proxy CPU µs per HTTP request (median of rounds):",
+          {label: values["median"] for label, values in result["proxy_cpu_us_per_http_request"].items()})
+    print("bulk throughput, best MB/s:", result["bulk_throughput"]["best_mb_s"])
+    print("bulk throughput, median MB/s:", result["bulk_throughput"]["median_mb_s"])
+
+
 def _uvloop_version() -> str | None:
     try:
         import uvloop
@@ -495,7 +670,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for latencies")
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=240.0, help="time budget of the whole run")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON ('-' to skip writing)")
+    parser.add_argument("--out", type=Path, default=None, help="results JSON ('-' to skip writing)")
+    parser.add_argument("--accounting", action="store_true",
+                        help="measure the per-link accounting instead (HTTP on/off, this version vs git main)")
     args = parser.parse_args()
     if args.serve:
         run_server(args.serve[0], int(args.serve[1]), int(args.serve[2]) if len(args.serve) > 2 else 0)
@@ -503,6 +680,16 @@ def main() -> int:
     if args.quick:
         args.keepalive, args.connections, args.gib, args.throughput_rounds = 2000, 200, 1 / 16, 1
     args.load_at_start = [round(x, 2) for x in os.getloadavg()]
+    if args.accounting:
+        with tempfile.TemporaryDirectory(prefix="linkproxy-bench-") as work:
+            result = accounting_benchmark(args, Path(work))
+        print_accounting(result)
+        out = args.out or ACCOUNTING_OUT
+        if str(out) != "-":
+            out.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"wrote {out}")
+        return 0
+    args.out = args.out or DEFAULT_OUT
     with tempfile.TemporaryDirectory(prefix="linkproxy-bench-") as work:
         result = benchmark(args, Path(work))
     print_table(result)

@@ -6,6 +6,7 @@ import pytest
 from toxiproxy.api import APIConsumer
 from toxiproxy.server import Toxiproxy
 
+from .http_upstream import HttpUpstream
 from .support import LinkProxyProcess, TcpServer, echo_handler
 
 
@@ -66,3 +67,18 @@ def toxiproxy(server) -> Toxiproxy:
     client.update_api_consumer("127.0.0.1", server.port)
     yield client
     APIConsumer.host, APIConsumer.port = saved
+
+
+@pytest.fixture(scope="session")
+def http_upstream():
+    """A scripted HTTP/1.1 server on loopback (see http_upstream.py)."""
+    upstream = HttpUpstream()
+    yield upstream
+    upstream.close()
+
+
+@pytest.fixture
+def web(server, http_upstream) -> str:
+    """A proxy "web" in front of the HTTP upstream (protocol auto); returns its listen address."""
+    http_upstream.seen.clear()
+    return server.create_proxy("web", http_upstream.address)["listen"]

@@ -103,6 +103,18 @@ class LinkProxyProcess:
                 return float(match.group(3))
         raise KeyError(f"no sample {name} {labels} in /metrics:\n{text}")
 
+    def requests_of(self, proxy: str, **query) -> dict:
+        """GET /proxies/{proxy}/requests: the proxy's counters and HTTP request records."""
+        response = self.request("GET", f"/proxies/{proxy}/requests", params=query)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def recorded(self, proxy: str, count: int) -> list[dict]:
+        """The proxy's request records, once there are at least ``count`` (the records come in
+        when each response head has passed the proxy, a moment after the client has it)."""
+        assert wait_until(lambda: len(self.requests_of(proxy)["requests"]) >= count), self.requests_of(proxy)
+        return self.requests_of(proxy)["requests"]
+
     def clean(self) -> None:
         """Delete every proxy (between tests)."""
         for name in self.request("GET", "/proxies").json():

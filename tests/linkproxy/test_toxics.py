@@ -41,6 +41,25 @@ def test_latencies_on_both_streams_add_up(server, echo_proxy):
         eventually_within(lambda: min(echo_round_trip(sock) for _ in range(3)), 0.100, 0.125)
 
 
+def test_stacked_latencies_never_end_early(server, echo_proxy):
+    """Toxiproxy's contract is "at least": 40 + 30 + 30 ms is never under 100 ms, not even by 0.2 ms."""
+    server.add_toxic("echo", type="latency", stream="upstream", attributes={"latency": 40})
+    server.add_toxic("echo", type="latency", name="more", attributes={"latency": 30})
+    server.add_toxic("echo", type="latency", name="again", attributes={"latency": 30})
+    with connect(echo_proxy) as sock:
+        samples = [echo_round_trip(sock, b"%d" % i) for i in range(30)]
+    assert min(samples) >= 0.100, sorted(samples)[:5]
+
+
+def test_small_latencies_are_not_rounded_away(server, echo_proxy):
+    """1 ms on each stream is at least 2 ms, although loop timers have a 1 ms resolution."""
+    server.add_toxic("echo", type="latency", stream="upstream", attributes={"latency": 1})
+    server.add_toxic("echo", type="latency", attributes={"latency": 1})
+    with connect(echo_proxy) as sock:
+        samples = [echo_round_trip(sock, b"%d" % i) for i in range(30)]
+    assert min(samples) >= 0.002, sorted(samples)[:5]
+
+
 def test_latency_delays_overlap_instead_of_queueing(server, echo_proxy):
     server.add_toxic("echo", type="latency", attributes={"latency": 100})
     with connect(echo_proxy) as sock:

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from . import API_VERSION
 from .errors import ApiError, bad_request
 from .httpserver import Request, Response
+from .accounting import MAX_RECORDS_PER_READ
 from .registry import Registry
+from .validation import ascii_digits, check_json_depth
 
 JSON = "application/json"
 ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """UTF-8 JSON like Go's encoder; text that is not valid Unicode is escaped, never a 500."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def json_response(status: int, value: Any) -> Response:
@@ -42,10 +50,13 @@ def decode_body(request: Request) -> Any:
     text = text.lstrip()
     if not text:
         raise bad_request("EOF")
+    check_json_depth(text)
     try:
         value, _ = _decoder.raw_decode(text)
     except ValueError as exc:
         raise bad_request(f"invalid JSON: {exc}") from None
+    except RecursionError:  # not reachable after check_json_depth; kept as the last guard
+        raise bad_request("JSON nested too deeply") from None
     return value
 
 
@@ -80,6 +91,8 @@ class Api:
                     "PATCH": self.proxy_update,
                     "DELETE": self.proxy_delete,
                 }, (proxy,)
+            case ["proxies", proxy, "requests"]:
+                return {"GET": self.proxy_requests}, (proxy,)
             case ["proxies", proxy, "toxics"]:
                 return {"GET": self.toxic_index, "POST": self.toxic_create}, (proxy,)
             case ["proxies", proxy, "toxics", toxic]:
@@ -113,7 +126,7 @@ class Api:
         return Response(200, body, "application/json;charset=utf-8")
 
     async def metrics(self, request: Request) -> Response:
-        body = self.registry.render_metrics().encode()
+        body = self.registry.render_metrics().encode("utf-8", "backslashreplace")
         return Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
     async def reset(self, request: Request) -> Response:
@@ -150,6 +163,25 @@ class Api:
         await self.registry.delete(name)
         return Response(204)
 
+    async def proxy_requests(self, request: Request, name: str) -> Response:
+        """GET /proxies/{name}/requests?since=SEQ&limit=N: the proxy's counters and its HTTP
+        requests with a sequence number above ``since`` (default 0), oldest first."""
+        proxy = self.registry.get(name)
+        query = dict(parse_qsl(request.query))
+        since = _query_int(query, "since", 0, 2**63 - 1, 0)
+        limit = _query_int(query, "limit", 1, MAX_RECORDS_PER_READ, MAX_RECORDS_PER_READ)
+        stats = proxy.stats
+        records = stats.records_since(since, limit)
+        return json_response(200, {
+            "proxy": proxy.name,
+            "protocol": proxy.protocol,
+            "last_seq": stats.seq,
+            "next_since": records[-1]["seq"] if records else max(since, stats.seq),
+            "truncated": stats.truncated_after(since),
+            "requests": records,
+            "stats": stats.to_json(len(proxy.connections)),
+        })
+
     async def toxic_index(self, request: Request, name: str) -> Response:
         proxy = self.registry.get(name)
         return json_response(200, [toxic.to_json() for toxic in proxy.toxics_in_order()])
@@ -170,3 +202,13 @@ class Api:
     async def toxic_delete(self, request: Request, name: str, toxic: str) -> Response:
         self.registry.remove_toxic(name, toxic)
         return Response(204)
+
+
+def _query_int(query: dict[str, str], key: str, low: int, high: int, default: int) -> int:
+    """An integer query parameter within [low, high]; a 400 naming it otherwise."""
+    text = query.get(key)
+    if text is None:
+        return default
+    if not ascii_digits(text) or len(text) > 19 or not low <= int(text) <= high:
+        raise bad_request(f"query parameter {key!r} must be an integer from {low} to {high}, got {text[:40]!r}")
+    return int(text)

@@ -14,8 +14,10 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING
 
+from .httptap import HttpState, Sniffer
 from .metrics import ByteCounter
 from .stages import CLOSE, FIN, Chunk, Stage, make_stage
 from .toxics import Toxic
@@ -33,6 +35,12 @@ PIPELINE_LOW = 1024 * 1024  # ... and resumed
 WRITE_BUFFER_HIGH = 1024 * 1024  # transport write buffer before the source is paused
 WRITE_BUFFER_LOW = 256 * 1024
 EARLY_LIMIT = 256 * 1024  # client bytes kept while the upstream is dialled before reading pauses
+MAX_HOPS = 8  # a connection that came through this server's own proxies more often is a loop
+MAX_DIALS = 256  # upstream dials in progress per proxy; clients beyond it are closed at once
+
+# Local address of every upstream socket this process has open -> its connection. A client
+# whose address is in it came from this server itself (one proxy dialling another, or itself).
+_OUTGOING: dict[tuple, Connection] = {}
 
 
 class Endpoint(asyncio.Protocol):
@@ -60,7 +68,7 @@ class Endpoint(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         conn = self.conn
-        if conn.eof_end is CLOSE and conn.upstream is not None and conn.upstream.fast and conn.downstream.fast:
+        if conn.eof_end is CLOSE and self.out.fast and conn.upstream.fast and conn.downstream.fast:
             conn.close_quietly()  # nothing in flight on either link: Toxiproxy's full close, at once
         else:
             self.out.source_ended(conn.eof_end)
@@ -68,6 +76,8 @@ class Endpoint(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if isinstance(exc, ConnectionResetError):
+            self.conn.count_reset()
         self.conn.endpoint_lost(self)
 
     def pause_writing(self) -> None:
@@ -92,6 +102,10 @@ class UpstreamEndpoint(Endpoint):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        local = transport.get_extra_info("sockname")
+        if local is not None:
+            self.conn.local_address = local[:2]
+            _OUTGOING[self.conn.local_address] = self.conn
         self.conn.upstream_connected()
 
 
@@ -159,7 +173,7 @@ class Link:
         if self.finished or self.source_done:
             return
         self.counter.received += len(data)
-        self.stages[0].push(Chunk(data, self.loop.time()))
+        self.stages[0].push(Chunk(data, time.monotonic()))
 
     def push(self, chunk: Chunk) -> None:
         """End of the chain: write to the sink, or end the link."""
@@ -180,7 +194,7 @@ class Link:
         if self.finished:
             return
         if self.stages:
-            self.stages[0].push(Chunk(None, self.loop.time(), end))
+            self.stages[0].push(Chunk(None, time.monotonic(), end))
         else:
             self.finish(end)
 
@@ -272,7 +286,7 @@ class Connection:
 
     __slots__ = (
         "proxy", "loop", "index", "client", "server", "upstream", "downstream",
-        "dial_task", "closed", "reset_timer", "eof_end",
+        "dial_task", "closed", "reset_timer", "eof_end", "hops", "local_address", "reset_counted", "http",
     )
 
     def __init__(self, proxy: Proxy) -> None:
@@ -287,23 +301,48 @@ class Connection:
         self.closed = False
         self.reset_timer: asyncio.TimerHandle | None = None
         self.eof_end = FIN if proxy.half_close else CLOSE  # what a peer's FIN becomes
+        self.hops = 0  # proxies of this server the client's bytes went through before this one
+        self.local_address: tuple | None = None  # of the upstream socket, once connected
+        self.reset_counted = False
+        self.http: HttpState | None = None  # set when the connection is followed as HTTP
 
     def client_connected(self) -> None:
+        proxy = self.proxy
+        proxy.stats.connections_total += 1
         self.client.out = PendingLink(self)
-        self.proxy.connections.add(self)
-        self.proxy.watch_dial(self)
+        proxy.connections.add(self)
+        if len(proxy.dialing) >= MAX_DIALS:
+            proxy.dial_failed(RuntimeError(f"more than {MAX_DIALS} upstream dials in progress"))
+            self.close()
+            return
+        proxy.watch_dial(self)
         self.dial_task = self.loop.create_task(self._dial())
+
+    async def _loops(self) -> bool:
+        """True when this client is this server's own upstream socket, MAX_HOPS times over."""
+        peer = self.client.transport.get_extra_info("peername")
+        if not peer:
+            return False
+        origin = _OUTGOING.get(peer[:2])
+        if origin is None and peer[0] in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+            await asyncio.sleep(0)  # the dialling side may learn its address in the same loop turn
+            origin = _OUTGOING.get(peer[:2])
+        if origin is not None:
+            self.hops = origin.hops + 1
+        return self.hops > MAX_HOPS
 
     async def _dial(self) -> None:
         proxy = self.proxy
         try:
+            if await self._loops():
+                raise RuntimeError(f"connection loop: the client came through this server {MAX_HOPS} times")
             host, port = proxy.upstream_address()
             await self.loop.create_connection(lambda: self.server, host, port)
         except asyncio.CancelledError:
             if self.dial_task is not None and not self.closed:  # the dial watch gave up on it
                 proxy.dial_failed(TimeoutError(f"no answer within {DIAL_TIMEOUT:g} s"))
             self.close()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             if not self.closed:  # not a client that left during the dial
                 proxy.dial_failed(exc)
             self.close()
@@ -328,14 +367,21 @@ class Connection:
         if proxy.toxics:
             for toxic in proxy.toxics_in_order():
                 self.add_toxic(toxic)
+        if proxy.protocol == "http":
+            HttpState(self).install()
+        elif proxy.protocol == "auto":
+            Sniffer(self).install()
         for data in pending.early:
             client.data_received(data)
         if pending.ended:
-            self.upstream.source_ended(self.eof_end)
+            client.out.source_ended(self.eof_end)
         elif pending.paused:
             client.transport.resume_reading()
 
     def link_of(self, toxic: Toxic) -> Link | None:
+        """The link a TCP toxic acts on (None for HTTP toxics: they act in :mod:`httptap`)."""
+        if toxic.is_http:
+            return None
         return self.upstream if toxic.stream == "upstream" else self.downstream
 
     def add_toxic(self, toxic: Toxic) -> None:
@@ -409,9 +455,16 @@ class Connection:
         if self.reset_timer is None and not self.closed:
             self.reset_timer = self.loop.call_later(delay, self.reset)
 
+    def count_reset(self) -> None:
+        """Count this connection once in its proxy's resets."""
+        if not self.reset_counted:
+            self.reset_counted = True
+            self.proxy.stats.resets += 1
+
     def reset(self) -> None:
         """Abort both sockets with SO_LINGER 0 so both peers get a TCP RST."""
         self.reset_timer = None
+        self.count_reset()
         for link in (self.upstream, self.downstream):
             if link is not None:
                 link.sink_lost()
@@ -449,6 +502,12 @@ class Connection:
 
     def _forget(self) -> None:
         self.closed = True
+        if self.http is not None:
+            self.http.finish()
+        if self.local_address is not None:
+            if _OUTGOING.get(self.local_address) is self:
+                del _OUTGOING[self.local_address]
+            self.local_address = None
         if self.reset_timer is not None:
             self.reset_timer.cancel()
             self.reset_timer = None
@@ -461,3 +520,4 @@ class Connection:
                 link.stages = []
         for endpoint in (self.client, self.server):
             endpoint.out = endpoint.inbound = None
+        self.http = None

@@ -10,10 +10,12 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Callable
 
+from .accounting import ProxyStats
 from .connection import DIAL_TIMEOUT, Connection
 from .errors import ApiError, os_reason
 from .metrics import ByteCounter
 from .toxics import Toxic
+from .validation import ascii_digits
 
 if TYPE_CHECKING:
     import random
@@ -36,9 +38,38 @@ def split_host_port(address: str) -> tuple[str, int]:
             raise ValueError(f"address {address}: missing port in address")
         if ":" in host:
             raise ValueError(f"address {address}: too many colons in address")
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not ascii_digits(port_text) or int(port_text) > 65535:
         raise ValueError(f"address {address}: invalid port")
     return host, int(port_text)
+
+
+_ANY_HOST = {"", "0.0.0.0", "::"}
+_LOCAL_NAMES = {"localhost", "::1", "0.0.0.0", "::", ""}
+
+
+def _is_local(host: str) -> bool:
+    return host.lower() in _LOCAL_NAMES or host.startswith("127.") or host.lower().endswith(".localhost")
+
+
+def dials_itself(listen: str, upstream: str) -> bool:
+    """True when ``upstream`` names the address ``listen`` binds: every client would loop.
+
+    Catches the same host and port, and the same port on a local name when either side is a
+    local or wildcard address. Loops through DNS names or other proxies are caught at dial
+    time (see :mod:`connection`, MAX_HOPS).
+    """
+    try:
+        listen_host, listen_port = split_host_port(listen) if listen else ("", 0)
+        upstream_host, upstream_port = split_host_port(upstream)
+    except ValueError:
+        return False
+    if listen_port == 0 or listen_port != upstream_port:
+        return False
+    if listen_host.lower() == upstream_host.lower():
+        return True
+    if listen_host in _ANY_HOST:
+        return _is_local(upstream_host)
+    return _is_local(listen_host) and _is_local(upstream_host)
 
 
 def join_host_port(host: str, port: int) -> str:
@@ -91,16 +122,19 @@ class Proxy:
         counter_for: Callable[[str, str, str, str], ByteCounter],
         rng_for: Callable[[str, int, str, str], random.Random],
         half_close: bool = False,
+        stats: ProxyStats | None = None,
     ) -> None:
         self.name = name
+        self.stats = ProxyStats() if stats is None else stats
+        self.protocol = "auto"  # "auto" (sniff the first bytes), "http" or "tcp"
         self.half_close = half_close
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
         self.toxics: dict[str, Toxic] = {}
+        self.http_toxics: list[Toxic] = []  # the HTTP toxics in toxics_in_order() order, read per request
         self.connections: set[Connection] = set()
         self.loop = asyncio.get_running_loop()
-        self.dial_failures = 0
         self.dialing: dict[Connection, float] = {}  # connection -> dial deadline (loop time)
         self._dial_watch: asyncio.TimerHandle | None = None
         self._upstream_address: tuple[str, tuple[str, int]] | None = None
@@ -111,19 +145,26 @@ class Proxy:
         self.counters: dict[str, ByteCounter] = {}  # made by start(), labelled with the bound address
 
     def _make_counters(self) -> dict[str, ByteCounter]:
-        return {
+        counters = {
             direction: self._counter_for(self.name, self.listen, self.upstream, direction)
             for direction in ("upstream", "downstream")
         }
+        for direction, counter in counters.items():
+            self.stats.attach(direction, counter)
+        return counters
 
     def to_json(self) -> dict:
-        return {
+        """Toxiproxy's proxy shape; ``protocol`` is added only when set to http or tcp."""
+        body = {
             "name": self.name,
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
             "toxics": [toxic.to_json() for toxic in self.toxics_in_order()],
         }
+        if self.protocol != "auto":
+            body["protocol"] = self.protocol
+        return body
 
     def toxics_in_order(self) -> list[Toxic]:
         """Upstream toxics in insertion order, then downstream ones (Toxiproxy's order)."""
@@ -162,7 +203,7 @@ class Proxy:
             self._dial_watch = self.loop.call_later(1.0, self._check_dials)
 
     def dial_failed(self, exc: BaseException) -> None:
-        self.dial_failures += 1
+        self.stats.connect_failures += 1
         reason = os_reason(exc) if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
         log.warning("dial failed proxy=%s upstream=%s error=%s", self.name, self.upstream, reason)
 
@@ -202,18 +243,25 @@ class Proxy:
 
     # -- toxics ------------------------------------------------------------------------
 
+    def _list_http_toxics(self) -> None:
+        self.http_toxics = [toxic for toxic in self.toxics_in_order() if toxic.is_http]
+
     def add_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self.stats.fail_first_done.pop(toxic.name, None)  # a new http_fail_first counts from 0
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.add_toxic(toxic)
 
     def update_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.update_toxic(toxic)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         del self.toxics[toxic.name]
+        self._list_http_toxics()
         for connection in list(self.connections):
             connection.remove_toxic(toxic)
 

@@ -13,8 +13,11 @@ from typing import Any
 
 from .errors import PROXY_EXISTS, PROXY_NOT_FOUND, TOXIC_NOT_FOUND, ApiError, bad_request, missing_field
 from .metrics import Metrics, ProxyGauges
-from .proxy import Proxy
+from .proxy import Proxy, dials_itself
 from .toxics import Toxic, new_toxic, optional_bool, optional_string, updated_toxic
+from .validation import check_address, check_name
+
+PROTOCOLS = ("auto", "http", "tcp")
 
 log = logging.getLogger("stacklet.linkproxy")
 
@@ -23,6 +26,7 @@ class ProxyFields:
     """The proxy fields of a request body, type-checked; None where absent or null."""
 
     def __init__(self, body: Any, where: str = "") -> None:
+        self.where = where
         if not isinstance(body, dict):
             kind = "array" if isinstance(body, list) else type(body).__name__
             raise bad_request(f"expected a JSON object{where}, got {kind}")
@@ -31,8 +35,22 @@ class ProxyFields:
             self.listen = optional_string(body, "listen")
             self.upstream = optional_string(body, "upstream")
             self.enabled = optional_bool(body, "enabled")
+            self.protocol = optional_string(body, "protocol")
         except ApiError as exc:
             raise ApiError(exc.message + where, exc.status) from None
+        if self.name:
+            check_name("name", self.name, where)
+        if self.listen:
+            check_address("listen", self.listen, where)
+        if self.upstream:
+            check_address("upstream", self.upstream, where)
+        if self.protocol is not None and self.protocol not in PROTOCOLS:
+            raise bad_request(f"field 'protocol' must be one of auto, http, tcp{where}")
+
+    def refuse_loop(self, listen: str, upstream: str) -> None:
+        """A 400 when the proxy would dial its own listen address."""
+        if dials_itself(listen, upstream):
+            raise bad_request(f"field 'upstream' is the proxy's own listen address {listen}{self.where}")
 
 
 class Registry:
@@ -51,8 +69,19 @@ class Registry:
             return random.Random()
         return random.Random(f"{self.seed}/{proxy}/{connection_index}/{stream}/{toxic}")
 
-    def _new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(name, listen, upstream, self.metrics.counter, self.rng, self.half_close)
+    def _new_proxy(self, fields: ProxyFields) -> Proxy:
+        proxy = Proxy(fields.name, fields.listen or "", fields.upstream, self.metrics.counter, self.rng,
+                      self.half_close, self.metrics.new_stats(fields.name))
+        proxy.protocol = fields.protocol or "auto"
+        return proxy
+
+    @staticmethod
+    async def _start(proxy: Proxy) -> None:
+        """Start listening; a port 0 that happened to bind the upstream's port is a 400, unbound."""
+        await proxy.start()
+        if dials_itself(proxy.listen, proxy.upstream):
+            proxy.stop()
+            raise bad_request(f"field 'upstream' is the proxy's own listen address {proxy.listen}")
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -75,9 +104,10 @@ class Registry:
         async with self._lock:
             if fields.name in self.proxies:
                 raise PROXY_EXISTS
-            proxy = self._new_proxy(fields.name, fields.listen or "", fields.upstream)
+            fields.refuse_loop(fields.listen or "", fields.upstream)
+            proxy = self._new_proxy(fields)
             if fields.enabled is not False:
-                await proxy.start()
+                await self._start(proxy)
             self.proxies[proxy.name] = proxy
         log.info("proxy created name=%s listen=%s upstream=%s enabled=%s",
                  proxy.name, proxy.listen, proxy.upstream, proxy.enabled)
@@ -102,6 +132,10 @@ class Registry:
                 return None, missing_field(f"name at proxy {number}")
             if not fields.upstream:
                 return None, missing_field(f"upstream at proxy {number}")
+            try:
+                fields.refuse_loop(fields.listen or "", fields.upstream)
+            except ApiError as exc:
+                return None, exc
             entries.append(fields)
         done: list[Proxy] = []
         async with self._lock:
@@ -110,13 +144,15 @@ class Registry:
                 existing = self.proxies.get(fields.name)
                 if existing is not None:
                     if existing.listen == listen and existing.upstream == fields.upstream:
+                        if fields.protocol is not None:
+                            existing.protocol = fields.protocol  # applies to new connections
                         done.append(existing)
                         continue
                     existing.stop()
-                proxy = self._new_proxy(fields.name, listen, fields.upstream)
+                proxy = self._new_proxy(fields)
                 if fields.enabled is not False:
                     try:
-                        await proxy.start()
+                        await self._start(proxy)
                     except ApiError as exc:
                         return done, exc
                 self.proxies[proxy.name] = proxy
@@ -134,10 +170,13 @@ class Registry:
             listen = proxy.listen if fields.listen is None else fields.listen
             upstream = proxy.upstream if fields.upstream is None else fields.upstream
             enabled = proxy.enabled if fields.enabled is None else fields.enabled
+            fields.refuse_loop(listen, upstream)
+            if fields.protocol is not None:
+                proxy.protocol = fields.protocol  # applies to connections accepted from now on
             if listen != proxy.listen or upstream != proxy.upstream:
                 proxy.retarget(listen, upstream)
             if enabled and not proxy.enabled:
-                await proxy.start()
+                await self._start(proxy)
             elif not enabled:
                 proxy.stop()
         log.info("proxy updated name=%s listen=%s upstream=%s enabled=%s",
@@ -207,5 +246,5 @@ class Registry:
         gauges = []
         for proxy in self.proxies.values():
             fast, toxic = proxy.link_counts()
-            gauges.append(ProxyGauges(proxy.name, len(proxy.connections), fast, toxic, proxy.dial_failures))
+            gauges.append(ProxyGauges(proxy.name, len(proxy.connections), fast, toxic))
         return self.metrics.render(gauges)

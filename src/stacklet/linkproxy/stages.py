@@ -13,6 +13,7 @@ rewired. That is why no byte is ever lost or reordered by a live toxic change.
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
@@ -154,7 +155,12 @@ class Noop(Stage):
 
 
 class Latency(Stage):
-    """Release each chunk at its read time + latency ± jitter; delays overlap, order is kept."""
+    """Release each chunk at its read time + latency ± jitter; delays overlap, order is kept.
+
+    Never early: read times and deadlines are ``time.monotonic()``, and a chunk leaves only
+    once the clock has passed its deadline (a loop timer, rounded to 1 ms, only wakes the
+    check). Stacked latencies add because each stage starts from the previous deadline.
+    """
 
     __slots__ = ("due", "last")
 
@@ -164,7 +170,7 @@ class Latency(Stage):
         self.last = 0.0
 
     def pump(self) -> None:
-        now = self.loop.time()
+        now = time.monotonic()
         inbox = self.inbox
         while inbox:
             head = inbox[0]
@@ -181,8 +187,8 @@ class Latency(Stage):
                 if due < self.last:
                     due = self.last
                 self.due = due
-            if due > now + TIMER_SLACK:
-                self.wake_at(due)
+            if due > now:
+                self.timer = self.loop.call_later(max(due - now, TIMER_SLACK), self._wake)
                 return
             self.due = None
             self.last = due
@@ -362,13 +368,13 @@ class Timeout(Stage):
     def _expire(self) -> None:
         self.timer = None
         self.closed = True
-        self.next.push(Chunk(None, self.loop.time(), CLOSE))
+        self.next.push(Chunk(None, time.monotonic(), CLOSE))
 
     def detach(self) -> None:
         closes = self.active and not self.closed
         super().detach()
         if closes:  # like Toxiproxy: removing a timeout closes the connections it held
-            self.next.push(Chunk(None, self.loop.time(), CLOSE))
+            self.next.push(Chunk(None, time.monotonic(), CLOSE))
 
 
 class ResetPeer(Stage):

@@ -1,7 +1,8 @@
-"""Toxic models: the eight toxic types, their attributes, validation and JSON shape.
+"""Toxic models: the eight TCP toxic types, three HTTP ones, their attributes, validation, JSON shape.
 
-A toxic is pure configuration (name, type, stream, toxicity, attributes). What it does to
-the bytes of one connection lives in :mod:`stacklet.linkproxy.stages`.
+A toxic is pure configuration (name, type, stream, toxicity, attributes). What a TCP toxic
+does to the bytes of one connection lives in :mod:`stacklet.linkproxy.stages`; the HTTP
+toxics act per request in :mod:`stacklet.linkproxy.httptap`.
 
 Validation is stricter than Toxiproxy v2.12, which crashes or stalls on some values: every
 invalid value is a 400 whose message names the field.
@@ -14,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import INVALID_STREAM, INVALID_TOXIC_TYPE, TOXIC_EXISTS, bad_request
+from .validation import check_name, check_text
 
 STREAMS = ("upstream", "downstream")
 INT64_MAX = 2**63 - 1
+MAX_BODY_CHARS = 64 * 1024  # http_error's body
+MAX_PREFIX_CHARS = 2048  # path_prefix
 
 
 def _non_negative(name: str) -> Callable[[dict], None]:
@@ -35,6 +39,24 @@ def _positive(name: str) -> Callable[[dict], None]:
     return check
 
 
+def _status(attrs: dict) -> None:
+    if not 100 <= attrs["status"] <= 599:
+        raise bad_request(f"attribute 'status' must be between 100 and 599, got {attrs['status']}")
+
+
+def _body(attrs: dict) -> None:
+    check_text("body", attrs["body"], MAX_BODY_CHARS)
+
+
+def _path_prefix(attrs: dict) -> None:
+    prefix = attrs["path_prefix"]
+    if prefix and (not prefix.startswith("/") or not prefix.isprintable() or len(prefix) > MAX_PREFIX_CHARS):
+        raise bad_request(
+            f"attribute 'path_prefix' must be empty or printable text starting with '/' "
+            f"of at most {MAX_PREFIX_CHARS} characters, got {prefix[:40]!r}"
+        )
+
+
 def _variation_within_average(attrs: dict) -> None:
     if attrs["size_variation"] > attrs["average_size"]:
         raise bad_request(
@@ -45,11 +67,16 @@ def _variation_within_average(attrs: dict) -> None:
 
 @dataclass(frozen=True)
 class ToxicType:
-    """One toxic type: its attribute names (JSON order, all integers) and value checks."""
+    """One toxic type: its attribute names (JSON order), which of them are strings, value checks."""
 
     name: str
     attributes: tuple[str, ...]
     checks: tuple[Callable[[dict], None], ...] = ()
+    strings: tuple[str, ...] = ()  # attributes holding text; the others are integers
+
+    def zeros(self) -> dict:
+        """Every attribute at its zero value (0 or ""), as Toxiproxy lists unset ones."""
+        return {key: "" if key in self.strings else 0 for key in self.attributes}
 
     def validate(self, attrs: dict) -> None:
         """Raise a 400 naming the first attribute whose value is invalid."""
@@ -77,6 +104,11 @@ TOXIC_TYPES: dict[str, ToxicType] = {
         ),
         ToxicType("limit_data", ("bytes",), (_non_negative("bytes"),)),
         ToxicType("noop", ()),
+        ToxicType("http_error", ("status", "body", "path_prefix"), (_status, _body, _path_prefix),
+                  strings=("body", "path_prefix")),
+        ToxicType("http_fail_first", ("count", "status"), (_non_negative("count"), _status)),
+        ToxicType("http_latency", ("latency", "jitter", "path_prefix"),
+                  (_non_negative("latency"), _non_negative("jitter"), _path_prefix), strings=("path_prefix",)),
     )
 }
 
@@ -89,7 +121,12 @@ class Toxic:
     type: str
     stream: str
     toxicity: float
-    attributes: Mapping[str, int] = field(default_factory=dict)
+    attributes: Mapping[str, int | str] = field(default_factory=dict)
+
+    @property
+    def is_http(self) -> bool:
+        """True for the HTTP toxics, which act per request instead of on a link's bytes."""
+        return self.type.startswith("http_")
 
     def to_json(self) -> dict:
         """Toxiproxy's JSON shape: every attribute of the type, zeros included."""
@@ -160,7 +197,13 @@ def _attribute_value(key: str, value: Any) -> int:
     return value
 
 
-def _merge_attributes(toxic_type: ToxicType, current: Mapping[str, int], body: Mapping) -> dict:
+def _string_value(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise bad_request(f"attribute {key!r} must be a string, got {_type_name(value)}")
+    return value
+
+
+def _merge_attributes(toxic_type: ToxicType, current: Mapping[str, int | str], body: Mapping) -> dict:
     raw = body.get("attributes")
     if raw is None:
         raw = {}
@@ -173,8 +216,9 @@ def _merge_attributes(toxic_type: ToxicType, current: Mapping[str, int], body: M
             raise bad_request(
                 f"unknown attribute {key!r} for toxic type {toxic_type.name} (expected: {expected})"
             )
-        if value is not None:
-            merged[key] = _attribute_value(key, value)
+        if value is None:
+            continue
+        merged[key] = _string_value(key, value) if key in toxic_type.strings else _attribute_value(key, value)
     toxic_type.validate(merged)
     return merged
 
@@ -193,15 +237,16 @@ def new_toxic(body: Any, taken_names: Callable[[str], bool]) -> Toxic:
     stream = "downstream" if stream is None else stream.lower()
     if stream not in STREAMS:
         raise INVALID_STREAM
-    if not name:
-        name = f"{type_name}_{stream}"
     toxic_type = TOXIC_TYPES.get(type_name)
     if toxic_type is None:
         raise INVALID_TOXIC_TYPE
+    if name:
+        check_name("name", name)
+    else:
+        name = f"{type_name}_{stream}"
     if taken_names(name):
         raise TOXIC_EXISTS
-    zeros = {key: 0 for key in toxic_type.attributes}
-    attributes = _merge_attributes(toxic_type, zeros, body)
+    attributes = _merge_attributes(toxic_type, toxic_type.zeros(), body)
     return Toxic(name, type_name, stream, 1.0 if toxicity is None else toxicity, attributes)
 
 
