@@ -26,6 +26,8 @@ from stacklet.config.stack import SeedConfig, Stack
 SEEDS_DIR = "seeds"
 KIND_OF_SUFFIX = {".sql": "sql", ".redis": "redis", ".sh": "sh", ".json": "json"}
 TEMPLATE_SUFFIX = "__seed"
+BASE_SUFFIX = "__base"
+"""The live database as its preparing jobs left it; seeds load on a copy of it."""
 EXEC_TIMEOUT_S = 300
 
 
@@ -91,10 +93,10 @@ class Seeder:
         has_sql = bool(config.sql) and any(f.suffix == ".sql" for f in files)
         if has_sql:
             database, user = self._postgres(service, config)
-            template = database + TEMPLATE_SUFFIX
+            base = self._keep_base(service, container, database, user)
             self._psql(service, container, user, "postgres",
-                       f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
-                       f'CREATE DATABASE "{template}" OWNER "{user}"')
+                       f'DROP DATABASE IF EXISTS "{database}{TEMPLATE_SUFFIX}" WITH (FORCE)',
+                       f'CREATE DATABASE "{database}{TEMPLATE_SUFFIX}" OWNER "{user}" TEMPLATE "{base}"')
         if config.redis:
             self._redis_cli(service, container, config, b"FLUSHDB\n", "FLUSHDB")
         for file in files:
@@ -158,6 +160,28 @@ class Seeder:
         env = self.stack.compose.services[service].environment
         user = config.sql.user or env.get("POSTGRES_USER") or "postgres"
         return config.sql.database or env.get("POSTGRES_DB") or user, user
+
+    def _keep_base(self, service: str, container: ContainerInfo, database: str, user: str) -> str:
+        """The database seeds are loaded on top of: the live database as the jobs that prepare it left it
+        (migrations), kept once as ``<db>__base`` so that seeding again starts from the same schema."""
+        base = database + BASE_SUFFIX
+        found = self._psql_rows(service, container, user,
+                                f"SELECT datname FROM pg_database WHERE datname IN ('{database}', '{base}')")
+        if base not in found:
+            source = f' TEMPLATE "{database}"' if database in found else ""
+            self._psql(service, container, user, "postgres",
+                       f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' "
+                       "AND pid <> pg_backend_pid()",
+                       f'CREATE DATABASE "{base}" OWNER "{user}"{source}')
+        return base
+
+    def _psql_rows(self, service: str, container: ContainerInfo, user: str, query: str) -> list[str]:
+        argv = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres", "-c", query]
+        result = self.driver.exec(container.id, argv, None, EXEC_TIMEOUT_S)
+        if result.returncode != 0:
+            raise BootError(f"seeding {service} failed: {query}: {_psql_error(result.stderr)}", service=service,
+                            hint="check that the database answers and the user may read pg_database")
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def _restore_postgres(self, service: str, container: ContainerInfo, config: SeedConfig) -> None:
         database, user = self._postgres(service, config)
