@@ -67,6 +67,14 @@ class SeedConfig(_Strict):
         return [k for k, v in (("sql", self.sql), ("redis", self.redis), ("sh", self.sh), ("json", self.json_)) if v]
 
 
+class ReadinessConfig(_Strict):
+    """How stacklet probes a service that has no healthcheck (a healthcheck, where there is one, decides)."""
+
+    protocol: Literal["postgres", "redis", "amqp", "mysql", "http", "tcp"] = Field(
+        description="the greeting the probe expects on the port")
+    port: int = Field(ge=1, le=65535, description="the container port to probe")
+
+
 class ServiceMeta(_Strict):
     """Per-service metadata in stack.yaml ``services:``."""
 
@@ -78,6 +86,8 @@ class ServiceMeta(_Strict):
     seed_after: list[str] | None = Field(default=None, description="jobs that must complete before it is seeded "
                                                                    "(default: the one-shot jobs that depend on it)")
     job: bool | None = Field(default=None, description="a one-shot job (runs to completion); overrides the guess")
+    readiness: ReadinessConfig | None = Field(default=None, description="the readiness probe, when it has no "
+                                                                        "healthcheck (default: by its ports)")
     consumer: bool | None = Field(default=None, description="consumes from the stores it calls: runs in every "
                                                             "slice that runs one of them locally (false: never)")
     signals: ServiceSignals = Field(default_factory=ServiceSignals, description="how to read its logs in checks")

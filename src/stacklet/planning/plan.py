@@ -345,7 +345,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     for svc in plan.local:
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of)
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
-                          Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports)}
+                          Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports,
+                                             stack.service_meta(svc.name).readiness)}
         volumes_used |= {v["source"] for v in spec.get("volumes", [])
                          if isinstance(v, dict) and v.get("type") == "volume" and v.get("source") in declared}
         services[svc.compose_name] = spec
@@ -407,7 +408,8 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
             spec["networks"] = networks
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: name,
                           Label.ROLE: BASELINE_ROLE,
-                          **readiness_labels(name in traits.jobs, _healthcheck(stack, name), service_ports(stack, name))}
+                          **readiness_labels(name in traits.jobs, _healthcheck(stack, name), service_ports(stack, name),
+                                             stack.service_meta(name).readiness)}
         services[name] = spec
     raw["name"] = project
     raw["services"] = services
@@ -527,11 +529,14 @@ def stack_labels(stack: Stack) -> dict[str, str]:
     return {Label.COMPOSE_FILES: ",".join(str(f) for f in stack.compose.files)}
 
 
-def readiness_labels(job: bool, healthcheck: str, ports: list[int]) -> dict[str, str]:
+def readiness_labels(job: bool, healthcheck: str, ports: list[int], declared: Any = None) -> dict[str, str]:
     """How the runtime tells that a service is ready: a one-shot job (ready once it exited 0), and for a
-    service with no healthcheck at all the ``protocol:port`` to probe (its first well-known port, else its first)."""
+    service with no healthcheck at all the ``protocol:port`` to probe: stack.yaml's ``readiness:``, else its
+    first well-known port, else its first port."""
     labels = {Label.ONE_SHOT: "true" if job else "false"}
-    if not job and healthcheck == "none" and ports:
+    if not job and declared is not None:
+        labels[Label.READINESS] = f"{declared.protocol}:{declared.port}"
+    elif not job and healthcheck == "none" and ports:
         known = [p for p in ports if p in PROTOCOL_PORTS]
         port = known[0] if known else ports[0]
         labels[Label.READINESS] = f"{PROTOCOL_PORTS.get(port, 'tcp')}:{port}"

@@ -536,3 +536,24 @@ def test_rendered_slice_is_valid_compose(shop, tmp_path, changed):
 
 def test_rendered_baseline_is_valid_compose(shop, tmp_path):
     assert compose_accepts(render_baseline(shop), tmp_path) is None
+
+
+def test_a_service_without_healthcheck_is_probed_by_its_protocol_or_as_stack_yaml_says(compose_cli, tmp_path):
+    from stacklet.config.stack import load_stack
+    from stacklet.labels import Label
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  api: {image: busybox, expose: ['8000'], depends_on: [db, cache, migrate]}\n"
+        "  db: {image: postgres:16}\n"
+        "  cache: {image: example/kv, expose: ['7000']}\n"
+        "  migrate: {image: busybox, command: ['true'], restart: 'no', depends_on: [db]}\n")
+    (tmp_path / "stack.yaml").write_text("services:\n  cache: {readiness: {protocol: redis, port: 7000}}\n")
+    stack = load_stack(tmp_path)
+    spec = render(make_plan(stack, ["api"]), stack, "t")
+    labels = {key: spec["services"][key]["labels"] for key in spec["services"]}
+    origin = {name.removesuffix(".origin"): value for name, value in labels.items()}
+    assert origin["db"][Label.READINESS] == "postgres:5432"
+    assert origin["cache"][Label.READINESS] == "redis:7000"
+    assert origin["api"][Label.READINESS] == "tcp:8000"
+    assert Label.READINESS not in origin["migrate"] and origin["migrate"][Label.ONE_SHOT] == "true"
