@@ -63,6 +63,7 @@ WORKDIR = REPO / ".stacklet"
 MIB = 1024 * 1024
 
 SHOP_CHANGED = "orders"
+FORUM_CHANGED = "api"             # forum: web → api → db (no healthcheck), migrate job, broker + worker, cache, search
 MESH_CHANGED = "orders"          # mesh40 domain layer: bff-partner → orders → currency, flags, sms (+ 2 stores)
 PLAN_SIZES = (50, 500, 5000)
 
@@ -895,6 +896,8 @@ def print_report(doc: dict[str, Any]) -> None:
     if "shop" in doc:
         print_comparison("1. shop: full stack vs slice (memory = cgroup working set of the project's / slice's own "
                          "containers, link proxies included)", doc["shop"])
+    if "forum" in doc:
+        print_comparison("forum: full stack vs slice of api (migrate job, broker, worker, 4 stores)", doc["forum"])
     if "mesh40" in doc:
         print_comparison("2. mesh40: full stack vs slice", doc["mesh40"])
         if doc["mesh40"].get("series"):
@@ -921,7 +924,10 @@ def compare(bench: Bench, stack_name: str, changed: str, repeats: int, series: l
             section["full"].append(bench.full_stack(stack, f"bench-full-{stack_name}"))
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             bench.errors.append({"where": f"{stack_name} full stack run {i + 1}", **error_record(exc)})
-    section["baseline"] = bench.ensure_baseline(stack)
+    if make_plan(stack, [changed]).uses_local_baseline:
+        section["baseline"] = bench.ensure_baseline(stack)
+    else:
+        section["baseline"] = {"needed": False, "why": f"the slice of {changed} forwards nothing"}
     for i in range(repeats):
         try:
             section["slice"].append(bench.single_slice(stack, changed, f"bench-{stack_name}-{changed}"))
@@ -943,7 +949,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="runs of each full/slice measurement (default 2, quick 1)")
     parser.add_argument("--series", default=",".join([MESH_CHANGED] * 4),
                         help="changed service of each concurrent mesh40 slice (default: orders ×4)")
-    parser.add_argument("--only", choices=("shop", "mesh40", "plan"), action="append", help="run only these parts")
+    parser.add_argument("--only", choices=("shop", "forum", "mesh40", "plan"), action="append",
+                        help="run only these parts")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after ready before memory")
     parser.add_argument("--cpu-window", type=float, default=5.0, help="seconds over which idle CPU is measured")
     parser.add_argument("--max-busy", type=float, default=None,
@@ -964,7 +971,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (1 if args.quick else 2)
     if args.max_busy is None:
         args.max_busy = 0.6 * (os.cpu_count() or 1)
-    parts = set(args.only or ("shop", "mesh40", "plan"))
+    parts = set(args.only or ("shop", "forum", "mesh40", "plan"))
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -984,6 +991,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["plan"] = {**plan_times(PLAN_SIZES, 3 if args.quick else 7), "conditions": conditions}
         if "shop" in parts:
             doc["shop"] = compare(bench, "shop", SHOP_CHANGED, args.repeats, None)
+        if "forum" in parts:
+            doc["forum"] = compare(bench, "forum", FORUM_CHANGED, args.repeats, None)
         if "mesh40" in parts:
             series = None if args.quick else [s for s in args.series.split(",") if s]
             doc["mesh40"] = compare(bench, "mesh40", MESH_CHANGED, args.repeats, series)
