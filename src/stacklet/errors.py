@@ -17,6 +17,31 @@ Errors become exit codes only in the CLI (see ``exit_code``).
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib with small limits; huge integers are described, never converted (Python refuses >4300 digits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 6, 6, 6, 6
+        self.maxstring, self.maxlong, self.maxother = 80, 40, 80
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:
+            return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` cut to a few dozen characters and three levels, for error messages that quote user input."""
+    return _SHORT.repr(value)
+
 
 class StackletError(Exception):
     """Base of every error stacklet raises on purpose."""
