@@ -22,7 +22,7 @@ from pydantic import Field
 from stacklet import __version__
 from stacklet.errors import StackletError
 from stacklet.agents.skill import render_skill
-from stacklet.config.stack import load_stack
+from stacklet.config.stack import MAX_RADIUS, load_stack
 
 TIMEOUT_S = 120            # a command that does not touch a slice's boot
 UP_TIMEOUT_MARGIN_S = 600  # `up` may take its per-service timeout several times over (build, start, seed)
@@ -43,7 +43,7 @@ Services = Annotated[list[str], Field(description="changed services (Compose ser
 Since = Annotated[str | None, Field(description="also the services whose files changed since this git ref, "
                                                 "e.g. \"main\" (committed, uncommitted and untracked changes)")]
 Radius = Annotated[int | None, Field(description="callers/callees distance to include (default: the stack's, "
-                                                 "usually 1)", ge=0)]
+                                                 f"usually 1), at most {MAX_RADIUS}", ge=0, le=MAX_RADIUS)]
 StackArg = Annotated[str | None, Field(description="stack name under stacks/ (default: the server's --stack, "
                                                    "or the only stack)")]
 SliceArg = Annotated[str | None, Field(description="slice name, as returned by `up` in slice.name (default: the "
@@ -126,7 +126,13 @@ def _result(document: dict[str, Any], exit_code: int) -> CallToolResult:
 
 
 def _opt(flag: str, value: Any) -> list[str]:
-    return [] if value is None or value is False else [flag] if value is True else [flag, str(value)]
+    """An option as one word (``--since=VALUE``), so a value starting with '-' is never read as an option."""
+    return [] if value is None or value is False else [flag] if value is True else [f"{flag}={value}"]
+
+
+def _positional(values: list[str]) -> list[str]:
+    """Arguments after ``--``, so a name starting with '-' is never read as an option; put them last."""
+    return ["--", *values] if values else []
 
 
 def build_server(stack: str | None = None, context: str | None = None, host: str | None = None) -> MCPServer:
@@ -146,8 +152,8 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         """Show the slice a change would boot, without Docker: `local` services (role changed/caller/callee/
         stateful, ports, reasons), `forwarded` services (baseline address), `links`, link `proxies` and
         `seeds`. Same JSON as `stacklet plan SERVICE... --json`."""
-        return _result(*await cli.run(["plan", *services, *_opt("--since", since), *_opt("--radius", radius),
-                                       *stack_args(stack), "--json"]))
+        return _result(*await cli.run(["plan", *_opt("--since", since), *_opt("--radius", radius),
+                                       *stack_args(stack), "--json", *_positional(services)]))
 
     @server.tool()
     async def up(services: Services = [], since: Since = None, radius: Radius = None,
@@ -167,9 +173,9 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         "services": [{"name", "role", "state", "health", "endpoints"}]}}`. The shared baseline must be up.
         A failed boot returns the failing service, its health output and logs, and removes the slice.
         Same JSON as `stacklet up SERVICE... --json`."""
-        args = ["up", *services, *_opt("--since", since), *_opt("--radius", radius), *_opt("--name", name),
+        args = ["up", *_opt("--since", since), *_opt("--radius", radius), *_opt("--name", name),
                 *_opt("--fault", fault), *_opt("--fault-seed", fault_seed), *_opt("--no-seed", no_seed),
-                "--timeout", str(timeout), *_opt("--ttl", ttl), *stack_args(stack), "--json"]
+                *_opt("--timeout", timeout), *_opt("--ttl", ttl), *stack_args(stack), "--json", *_positional(services)]
         return _result(*await cli.run(args, timeout * 3 + UP_TIMEOUT_MARGIN_S))
 
     @server.tool()
@@ -180,8 +186,8 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         """After editing a service's code: rebuild its image and recreate only its container in the running
         slice, returning once it is healthy again (`{"ok", "reload": {...}}`). Faults on the links stay; a
         reloaded stateful service is seeded again. Same JSON as `stacklet reload SERVICE --json`."""
-        return _result(*await cli.run(["reload", service, *_opt("--slice", slice), "--timeout", str(timeout),
-                                       "--json"], timeout * 3 + UP_TIMEOUT_MARGIN_S))
+        return _result(*await cli.run(["reload", *_opt("--slice", slice), *_opt("--timeout", timeout),
+                                       "--json", *_positional([service])], timeout * 3 + UP_TIMEOUT_MARGIN_S))
 
     @server.tool(annotations=read_only)
     async def status(slice: SliceArg = None) -> CallToolResult:
@@ -189,7 +195,7 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         `endpoints` (`address`: what works from where stacklet runs; `host` on the engine's host,
         `network` inside the slice), `in_container`/`attached_as`. Same JSON as
         `stacklet status NAME --json`."""
-        return _result(*await cli.run(["status", *([slice] if slice else []), "--json"]))
+        return _result(*await cli.run(["status", "--json", *_positional([slice] if slice else [])]))
 
     @server.tool(annotations=read_only)
     async def ls() -> CallToolResult:
@@ -206,8 +212,8 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
                    ) -> CallToolResult:
         """Recent logs of a slice or of one of its services: `{"ok": true, "lines": [{"service", "line"}]}`
         (the JSON lines of `stacklet logs --tail N --json`)."""
-        return _result(*await cli.run(["logs", *([service] if service else []), *_opt("--slice", slice),
-                                       "--tail", str(tail), "--json"], json_lines=True))
+        return _result(*await cli.run(["logs", *_opt("--slice", slice), *_opt("--tail", tail), "--json",
+                                       *_positional([service] if service else [])], json_lines=True))
 
     @server.tool()
     async def check(slice: SliceArg = None,
@@ -218,8 +224,9 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         """Run the stack's checks against a slice and return one verdict: `ok`, `verdict` (passed, failed,
         unhealthy), `failures` (kind, service, check, step, expected, actual, logs). exit_code 0 passed,
         1 checks failed, 2 slice not healthy, 3 usage error. Same JSON as `stacklet check NAME --json`."""
-        args = ["check", *([slice] if slice else []), *_opt("--all", all), *(a for c in only for a in ("--only", c))]
-        return _result(*await cli.run([*args, "--json"], CHECK_TIMEOUT_S))
+        args = ["check", *_opt("--all", all), *(a for c in only for a in _opt("--only", c)), "--json",
+                *_positional([slice] if slice else [])]
+        return _result(*await cli.run(args, CHECK_TIMEOUT_S))
 
     @server.tool()
     async def fault(action: Annotated[Literal["apply", "add", "clear", "ls"],
@@ -255,7 +262,8 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
             args = ["fault", "clear", *([target] if target else [])]
         else:
             args = ["fault", "ls"]
-        return _result(*await cli.run([*args, *_opt("--slice", slice), "--json"]))
+        command, positionals = args[:2], args[2:]
+        return _result(*await cli.run([*command, *_opt("--slice", slice), "--json", *_positional(positionals)]))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True))
     async def down(name: Annotated[str | None, Field(description="slice name (default: the only running "
@@ -264,7 +272,7 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
                    ) -> CallToolResult:
         """Remove a slice: containers, network, volumes and the images it built. Returns
         `{"ok": true, "removed": [names]}`. Same JSON as `stacklet down NAME --json`."""
-        return _result(*await cli.run(["down", *([name] if name else []), *_opt("--all", all), "--json"]))
+        return _result(*await cli.run(["down", *_opt("--all", all), "--json", *_positional([name] if name else [])]))
 
     @server.tool(name="skill", annotations=read_only)
     def skill_tool(stack: StackArg = None) -> CallToolResult:

@@ -23,7 +23,7 @@ from stacklet.checks.run import run_checks as run_slice_checks
 from stacklet.cli.doctor import run_checks
 from stacklet.docker.driver import Driver
 from stacklet.runtime.engine import SliceEngine
-from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError
+from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, short_repr
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
@@ -139,7 +139,7 @@ def _ttl(value: str | None, stack: Stack) -> int | None:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise ConfigError(str(exc), key="--ttl", hint=f"got {value!r}") from exc
+        raise ConfigError(str(exc), key="--ttl", hint=f"got {short_repr(value)}") from exc
 
 
 def _run(as_json: bool, action) -> None:

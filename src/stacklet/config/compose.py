@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from stacklet.errors import ComposeError
+from stacklet.errors import ComposeError, short_repr
 
 COMPOSE_TIMEOUT_S = 60
 _MISSING_FILE = re.compile(r"(?:open|stat) ([^:]+): no such file or directory")
@@ -142,6 +142,8 @@ def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool 
                   unset_variables: list[str] | None = None) -> ComposeProject:
     """Build a ComposeProject from the JSON form of ``docker compose config``."""
     services = {name: _parse_service(name, spec or {}) for name, spec in (raw.get("services") or {}).items()}
+    for service in services.values():
+        _check_ports(service, files[0])
     return ComposeProject(files=files, name=raw.get("name") or files[0].parent.name, services=services,
                           raw=raw, interpolated=interpolated, unset_variables=unset_variables or [])
 
@@ -259,6 +261,15 @@ def _parse_service(name: str, spec: dict[str, Any]) -> ComposeService:
         network_mode=spec.get("network_mode"),
         raw=spec,
     )
+
+
+def _check_ports(service: ComposeService, file: Path) -> None:
+    """Compose checks published ports but not ``expose:``; a port outside 1-65535 would fail only at boot."""
+    for key, ports in (("expose", service.expose), ("ports", service.port_targets), ("expose", service.udp_ports)):
+        bad = next((port for port in ports if not 1 <= port <= 65535), None)
+        if bad is not None:
+            raise ComposeError(f"port {short_repr(bad)} is outside 1-65535", file=str(file),
+                               key=f"services.{service.name}.{key}", hint="a TCP or UDP port is 1-65535")
 
 
 def _environment(value: Any) -> dict[str, str | None]:

@@ -13,12 +13,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stacklet.config.checkspec import CheckSpec, ServiceSignals, undefined_placeholders
+from stacklet.config.checkspec import CheckSpec, Port, ServiceSignals, undefined_placeholders
 from stacklet.config.compose import ComposeProject, load_compose
-from stacklet.errors import StackFileError
+from stacklet.errors import StackFileError, short_repr
 
 STACK_FILE = "stack.yaml"
 STACKS_DIR = "stacks"
+# A slice wider than this is the whole stack in all but absurd graphs; a bound keeps the walk and the errors short.
+MAX_RADIUS = 100
 _ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$")
 
 
@@ -49,7 +51,7 @@ class HttpSeed(_Strict):
     """``*.json`` fixtures POSTed to the service once it is healthy."""
 
     path: str = Field(pattern=r"^/")
-    port: int | None = Field(default=None, gt=0, lt=65536)
+    port: Port | None = None
     method: Literal["POST", "PUT", "PATCH"] = "POST"
 
 
@@ -73,7 +75,7 @@ class ServiceMeta(_Strict):
     calls: list[str] = Field(default_factory=list, description="extra call edges")
     paths: list[str] = Field(default_factory=list, description="globs, relative to stack.yaml")
     stateful: bool | None = Field(default=None, description="override the guess")
-    ports: list[int] = Field(default_factory=list, description="ports the service listens on")
+    ports: list[Port] = Field(default_factory=list, description="ports the service listens on")
     seed: SeedConfig | None = Field(default=None, description="kinds of seed files it takes")
     signals: ServiceSignals = Field(default_factory=ServiceSignals, description="how to read its logs in checks")
 
@@ -89,7 +91,7 @@ class BaselineConfig(_Strict):
         for service, address in value.items():
             match = _ADDRESS.match(address)
             if not match or not 0 < int(match.group(1)) < 65536:
-                raise ValueError(f"address of {service!r} must be host:port with a port 1-65535, got {address!r}")
+                raise ValueError(f"address of {service!r} must be host:port with a port 1-65535, got {short_repr(address)}")
         return value
 
 
@@ -136,7 +138,7 @@ class StackFile(_Strict):
     name: str
     description: str = ""
     compose: str = "compose.yaml"
-    radius: int = Field(default=1, ge=0)
+    radius: int = Field(default=1, ge=0, le=MAX_RADIUS)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
     ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
@@ -301,7 +303,7 @@ def _schema_error(exc: ValidationError, path: Path) -> StackFileError:
         return StackFileError("required key is missing", file=str(path), key=key,
                               hint="see stacks/shop/stack.yaml for an example")
     message = first["msg"].removeprefix("Value error, ")
-    return StackFileError(message, file=str(path), key=key, hint=f"got {first.get('input')!r}")
+    return StackFileError(message, file=str(path), key=key, hint=f"got {short_repr(first.get('input'))}")
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -440,7 +442,7 @@ class ToxicSpec(_Strict):
         if isinstance(value, dict):
             for key, item in value.items():
                 if isinstance(item, bool) or not isinstance(item, int):
-                    raise ValueError(f"attribute {key!r} must be a whole number, got {item!r}")
+                    raise ValueError(f"attribute {key!r} must be a whole number, got {short_repr(item)}")
         return value
 
     @model_validator(mode="after")
@@ -545,7 +547,7 @@ def _number(key: str, value: str, kind: type) -> Any:
     try:
         return kind(value)
     except ValueError:
-        raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}", key=key,
+        raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {short_repr(value)}", key=key,
                              hint=f"e.g. {key}=100") from None
 
 

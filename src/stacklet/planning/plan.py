@@ -16,9 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from stacklet import __version__
-from stacklet.errors import PlanError
+from stacklet.errors import PlanError, short_repr
 from stacklet.planning.graph import Selection, ServiceGraph
-from stacklet.config.stack import Stack, service_ports, stateful_reason
+from stacklet.config.stack import MAX_RADIUS, Stack, service_ports, stateful_reason
 
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
@@ -171,8 +171,9 @@ def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: Se
                  stateful: set[str] | None = None) -> Selection:
     """The graph selection of a slice (services and reasons), before ports and proxies."""
     radius = stack.meta.radius if radius is None else radius
-    if radius < 0:
-        raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
+    if not 0 <= radius <= MAX_RADIUS:
+        raise PlanError(f"radius must be between 0 and {MAX_RADIUS}, got {short_repr(radius)}",
+                        hint="use --radius 1 for direct neighbours")
     if stateful is None:
         stateful = {name for name in stack.services if stateful_reason(stack, name)}
     return graph.select(changed, radius, stateful)
