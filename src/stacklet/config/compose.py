@@ -16,9 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
+from stacklet.config.yamlload import MAX_DEPTH, check_nesting, load_yaml_file
 from stacklet.errors import ComposeError, short_repr
 
 COMPOSE_TIMEOUT_S = 60
@@ -135,6 +135,10 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     except json.JSONDecodeError as exc:
         raise ComposeError(f"docker compose config printed invalid JSON ({exc})", file=str(files[0]),
                            hint="check `docker compose version` is v2") from exc
+    except RecursionError:
+        raise ComposeError(f"nests deeper than {MAX_DEPTH} levels", file=str(files[0]),
+                           hint="flatten the document") from None
+    check_nesting(raw, files[0], ComposeError)
     return parse_compose(raw, files, interpolated=interpolated, unset_variables=unset)
 
 
@@ -207,8 +211,8 @@ def _key_naming(files: list[Path], basename: str) -> str | None:
     """Which Compose key (include, extends, env_file) names a missing file."""
     for file in files:
         try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            data = load_yaml_file(file, ComposeError) or {}
+        except ComposeError:
             continue
         if not isinstance(data, dict):
             continue

@@ -10,11 +10,11 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stacklet.config.checkspec import CheckSpec, Port, ServiceSignals, undefined_placeholders
 from stacklet.config.compose import ComposeProject, load_compose
+from stacklet.config.yamlload import load_yaml_file
 from stacklet.errors import StackFileError, short_repr
 
 STACK_FILE = "stack.yaml"
@@ -227,7 +227,7 @@ def list_stacks(start: Path | None = None) -> list[str]:
 
 def load_stack_file(path: Path) -> StackFile:
     """Read and validate stack.yaml; errors name the file, the key and a hint."""
-    data = _read_yaml(path, "a mapping with at least `name:` (see stacks/shop/stack.yaml)")
+    data = load_yaml_file(path, StackFileError, "a mapping with at least `name:` (see stacks/shop/stack.yaml)")
     try:
         return StackFile.model_validate(data)
     except ValidationError as exc:
@@ -416,6 +416,7 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
     "limit_data": {"bytes": 0},
     "noop": {},
 }
+MAX_TOXIC_ATTRIBUTE = 2**31 - 1  # Toxiproxy keeps attributes in 32/64-bit integers
 DOWN = "down"  # not a toxic: the link is disabled (connections refused) until cleared
 
 
@@ -454,6 +455,8 @@ class ToxicSpec(_Strict):
                 raise ValueError(f"unknown attribute {key!r} for {self.type}; its attributes are: {names}")
             if value < 0:
                 raise ValueError(f"attribute {key!r} must not be negative, got {value}")
+            if value > MAX_TOXIC_ATTRIBUTE:
+                raise ValueError(f"attribute {key!r} must be at most {MAX_TOXIC_ATTRIBUTE}, got {short_repr(value)}")
         merged = {**allowed, **self.attributes}
         if self.type == "bandwidth" and merged["rate"] <= 0:
             raise ValueError("attribute 'rate' (KB/s) must be greater than 0")
@@ -505,7 +508,7 @@ def list_fault_profiles(start: Path | None = None) -> list[Path]:
 
 def load_fault_profile(path: Path) -> FaultProfile:
     """Read and validate a fault profile; errors name the file and the key."""
-    data = _read_yaml(path, "a mapping with `toxics:`")
+    data = load_yaml_file(path, StackFileError, "a mapping with `toxics:`")
     data.setdefault("name", path.stem)
     try:
         return FaultProfile.model_validate(data)
@@ -549,18 +552,3 @@ def _number(key: str, value: str, kind: type) -> Any:
     except ValueError:
         raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {short_repr(value)}", key=key,
                              hint=f"e.g. {key}=100") from None
-
-
-def _read_yaml(path: Path, expected: str) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise StackFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise StackFileError(f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path),
-                             hint="check indentation and quoting") from exc
-    if not isinstance(data, dict):
-        raise StackFileError(f"must be {expected}", file=str(path))
-    return data
