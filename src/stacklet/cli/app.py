@@ -16,6 +16,11 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+try:  # Typer 0.2x carries its own copy of Click; older Typer uses Click itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
 from stacklet import __version__
 from stacklet.cli import display
 from stacklet.planning.changes import changed_services
@@ -23,7 +28,7 @@ from stacklet.checks.run import run_checks as run_slice_checks
 from stacklet.cli.doctor import run_checks
 from stacklet.docker.driver import Driver
 from stacklet.runtime.engine import SliceEngine
-from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, short_repr
+from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_repr
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
@@ -84,11 +89,15 @@ def _emit(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def _fail(error: StackletError, as_json: bool) -> None:
+def _report(error: StackletError, as_json: bool) -> None:
     if as_json:
         _emit({"ok": False, **error.to_dict()})
     else:
         err_console.print(display.error_text(error))
+
+
+def _fail(error: StackletError, as_json: bool) -> None:
+    _report(error, as_json)
     raise typer.Exit(error.exit_code)
 
 
@@ -143,10 +152,17 @@ def _ttl(value: str | None, stack: Stack) -> int | None:
 
 
 def _run(as_json: bool, action) -> None:
+    """Run a command's action; stacklet's errors and any other exception become one clear error and exit code."""
     try:
         action()
     except StackletError as error:
         _fail(error, as_json)
+    except (typer.Exit, typer.Abort, ClickException):
+        raise
+    except Exception as exc:
+        if os.environ.get("STACKLET_DEBUG"):
+            raise
+        _fail(UnexpectedError.wrap(exc), as_json)
 
 
 @app.command()
@@ -188,7 +204,7 @@ def why(service: Annotated[str, typer.Argument(help="the service to explain")],
 @app.command()
 def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid",
           changed: Annotated[Optional[list[str]], typer.Option("--changed", help="mark a slice (repeatable)")] = None,
-          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None) -> None:
+          stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, as_json: JsonOpt = False) -> None:
     """Export the service graph as Mermaid or Graphviz dot."""
     def action() -> None:
         if fmt not in ("mermaid", "dot"):
@@ -196,8 +212,12 @@ def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] =
         the_stack = _load(stack, file, env_file, changed)
         the_graph = ServiceGraph.from_stack(the_stack)
         selection = select_slice(the_stack, changed, None, the_graph) if changed else None
-        sys.stdout.write(the_graph.to_mermaid(selection) if fmt == "mermaid" else the_graph.to_dot(selection))
-    _run(False, action)
+        text = the_graph.to_mermaid(selection) if fmt == "mermaid" else the_graph.to_dot(selection)
+        if as_json:
+            _emit({"ok": True, "format": fmt, "graph": text})
+        else:
+            sys.stdout.write(text)
+    _run(as_json, action)
 
 
 @app.command()
@@ -589,9 +609,12 @@ def baseline_status(stack: StackOpt = None, file: FileOpt = None, as_json: JsonO
 
 
 @app.command()
-def version() -> None:
+def version(as_json: JsonOpt = False) -> None:
     """Print stacklet's version."""
-    console.print(f"stacklet {__version__}")
+    if as_json:
+        _emit({"ok": True, "version": __version__})
+    else:
+        console.print(f"stacklet {__version__}")
 
 
 @app.command()
@@ -604,23 +627,27 @@ def tui(name: Annotated[Optional[str], typer.Argument(help="slice name (default:
 
 @app.command()
 def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
-          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None
-          ) -> None:
+          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None,
+          as_json: JsonOpt = False) -> None:
     """Write the agent skill document of a stack (Markdown): services, slices, checks, faults, seeds."""
     from stacklet.agents.skill import render_skill
 
     def action() -> None:
-        text = render_skill(_load(stack, file, env_file))
+        the_stack = _load(stack, file, env_file)
+        text = render_skill(the_stack)
         if out is None:
-            sys.stdout.write(text)
+            _emit({"ok": True, "stack": the_stack.name, "skill": text}) if as_json else sys.stdout.write(text)
             return
         try:
             out.write_text(text)
         except OSError as exc:
             raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
                                  hint="check that the folder exists and is writable") from exc
-        err_console.print(f"wrote {out} ({len(text.splitlines())} lines)")
-    _run(False, action)
+        if as_json:
+            _emit({"ok": True, "stack": the_stack.name, "written": str(out), "lines": len(text.splitlines())})
+        else:
+            err_console.print(f"wrote {out} ({len(text.splitlines())} lines)")
+    _run(as_json, action)
 
 
 @app.command()
@@ -631,7 +658,44 @@ def mcp(stack: StackOpt = None) -> None:
     serve(stack, Options.context, Options.host)
 
 
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI on ``argv`` and return its exit code; nothing escapes as a traceback.
+
+    Usage errors (an unknown option, ``--radius abc``) exit 3 like every usage error, and under ``--json``
+    print one document ``{"ok": false, "error": "usage", ...}``, which Click alone would not.
+    """
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    as_json = "--json" in options
+    try:
+        code = app(args=argv, prog_name="stacklet", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 0
+    except UsageError as exc:
+        hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `stacklet --help`"
+        if as_json:
+            _emit({"ok": False, "error": "usage", "message": exc.format_message(), "hint": hint})
+        else:
+            exc.show()
+        return 3
+    except ClickException as exc:
+        exc.show()
+        return 3
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except StackletError as error:
+        _report(error, as_json)
+        return error.exit_code
+    except Exception as exc:
+        if os.environ.get("STACKLET_DEBUG"):
+            raise
+        _report(UnexpectedError.wrap(exc), as_json)
+        return 3
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("COMPOSE_STATUS_STDOUT", "0")
-    app()
+    sys.exit(run_cli(sys.argv[1:]))
