@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from stacklet.config.yamlload import MAX_DEPTH, check_nesting, load_yaml_file
+from stacklet.config.yamlload import MAX_DEPTH, check_nesting, load_yaml_file, scalar_texts
 from stacklet.errors import ComposeError, short_repr
 
 COMPOSE_TIMEOUT_S = 60
@@ -34,7 +34,9 @@ _INTERPOLATION_FAILURE = (
     "invalid reference format",
     "invalid port",
 )
-_VARIABLE_USE = re.compile(r"\$\{(\w+)((?::?[-?+])[^}]*)?\}|\$(\w+)")
+# A default may hold ``$X`` or one level of ``${...}`` but stops at any other '$': an unclosed ``${X:-``
+# then costs a scan to the next '$', not to the end of the text (which made the scan quadratic).
+_VARIABLE_USE = re.compile(r"\$\{(\w+)((?::?[-?+])(?:[^}$]|\$\{[^}$]*\}|\$(?!\{))*)?\}|\$(\w+)")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?+]([^}]*))?\}|\$(\w+)")
 
 
@@ -163,11 +165,11 @@ def unset_variables(files: list[Path], env_files: list[Path], project_directory:
                     defined.add(name)
     used: set[str] = set()
     for file in files:
-        text = file.read_text(errors="replace").replace("$$", "")
-        for match in _VARIABLE_USE.finditer(text):
-            name = match.group(1) or match.group(3)
-            if match.group(2) is None or match.group(2).startswith(("?", ":?")):
-                used.add(name)
+        for value in scalar_texts(file.read_text(errors="replace")):  # values only: comments are not read
+            for match in _VARIABLE_USE.finditer(value.replace("$$", "")):
+                name = match.group(1) or match.group(3)
+                if match.group(2) is None or match.group(2).startswith(("?", ":?")):
+                    used.add(name)
     return sorted(used - defined)
 
 

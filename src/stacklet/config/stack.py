@@ -148,10 +148,11 @@ class StackFile(_Strict):
     @field_validator("checks")
     @classmethod
     def _unique_check_names(cls, value: list[CheckSpec]) -> list[CheckSpec]:
-        names = [c.name for c in value]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise ValueError(f"two checks are named {duplicate!r}")
+        seen: set[str] = set()
+        for check in value:
+            if check.name in seen:
+                raise ValueError(f"two checks are named {short_repr(check.name)}")
+            seen.add(check.name)
         return value
 
     @field_validator("ttl", mode="before")

@@ -87,6 +87,25 @@ def load_yaml_text(text: str, path: Path, error: type[ConfigError]) -> Any:
         loader.dispose()
 
 
+def scalar_texts(text: str) -> list[str]:
+    """The scalar values of a YAML text as written (comments skipped, aliases not expanded); [] if it is not YAML.
+
+    Read from the token stream, so this is linear in the text and needs no limits on what the document means.
+    """
+    loader = _Loader(text)
+    found: list[str] = []
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            if isinstance(token, yaml.ScalarToken):
+                found.append(token.value)
+    except yaml.YAMLError:
+        return []
+    finally:
+        loader.dispose()
+    return found
+
+
 def check_nesting(data: Any, path: Path, error: type[ConfigError]) -> None:
     """Refuse parsed data (e.g. Compose's JSON) nested deeper than MAX_DEPTH; iterative, so never a RecursionError."""
     stack: list[tuple[Any, int]] = [(data, 1)]
