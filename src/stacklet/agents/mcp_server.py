@@ -22,7 +22,7 @@ from pydantic import Field
 from stacklet import __version__
 from stacklet.errors import StackletError
 from stacklet.agents.skill import render_skill
-from stacklet.config.stack import MAX_RADIUS, load_stack
+from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, load_stack
 
 TIMEOUT_S = 120            # a command that does not touch a slice's boot
 UP_TIMEOUT_MARGIN_S = 600  # `up` may take its per-service timeout several times over (build, start, seed)
@@ -164,7 +164,7 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
                  fault_seed: Annotated[int | None, Field(description="seed for repeatable fault randomness")] = None,
                  no_seed: Annotated[bool, Field(description="do not load seed data")] = False,
                  timeout: Annotated[int, Field(description="seconds each service may take to become healthy",
-                                               gt=0)] = 180,
+                                               gt=0, le=MAX_TIMEOUT_S)] = 180,
                  ttl: Annotated[str | None, Field(description="expire after e.g. 30m, 2h, 1d, or never (default: "
                                                               "the stack's ttl)")] = None,
                  stack: StackArg = None) -> CallToolResult:
@@ -181,7 +181,8 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
     @server.tool()
     async def reload(service: Annotated[str, Field(description="the service to rebuild and restart")],
                      slice: SliceArg = None,
-                     timeout: Annotated[int, Field(description="seconds it may take to become healthy", gt=0)] = 180
+                     timeout: Annotated[int, Field(description="seconds it may take to become healthy", gt=0,
+                                                        le=MAX_TIMEOUT_S)] = 180
                      ) -> CallToolResult:
         """After editing a service's code: rebuild its image and recreate only its container in the running
         slice, returning once it is healthy again (`{"ok", "reload": {...}}`). Faults on the links stay; a

@@ -35,8 +35,8 @@ from stacklet.runtime.faults import active_faults, add_fault, apply_profile, che
 from stacklet.runtime.seeds import seed_plan
 from stacklet.checks.verdict import Verdict, read_history, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
-from stacklet.config.stack import (Stack, find_fault_profile, list_stacks, load_fault_profile, load_stack, parse_duration,
-                            parse_toxic_arguments)
+from stacklet.config.stack import (MAX_TIMEOUT_S, Stack, find_fault_profile, list_stacks, load_fault_profile,
+                                   load_stack, parse_duration, parse_toxic_arguments)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
@@ -228,7 +228,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
-       timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")] = 180,
+       timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S, help="seconds each service may take to be healthy")] = 180,
        ttl: Annotated[Optional[str], typer.Option("--ttl", help="expire after e.g. 30m, 2h, 1d; `never` (default: "
                                                                  "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
@@ -317,7 +317,7 @@ def _watch(engine: SliceEngine, stack: Stack, slice_name: str, services: list[st
 @app.command("reload")
 def reload_service(service: Annotated[str, typer.Argument(help="the service to rebuild and restart")],
                    slice_name: SliceOpt = None,
-                   timeout: Annotated[int, typer.Option("--timeout", help="seconds it may take to be healthy")] = 180,
+                   timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S, help="seconds it may take to be healthy")] = 180,
                    as_json: JsonOpt = False) -> None:
     """Rebuild one service of a running slice and recreate only it; returns once it is healthy again.
 
@@ -571,7 +571,7 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 @baseline_app.command("up")
 def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
-                timeout: Annotated[int, typer.Option("--timeout", help="seconds to wait for healthy")] = 600,
+                timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S, help="seconds to wait for healthy")] = 600,
                 as_json: JsonOpt = False) -> None:
     """Start the whole stack as the shared baseline (kept if already running)."""
     def action() -> None:

@@ -104,6 +104,7 @@ class LinkProxyConfig(_Strict):
 DURATION_FORMS = "a duration such as 90s, 30m, 2h, 1d or 1h30m, or 0, none or never for no expiry"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_DURATION_S = 365 * 86400
+MAX_TIMEOUT_S = 86400  # a readiness wait (`--timeout`) longer than a day is a mistake, and overflows nothing
 
 
 def parse_duration(value: Any) -> int | None:
@@ -122,6 +123,8 @@ def parse_duration(value: Any) -> int | None:
     text = str(value).strip().lower().replace(" ", "")
     if text in ("0", "none", "never"):
         return None
+    if re.search(r"\d{13}", text):  # more than ~30,000 years in seconds, and never turned into an int
+        raise ValueError("must be at most 365d")
     match = _DURATION.match(text)
     if not text or not match:
         raise ValueError(f"must be {DURATION_FORMS}")
