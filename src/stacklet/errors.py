@@ -39,6 +39,11 @@ class _ShortRepr(reprlib.Repr):
 _SHORT = _ShortRepr()
 
 
+def short_text(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, for messages of other libraries that quote user input whole."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def short_repr(value: Any) -> str:
     """``repr`` cut to a few dozen characters and three levels, for error messages that quote user input."""
     return _SHORT.repr(value)

@@ -20,7 +20,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from stacklet import __version__
-from stacklet.errors import StackletError
+from stacklet.errors import StackletError, UnexpectedError
 from stacklet.agents.skill import render_skill
 from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, load_stack
 
@@ -66,6 +66,8 @@ class CliRunner:
 
         With ``json_lines`` a successful command's output is one JSON object per line (``logs --json``).
         """
+        if any("\0" in arg for arg in args):  # no process can take it; say so instead of crashing the tool
+            return _error("UsageError", "an argument holds a NUL character", "pass names and values as plain text"), 3
         argv = [*self.prefix, *args]
         process = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                        stdout=asyncio.subprocess.PIPE,
@@ -282,6 +284,9 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
         try:
             text = render_skill(load_stack(stack or default_stack))
         except StackletError as error:
+            return _result({"ok": False, **error.to_dict()}, error.exit_code)
+        except Exception as exc:  # the tool answers like the CLI boundary: a sentence, never a crash
+            error = UnexpectedError.wrap(exc)
             return _result({"ok": False, **error.to_dict()}, error.exit_code)
         return CallToolResult(content=[TextContent(type="text", text=text)])
 

@@ -28,7 +28,8 @@ from stacklet.checks.run import run_checks as run_slice_checks
 from stacklet.cli.doctor import run_checks
 from stacklet.docker.driver import Driver
 from stacklet.runtime.engine import SliceEngine
-from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_repr
+from stacklet.errors import (ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_repr,
+                             short_text)
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import SlicePlan, default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
@@ -674,9 +675,9 @@ def run_cli(argv: list[str]) -> int:
     except UsageError as exc:
         hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `stacklet --help`"
         if as_json:
-            _emit({"ok": False, "error": "usage", "message": exc.format_message(), "hint": hint})
+            _emit({"ok": False, "error": "usage", "message": short_text(exc.format_message()), "hint": hint})
         else:
-            exc.show()
+            err_console.print(f"{short_text(exc.format_message())}\n  hint: {hint}", markup=False, highlight=False)
         return 3
     except ClickException as exc:
         exc.show()

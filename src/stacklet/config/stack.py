@@ -205,18 +205,34 @@ class Stack(BaseModel):
 def find_stack_file(ref: str | os.PathLike, start: Path | None = None) -> Path:
     """Resolve a stack reference: a stack.yaml path, a folder holding one, or a name under stacks/."""
     path = Path(ref)
-    if path.is_file():
+    if _is_file(path):
         return path.resolve()
-    if path.is_dir() and (path / STACK_FILE).is_file():
+    if _is_dir(path) and _is_file(path / STACK_FILE):
         return (path / STACK_FILE).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / STACKS_DIR / str(ref) / STACK_FILE
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     known = ", ".join(list_stacks(start)) or "none found"
-    raise StackFileError(f"no stack named {str(ref)!r}", file=str(ref),
+    raise StackFileError(f"no stack named {short_repr(str(ref))}", file=short_repr(str(ref))[1:-1],
                          hint=f"stacks here: {known}; or pass a stack.yaml path, or -f compose.yaml")
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that answers False for names the OS refuses (too long, invalid) instead of raising."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir`` that answers False for names the OS refuses (too long, invalid) instead of raising."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def list_stacks(start: Path | None = None) -> list[str]:
@@ -489,15 +505,15 @@ class FaultProfile(_Strict):
 def find_fault_profile(name: str, start: Path | None = None) -> Path:
     """The file of profile ``name``: a path, or faults/<name>.yaml in the nearest faults/ folder."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if path.suffix in (".yaml", ".yml") and _is_file(path):
         return path.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         for candidate in (folder / FAULTS_DIR / f"{name}.yaml", folder / FAULTS_DIR / f"{name}.yml"):
-            if candidate.is_file():
+            if _is_file(candidate):
                 return candidate
     known = ", ".join(p.stem for p in list_fault_profiles(start)) or "none found"
-    raise StackFileError(f"no fault profile named {name!r}", file=f"{FAULTS_DIR}/{name}.yaml",
+    raise StackFileError(f"no fault profile named {short_repr(name)}", file=f"{FAULTS_DIR}/{short_repr(name)[1:-1]}.yaml",
                          hint=f"profiles: {known}")
 
 

@@ -235,7 +235,7 @@ def slice_project_name(slice_name: str) -> str:
 def validate_slice_name(name: str) -> str:
     """Slice names become Compose project names: lower-case letters, digits, '-' and '_'."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
-        raise PlanError(f"invalid slice name {name!r}",
+        raise PlanError(f"invalid slice name {short_repr(name)}",
                         hint="use lower-case letters, digits, '-' or '_' (at most 48 characters)")
     return name
 
