@@ -19,9 +19,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import requests
-from jsonpath_ng.ext import parse as parse_jsonpath
 
-from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
+from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, parse_jsonpath, substitute
 from stacklet.docker.driver import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
