@@ -12,9 +12,11 @@ from pydantic import ValidationError
 from stacklet.config import compose
 from stacklet.config.checkspec import Expect, HttpStep
 from stacklet.config.compose import load_compose, parse_compose
-from stacklet.config.stack import StackFile, load_stack_file
+from stacklet.config.stack import StackFile
 from stacklet.config.yamlload import MAX_DEPTH
-from stacklet.errors import ComposeError, StackFileError
+from stacklet.errors import ComposeError
+
+from ..test_stack import stack_file_error
 
 
 @pytest.mark.parametrize("kind", [["string"], {"a": 1}, 5, None])
@@ -24,12 +26,9 @@ def test_a_json_type_that_is_not_a_type_name_is_a_clear_error(kind):
 
 
 def test_checkspec_type_list_in_stack_yaml_names_the_key(tmp_path):
-    path = tmp_path / "stack.yaml"
-    path.write_text("name: demo\nchecks:\n  - name: c\n    steps:\n      - name: s\n        service: api\n"
-                    "        expect: {json: {$.x: {type: [string]}}}\n")
-    with pytest.raises(StackFileError) as caught:
-        load_stack_file(path)
-    assert caught.value.key == "checks.0.steps.0.expect.json" and "type must be one of" in caught.value.message
+    error = stack_file_error(tmp_path, "name: demo\nchecks:\n  - name: c\n    steps:\n      - name: s\n"
+                                       "        service: api\n        expect: {json: {$.x: {type: [string]}}}\n")
+    assert error.key == "checks.0.steps.0.expect.json" and "type must be one of" in error.message
 
 
 @pytest.mark.parametrize("status", [-201, 0, 99, 600, [200, 1000]])
@@ -45,11 +44,8 @@ def test_a_steps_port_is_a_tcp_port(port):
 
 
 def test_stack_yaml_ports_outside_the_range_name_service_and_key(tmp_path):
-    path = tmp_path / "stack.yaml"
-    path.write_text("name: demo\nservices:\n  fraud:\n    ports: [8080, 99999, -1, 0]\n")
-    with pytest.raises(StackFileError) as caught:
-        load_stack_file(path)
-    assert caught.value.key == "services.fraud.ports.1" and "65535" in caught.value.message
+    error = stack_file_error(tmp_path, "name: demo\nservices:\n  fraud:\n    ports: [8080, 99999, -1, 0]\n")
+    assert error.key == "services.fraud.ports.1" and "65535" in error.message
 
 
 def test_compose_expose_outside_the_range_is_refused_at_load(tmp_path):
@@ -82,11 +78,8 @@ def test_modest_compose_output_still_loads(tmp_path, monkeypatch):
 
 
 def test_radius_from_stack_yaml_beyond_the_bound_names_key_and_bound(tmp_path):
-    path = tmp_path / "stack.yaml"
-    path.write_text("name: demo\nradius: 1000000000\n")
-    with pytest.raises(StackFileError) as caught:
-        load_stack_file(path)
-    assert caught.value.key == "radius" and "100" in caught.value.message
+    error = stack_file_error(tmp_path, "name: demo\nradius: 1000000000\n")
+    assert error.key == "radius" and "100" in error.message
 
 
 def test_check_names_are_unique(tmp_path):
