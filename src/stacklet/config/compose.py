@@ -115,13 +115,11 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
             file=str(files[0]),
             hint="run scripts/bootstrap.sh, or install Docker with the Compose v2 plugin",
         )
-    base = ["docker", "compose"]
-    for file in files:
-        base += ["-f", str(file)]
-    for env_file in env_files or []:
-        base += ["--env-file", str(env_file)]
+    # every value joined to its flag (--file=PATH), so no path is ever read as an option of its own
+    base = ["docker", "compose", *(f"--file={file}" for file in files)]
+    base += [f"--env-file={Path(env_file).resolve()}" for env_file in env_files or []]
     if project_directory:
-        base += ["--project-directory", str(project_directory)]
+        base.append(f"--project-directory={Path(project_directory).resolve()}")
     base += ["--profile", "*", "config", "--format", "json"]
 
     result = _run(base, files[0])
