@@ -10,6 +10,11 @@ For one changed service in the middle layer it times, per run:
     ServiceGraph.from_stack(stack)  →  make_plan(stack, [changed], graph=graph)  →  render(plan, stack, name)
 and reports the best and the median of RUNS runs, per phase and in total.
 
+It also times big, honest inputs read the way users give them, through stacklet's file readers
+(the bounded YAML loader, the unset-variable scan, `docker compose config` when it is installed):
+a stack.yaml naming 5,000 services, one with 10,000 checks, a 1 MB Compose file, and a plan of
+5,000 services at the largest radius allowed. Each must take a few seconds at most.
+
     .venv/bin/python bench/plan.py            # prints a table, writes bench/results/plan.json
     .venv/bin/python bench/plan.py --profile 5000   # also prints a cProfile of one run
 """
@@ -25,14 +30,17 @@ import pstats
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from stacklet.config.compose import parse_compose
+from stacklet.config.compose import compose_available, load_compose, parse_compose, unset_variables
+from stacklet.config.stack import MAX_RADIUS, ServiceMeta, Stack, StackFile, check_references, load_stack_file
+from stacklet.config.yamlload import load_yaml_file
+from stacklet.errors import ComposeError
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import make_plan, render
-from stacklet.config.stack import ServiceMeta, Stack, StackFile
 
 SIZES = (50, 500, 5000)
 RUNS = 5
@@ -148,6 +156,67 @@ def bench(size: int, runs: int) -> dict[str, Any]:
     }
 
 
+def _timed(action) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return round((time.perf_counter() - started) * 1000, 1), result
+
+
+def bench_inputs(folder: Path) -> dict[str, Any]:
+    """Big honest inputs through the real readers: each case's wall time in ms and what it produced."""
+    stack, changed, layers = generate(5000)
+    names = [name for layer in layers for name in layer]
+    cases: dict[str, Any] = {}
+
+    big_meta = folder / "services-5000.yaml"
+    big_meta.write_text("name: big\nservices:\n" + "".join(
+        f"  {name}:\n    calls: [{layers[-1][i % len(layers[-1])]}]\n    paths: ['services/{name}/**']\n"
+        "    ports: [8000]\n" for i, name in enumerate(names)))
+    ms, meta = _timed(lambda: load_stack_file(big_meta))
+    with_meta = stack.model_copy(update={"meta": meta})
+    plan_ms, plan = _timed(lambda: (check_references(with_meta), make_plan(with_meta, [changed]))[1])
+    cases["stack_yaml_5000_services"] = {"bytes": big_meta.stat().st_size, "load_ms": ms, "plan_ms": plan_ms,
+                                         "local": len(plan.local)}
+
+    checks = folder / "checks-10000.yaml"
+    services = ["svc-0", "svc-1", "svc-2"]
+    checks.write_text("name: checks\nchecks:\n" + "".join(
+        f"  - name: check-{i}\n    services: [{services[i % 3]}]\n    steps:\n"
+        f"      - {{name: get, service: {services[i % 3]}, path: /items/{i}, expect: {{status: 200, json: "
+        f"{{$.id: {i}}}}}}}\n" for i in range(10_000)))
+    ms, meta = _timed(lambda: load_stack_file(checks))
+    with_checks = stack.model_copy(update={"meta": meta})
+    plan_ms, plan = _timed(lambda: (check_references(with_checks), make_plan(with_checks, ["svc-1"]))[1])
+    cases["stack_yaml_10000_checks"] = {"bytes": checks.stat().st_size, "load_ms": ms, "plan_ms": plan_ms,
+                                        "checks": len(meta.checks)}
+
+    compose = folder / "compose.yaml"
+    blocks = []
+    for i in range(6000):
+        blocks.append(f"  # service {i}: ${{NOT_A_VARIABLE:-in a comment}} " + "x" * 40 + "\n"
+                      f"  svc-{i}:\n    image: ${{REGISTRY:-example}}/svc-{i}:${{TAG:-dev}}\n"
+                      f"    environment:\n      NEXT_URL: http://svc-{(i + 1) % 6000}:8000\n"
+                      f"      LEVEL: ${{LOG_LEVEL:-info}}\n    expose: ['8000']\n")
+        if sum(len(b) for b in blocks) > 1_000_000:
+            break
+    compose.write_text("services:\n" + "".join(blocks))
+    scan_ms, unset = _timed(lambda: unset_variables([compose], [], folder))
+    yaml_ms, data = _timed(lambda: load_yaml_file(compose, ComposeError))
+    entry: dict[str, Any] = {"bytes": compose.stat().st_size, "services": len(data["services"]),
+                             "unset_variable_scan_ms": scan_ms, "yaml_load_ms": yaml_ms, "unset": unset}
+    if compose_available():
+        entry["docker_compose_config_and_parse_ms"], project = _timed(lambda: load_compose([compose]))
+        meta = StackFile(name="compose-1mb")
+        one_mb = Stack(meta=meta, compose=project, root=folder)
+        entry["plan_ms"], plan = _timed(lambda: make_plan(one_mb, ["svc-10"]))
+        entry["local"] = len(plan.local)
+    cases["compose_1mb"] = entry
+
+    ms, plan = _timed(lambda: make_plan(stack, [changed], MAX_RADIUS))
+    cases["plan_5000_services_radius_max"] = {"radius": MAX_RADIUS, "plan_ms": ms, "local": len(plan.local)}
+    return cases
+
+
 def profile(size: int, top: int = 25) -> None:
     stack, changed, _ = generate(size)
     profiler = cProfile.Profile()
@@ -177,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         cells = "".join(f" {r[p]['best_ms']:>8.2f} / {r[p]['median_ms']:<7.2f}" for p in phases)
         print(f"{r['services']:>8} {r['edges']:>6} {r['local']:>5} {r['forwarded']:>4} {r['proxies']:>7}  {cells}")
 
+    with tempfile.TemporaryDirectory(prefix="stacklet-bench-") as folder:
+        inputs = bench_inputs(Path(folder))
+    print("big inputs through the file readers (wall ms):")
+    for case, numbers in inputs.items():
+        print(f"  {case:32} " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+
     if not args.no_write:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         document = {
@@ -188,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                         "load_average_1m": round(os.getloadavg()[0], 2)},
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "results": results,
+            "inputs": inputs,
         }
         args.output.write_text(json.dumps(document, indent=2) + "\n")
         print(f"wrote {args.output}")

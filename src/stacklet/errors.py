@@ -12,10 +12,41 @@ Errors become exit codes only in the CLI (see ``exit_code``).
     │   └── EngineUnavailable  no Docker engine answers at the configured endpoint
     ├── BootError              a slice did not come up: a service failed or stayed unhealthy
     ├── SliceNotFound          no slice with that name on this engine
+    ├── UnexpectedError        any other exception, turned into a sentence at a front end's boundary
     └── LinkProxyError         a link proxy did not answer or refused a request
 """
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib with small limits; huge integers are described, never converted (Python refuses >4300 digits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 6, 6, 6, 6
+        self.maxstring, self.maxlong, self.maxother = 80, 40, 80
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:
+            return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+
+
+def short_text(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, for messages of other libraries that quote user input whole."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` cut to a few dozen characters and three levels, for error messages that quote user input."""
+    return _SHORT.repr(value)
 
 
 class StackletError(Exception):
@@ -108,3 +139,24 @@ class LinkProxyError(StackletError):
     """A link proxy did not answer or refused a request."""
 
     exit_code = 2
+
+
+class UnexpectedError(StackletError):
+    """An exception that is not stacklet's own, caught at a front end's boundary and reported plainly."""
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> "UnexpectedError":
+        """Say what failed in a sentence (input too deep, not UTF-8, an OS error) instead of a traceback."""
+        details = f"{type(exc).__name__}: {short_repr(str(exc))[1:-1]}"
+        if isinstance(exc, RecursionError):
+            return cls("the input nests too deeply to be read", hint="flatten the file or argument", details=details)
+        if isinstance(exc, UnicodeError):
+            return cls("a file or argument is not UTF-8 text", hint="save files as UTF-8", details=details)
+        if isinstance(exc, MemoryError):
+            return cls("the input is too large to hold in memory", hint="use a smaller input", details=details)
+        if isinstance(exc, OSError):
+            where = f" ({short_repr(str(exc.filename))[1:-1]})" if exc.filename else ""
+            return cls(f"{exc.strerror or type(exc).__name__}{where}", hint="check the path and its permissions",
+                       details=details)
+        return cls(f"unexpected {type(exc).__name__}: {short_repr(str(exc))[1:-1]}",
+                   hint="this is a bug in stacklet; STACKLET_DEBUG=1 prints the traceback", details=details)

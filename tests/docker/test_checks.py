@@ -146,7 +146,7 @@ def test_a_wrong_sql_column_names_orders_the_step_and_the_error_line(slice_up, c
     assert [e["verdict"] for e in history] == ["passed", "passed", "failed", "failed"]
     assert history[2]["grew"] and not history[3]["grew"]
     assert history[2]["failing"][0] == "place-order › place"
-    assert "▲ more failures" in check(env, "--history").stdout
+    assert "▲ new failures" in check(env, "--history").stdout
 
 
 def test_a_changed_response_field_names_the_json_path(slice_up, copy, env):

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError, validate_call
 
 from stacklet.checks.verdict import Verdict
-from stacklet.errors import ConfigError, StackletError
+from stacklet.errors import ConfigError, StackletError, UnexpectedError
 from stacklet.ops.commands import TOOLS
 from stacklet.ops.results import DoctorResult, Envelope, error_envelope
 from stacklet.ops.session import Session
@@ -38,6 +38,9 @@ def run(request: dict[str, Any]) -> tuple[dict[str, Any], int]:
         return error_envelope(ConfigError(first.get("msg", "invalid argument"), key=where,
                                           hint="see the tool's input schema")), 3
     except StackletError as error:
+        return error_envelope(error), error.exit_code
+    except Exception as exc:  # noqa: BLE001 - the boundary: whatever else failed is one clear error, exit 3
+        error = UnexpectedError.wrap(exc)
         return error_envelope(error), error.exit_code
     if isinstance(result, Verdict):
         return result.model_dump(mode="json"), result.exit_code

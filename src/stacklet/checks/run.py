@@ -19,10 +19,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import requests
-from jsonpath_ng.ext import parse as parse_jsonpath
 
 from stacklet.labels import Label
-from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, substitute
+from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, parse_jsonpath, substitute
 from stacklet.docker.driver import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
@@ -33,7 +32,7 @@ from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, li
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
 from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
-                              record)
+                                    record, regressed)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
@@ -77,7 +76,7 @@ def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: 
     verdict = run.execute(select_checks(stack.checks, status.changed, [s.name for s in status.services],
                                         run_all=run_all, names=names))
     verdict.previous = previous_run(engine.workdir, name)
-    verdict.regressed = bool(verdict.previous) and len(verdict.failures) > verdict.previous.failures
+    verdict.regressed = regressed(verdict, verdict.previous)
     if keep_history:
         record(ensure_workdir(engine.workdir), verdict)
     return verdict

@@ -90,6 +90,7 @@ class PreviousRun(BaseModel):
     started: str
     verdict: str
     failures: int
+    failing: list[str] = Field(default_factory=list, description="check › step, or signal service")
 
 
 class Verdict(BaseModel):
@@ -111,7 +112,8 @@ class Verdict(BaseModel):
     signals: list[Signal] = Field(default_factory=list)
     links: list[LinkStats] = Field(default_factory=list)
     previous: PreviousRun | None = None
-    regressed: bool = Field(False, description="more failures than the previous run of this slice")
+    regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
+                                               "and step, or signal and service; log noise aside)")
 
 
 def order_failures(failures: list[Failure]) -> list[Failure]:
@@ -150,7 +152,9 @@ def render_text(verdict: Verdict) -> str:
     lines = [f"{head}  slice {verdict.slice} ({verdict.stack}, changed: {', '.join(verdict.changed) or '-'}) · "
              f"{verdict.summary} · {verdict.seconds:.1f} s"]
     if verdict.regressed and verdict.previous:
-        lines.append(f"  more failures than the previous run ({verdict.previous.failures} at {verdict.previous.started})")
+        new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
+        lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
+                     f"{verdict.previous.started}): {_cut(', '.join(new), 100)}")
     for number, failure in enumerate(verdict.failures[:TEXT_FAILURES], start=1):
         lines.append("")
         where = " › ".join(p for p in (failure.check, failure.step) if p)
@@ -241,7 +245,7 @@ class HistoryEntry(BaseModel):
     passed: int
     ran: int
     failing: list[str] = Field(default_factory=list, description="check › step, or signal service")
-    grew: bool = Field(False, description="more failures than the run before it")
+    grew: bool = Field(False, description="a failure the run before it did not have")
 
 
 def history_file(workdir: Path, slice_name: str) -> Path:
@@ -271,7 +275,7 @@ def record(workdir: Path, verdict: Verdict) -> HistoryEntry:
         passed=sum(c.outcome == "passed" for c in verdict.checks),
         ran=sum(c.outcome != "skipped" for c in verdict.checks),
         failing=[_failing_name(f) for f in verdict.failures],
-        grew=bool(previous) and len(verdict.failures) > previous[-1].failures)
+        grew=bool(previous) and bool(new_failures([_failing_name(f) for f in verdict.failures], previous[-1].failing)))
     path = history_file(workdir, verdict.slice)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -284,7 +288,32 @@ def previous_run(workdir: Path, slice_name: str) -> PreviousRun | None:
     if not entries:
         return None
     last = entries[-1]
-    return PreviousRun(run_id=last.run_id, started=last.started, verdict=last.verdict, failures=last.failures)
+    return PreviousRun(run_id=last.run_id, started=last.started, verdict=last.verdict, failures=last.failures,
+                       failing=last.failing)
+
+
+# Signals that follow from a failure already named (a failing request logs an error and answers 5xx, a link
+# counts the reset): how many of them a run sees depends on timing, so they never make a run a regression.
+NOISY_SIGNALS = ("http_5xx", "error_log", "link_errors")
+
+
+def new_failures(failing: list[str], before: list[str]) -> list[str]:
+    """Failures (as ``_failing_name`` spells them) that ``before`` did not have, noisy signals aside.
+
+    Failures are compared by identity (check and step, signal and service, unhealthy service), never by
+    count: the same failure repeated is not a regression, whatever the noise around it.
+    """
+    earlier = set(before)
+    return sorted({name for name in failing if name not in earlier and not _is_noise(name)})
+
+
+def _is_noise(failing_name: str) -> bool:
+    return "›" not in failing_name and failing_name.split(" ", 1)[0] in NOISY_SIGNALS
+
+
+def regressed(verdict: Verdict, previous: PreviousRun | None) -> bool:
+    """True when ``verdict`` has a failure the previous run did not have."""
+    return previous is not None and bool(new_failures([_failing_name(f) for f in verdict.failures], previous.failing))
 
 
 def _failing_name(failure: Failure) -> str:
@@ -296,12 +325,12 @@ def _failing_name(failure: Failure) -> str:
 
 
 def render_history(entries: list[HistoryEntry]) -> str:
-    """A table of past runs, newest last; runs whose failures grew are flagged."""
+    """A table of past runs, newest last; runs with a failure the run before did not have are flagged."""
     if not entries:
         return "no check runs recorded for this slice yet (`stacklet check` runs them)"
     lines = [f"{'started':20}  {'verdict':9}  {'checks':>7}  {'failures':>8}  {'seconds':>7}  failing"]
     for entry in entries:
-        flag = "  ▲ more failures than before" if entry.grew else ""
+        flag = "  ▲ new failures" if entry.grew else ""
         lines.append(f"{entry.started:20}  {entry.verdict:9}  {entry.passed:>3}/{entry.ran:<3}  {entry.failures:>8}  "
                      f"{entry.seconds:>7.1f}  {_cut(', '.join(entry.failing), 70) or '-'}{flag}")
     return "\n".join(lines)

@@ -16,10 +16,16 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+try:  # Typer 0.2x carries its own copy of Click; older Typer uses Click itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
 from stacklet.checks.verdict import Verdict, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.cli import display
-from stacklet.errors import PlanError, StackFileError, StackletError
+from stacklet.config.stack import MAX_TIMEOUT_S
+from stacklet.errors import PlanError, StackFileError, StackletError, UnexpectedError, short_text
 from stacklet.ops import commands as ops
 from stacklet.ops.results import Envelope, error_envelope
 from stacklet.ops.session import Session, load
@@ -81,19 +87,30 @@ def _emit_line(data: dict) -> None:
     sys.stdout.flush()
 
 
-def _fail(error: StackletError, as_json: bool) -> None:
+def _report(error: StackletError, as_json: bool) -> None:
     if as_json:
         _emit(error_envelope(error))
     else:
         err_console.print(display.error_text(error))
+
+
+def _fail(error: StackletError, as_json: bool) -> None:
+    _report(error, as_json)
     raise typer.Exit(error.exit_code)
 
 
 def _run(as_json: bool, action) -> None:
+    """Run a command's action; stacklet's errors and any other exception become one clear error and exit code."""
     try:
         action()
     except StackletError as error:
         _fail(error, as_json)
+    except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("STACKLET_DEBUG"):
+            raise
+        _fail(UnexpectedError.wrap(exc), as_json)
 
 
 @app.command()
@@ -133,7 +150,7 @@ def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] =
     """Export the service graph as Mermaid or Graphviz dot."""
     def action() -> None:
         result = ops.graph(_session(), fmt, changed or [], stack, file, env_file, compose_profile or [])
-        _emit(result) if as_json else sys.stdout.write(result.text)
+        _emit(result) if as_json else sys.stdout.write(result.graph)
     _run(as_json, action)
 
 
@@ -145,8 +162,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
-       timeout: Annotated[int, typer.Option("--timeout", help="seconds each service may take to be healthy")]
-       = DEFAULT_TIMEOUT_S,
+       timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
+                                            help="seconds each service may take to be healthy")] = DEFAULT_TIMEOUT_S,
        ttl: Annotated[Optional[str], typer.Option("--ttl", help="expire after e.g. 30m, 2h, 1d; `never` (default: "
                                                                  "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
@@ -225,8 +242,8 @@ def _watch(session: Session, stack, slice_name: str, services: list[str], timeou
 @app.command("reload")
 def reload_service(service: Annotated[str, typer.Argument(help="the service to rebuild and restart")],
                    slice_name: SliceOpt = None,
-                   timeout: Annotated[int, typer.Option("--timeout", help="seconds it may take to be healthy")]
-                   = DEFAULT_TIMEOUT_S,
+                   timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
+                                                        help="seconds it may take to be healthy")] = DEFAULT_TIMEOUT_S,
                    as_json: JsonOpt = False) -> None:
     """Rebuild one service of a running slice and recreate only it; returns once it is healthy again.
 
@@ -447,7 +464,8 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 @baseline_app.command("up")
 def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
-                timeout: Annotated[int, typer.Option("--timeout", help="seconds to wait for healthy")] = 600,
+                timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
+                                                     help="seconds to wait for healthy")] = 600,
                 as_json: JsonOpt = False) -> None:
     """Start the whole stack as the shared baseline (kept if already running)."""
     def action() -> None:
@@ -503,18 +521,19 @@ def skill(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = N
     """Write the agent skill document of a stack (Markdown): services, slices, checks, faults, seeds."""
     def action() -> None:
         result = ops.skill(_session(), stack, file, env_file)
-        if out is not None:
-            try:
-                out.write_text(result.text)
-            except OSError as exc:
-                raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
-                                     hint="check that the folder exists and is writable") from exc
-            if not as_json:
-                err_console.print(f"wrote {out} ({len(result.text.splitlines())} lines)")
+        if out is None:
+            _emit(result) if as_json else sys.stdout.write(result.skill)
+            return
+        try:
+            out.write_text(result.skill)
+        except OSError as exc:
+            raise StackFileError(f"cannot write: {exc.strerror}", file=str(out),
+                                 hint="check that the folder exists and is writable") from exc
+        lines = len(result.skill.splitlines())
         if as_json:
-            _emit(result)
-        elif out is None:
-            sys.stdout.write(result.text)
+            _emit({"ok": True, "stack": result.stack, "written": str(out), "lines": lines})
+        else:
+            err_console.print(f"wrote {out} ({lines} lines)")
     _run(as_json, action)
 
 
@@ -526,7 +545,44 @@ def mcp(stack: StackOpt = None) -> None:
     serve(stack, Options.context, Options.host)
 
 
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI on ``argv`` and return its exit code; nothing escapes as a traceback.
+
+    Usage errors (an unknown option, ``--radius abc``) exit 3 like every usage error, and under ``--json``
+    print one document ``{"ok": false, "error": "usage", ...}``, which Click alone would not.
+    """
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    as_json = "--json" in options
+    try:
+        code = app(args=argv, prog_name="stacklet", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 0
+    except UsageError as exc:
+        hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `stacklet --help`"
+        if as_json:
+            _emit({"ok": False, "error": "usage", "message": short_text(exc.format_message()), "hint": hint})
+        else:
+            err_console.print(f"{short_text(exc.format_message())}\n  hint: {hint}", markup=False, highlight=False)
+        return 3
+    except ClickException as exc:
+        exc.show()
+        return 3
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except StackletError as error:
+        _report(error, as_json)
+        return error.exit_code
+    except Exception as exc:
+        if os.environ.get("STACKLET_DEBUG"):
+            raise
+        _report(UnexpectedError.wrap(exc), as_json)
+        return 3
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("COMPOSE_STATUS_STDOUT", "0")
-    app()
+    sys.exit(run_cli(sys.argv[1:]))

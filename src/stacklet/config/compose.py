@@ -17,12 +17,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
 from stacklet.config.dockerfile import DockerfileFacts, read_dockerfile
 from stacklet.config.sources import read_sources, scratch_folder, without_missing_files
-from stacklet.errors import ComposeError
+from stacklet.config.yamlload import MAX_DEPTH, check_nesting, load_yaml_file, scalar_texts
+from stacklet.errors import ComposeError, short_repr
 
 COMPOSE_TIMEOUT_S = 60
 _MISSING_FILE = re.compile(r"(?:open|stat) ([^:]+): no such file or directory")
@@ -37,7 +37,9 @@ _INTERPOLATION_FAILURE = (
     "invalid reference format",
     "invalid port",
 )
-_VARIABLE_USE = re.compile(r"\$\{(\w+)((?::?[-?+])[^}]*)?\}|\$(\w+)")
+# A default may hold ``$X`` or one level of ``${...}`` but stops at any other '$': an unclosed ``${X:-``
+# then costs a scan to the next '$', not to the end of the text (which made the scan quadratic).
+_VARIABLE_USE = re.compile(r"\$\{(\w+)((?::?[-?+])(?:[^}$]|\$\{[^}$]*\}|\$(?!\{))*)?\}|\$(\w+)")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?+]([^}]*))?\}|\$(\w+)")
 
 
@@ -173,14 +175,12 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     with scratch_folder() as scratch:
         missing = sources.missing_env_files or sources.missing_extends
         given = without_missing_files(files, directory, Path(scratch)) if missing else files
-        base = ["docker", "compose"]
-        for file in given:
-            base += ["-f", str(file)]
-        for env_file in env_files or []:
-            base += ["--env-file", str(env_file)]
-        base += ["--project-directory", str(directory), "--profile", "*", "config", "--format", "json"]
+        # every value joined to its flag (--file=PATH), so no path is ever read as an option of its own
+        base = ["docker", "compose", *(f"--file={file}" for file in given)]
+        base += [f"--env-file={Path(env_file).resolve()}" for env_file in env_files or []]
+        base += [f"--project-directory={directory}", "--profile", "*", "config", "--format", "json"]
         if given != files and not _names_project(files):
-            base[2:2] = ["--project-name", _label_name(directory.name)]
+            base[2:2] = [f"--project-name={_label_name(directory.name)}"]
 
         result = _run(base, files[0])
         unset = unset_variables(files, env_files or [], directory)
@@ -195,6 +195,10 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     except json.JSONDecodeError as exc:
         raise ComposeError(f"docker compose config printed invalid JSON ({exc})", file=str(files[0]),
                            hint="check `docker compose version` is v2") from exc
+    except RecursionError:
+        raise ComposeError(f"nests deeper than {MAX_DEPTH} levels", file=str(files[0]),
+                           hint="flatten the document") from None
+    check_nesting(raw, files[0], ComposeError)
     project = parse_compose(raw, files, interpolated=interpolated, unset_variables=unset,
                             profiles=active_profiles(profiles), env_from_files=sources.env_from_files)
     project.missing_env_files = sources.missing_env_files
@@ -223,6 +227,8 @@ def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool 
         _drop_inactive_dependencies(name, spec or {}, inactive, files[0])
     services = {name: _parse_service(name, spec or {}, (env_from_files or {}).get(name, {}))
                 for name, spec in raw["services"].items()}
+    for service in services.values():
+        _check_ports(service, files[0])
     return ComposeProject(files=files, name=raw.get("name") or files[0].parent.name, services=services,
                           raw=raw, interpolated=interpolated, unset_variables=unset_variables or [],
                           profiles=declared, active_profiles=sorted(active), inactive_services=inactive)
@@ -255,8 +261,8 @@ def _names_project(files: list[Path]) -> bool:
     """True when a file sets the top-level ``name:`` (then Compose keeps it whatever the file's path)."""
     for file in files:
         try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            data = load_yaml_file(file, ComposeError) or {}
+        except ComposeError:
             continue
         if isinstance(data, dict) and data.get("name"):
             return True
@@ -279,11 +285,11 @@ def unset_variables(files: list[Path], env_files: list[Path], project_directory:
                     defined.add(name)
     used: set[str] = set()
     for file in files:
-        text = file.read_text(errors="replace").replace("$$", "")
-        for match in _VARIABLE_USE.finditer(text):
-            name = match.group(1) or match.group(3)
-            if match.group(2) is None or match.group(2).startswith(("?", ":?")):
-                used.add(name)
+        for value in scalar_texts(file.read_text(errors="replace")):  # values only: comments are not read
+            for match in _VARIABLE_USE.finditer(value.replace("$$", "")):
+                name = match.group(1) or match.group(3)
+                if match.group(2) is None or match.group(2).startswith(("?", ":?")):
+                    used.add(name)
     return sorted(used - defined)
 
 
@@ -327,8 +333,8 @@ def _key_naming(files: list[Path], basename: str) -> str | None:
     """Which Compose key (include, extends, env_file) names a missing file."""
     for file in files:
         try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            data = load_yaml_file(file, ComposeError) or {}
+        except ComposeError:
             continue
         if not isinstance(data, dict):
             continue
@@ -397,6 +403,15 @@ def _words(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return ["/bin/sh", "-c", value] if isinstance(value, str) and value else []
+
+
+def _check_ports(service: ComposeService, file: Path) -> None:
+    """Compose checks published ports but not ``expose:``; a port outside 1-65535 would fail only at boot."""
+    for key, ports in (("expose", service.expose), ("ports", service.port_targets), ("expose", service.udp_ports)):
+        bad = next((port for port in ports if not 1 <= port <= 65535), None)
+        if bad is not None:
+            raise ComposeError(f"port {short_repr(bad)} is outside 1-65535", file=str(file),
+                               key=f"services.{service.name}.{key}", hint="a TCP or UDP port is 1-65535")
 
 
 def _environment(value: Any) -> dict[str, str | None]:

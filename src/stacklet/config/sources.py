@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from stacklet.config.yamlload import load_yaml_file
+from stacklet.errors import ComposeError
+
 
 @dataclass
 class SourceFacts:
@@ -75,8 +78,8 @@ def without_missing_files(files: list[Path], project_directory: Path, folder: Pa
     copies = []
     for index, file in enumerate(files):
         try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            data = load_yaml_file(file, ComposeError) or {}
+        except ComposeError:
             copies.append(file)
             continue
         changed = False
@@ -126,8 +129,8 @@ def _missing_extends(spec: dict[str, Any], folder: Path) -> Path | None:
 
 def _services(file: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        data = load_yaml_file(file, ComposeError) or {}
+    except ComposeError:
         return {}
     services = data.get("services") if isinstance(data, dict) else None
     return {k: v for k, v in (services or {}).items() if isinstance(v, dict)}

@@ -10,15 +10,17 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stacklet.config.checkspec import CheckSpec, ServiceSignals, undefined_placeholders
+from stacklet.config.checkspec import CheckSpec, Port, ServiceSignals, undefined_placeholders
 from stacklet.config.compose import ComposeProject, load_compose
-from stacklet.errors import StackFileError
+from stacklet.config.yamlload import load_yaml_file
+from stacklet.errors import StackFileError, short_repr
 
 STACK_FILE = "stack.yaml"
 STACKS_DIR = "stacks"
+# A slice wider than this is the whole stack in all but absurd graphs; a bound keeps the walk and the errors short.
+MAX_RADIUS = 100
 _ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$")
 
 
@@ -49,7 +51,7 @@ class HttpSeed(_Strict):
     """``*.json`` fixtures POSTed to the service once it is healthy."""
 
     path: str = Field(pattern=r"^/")
-    port: int | None = Field(default=None, gt=0, lt=65536)
+    port: Port | None = None
     method: Literal["POST", "PUT", "PATCH"] = "POST"
 
 
@@ -81,7 +83,7 @@ class ServiceMeta(_Strict):
     calls: list[str] = Field(default_factory=list, description="extra call edges")
     paths: list[str] = Field(default_factory=list, description="globs, relative to stack.yaml")
     stateful: bool | None = Field(default=None, description="override the guess")
-    ports: list[int] = Field(default_factory=list, description="ports the service listens on")
+    ports: list[Port] = Field(default_factory=list, description="ports the service listens on")
     seed: SeedConfig | None = Field(default=None, description="kinds of seed files it takes")
     seed_after: list[str] | None = Field(default=None, description="jobs that must complete before it is seeded "
                                                                    "(default: the one-shot jobs that depend on it)")
@@ -119,7 +121,7 @@ class BaselineConfig(_Strict):
         for service, address in value.items():
             match = _ADDRESS.match(address)
             if not match or not 0 < int(match.group(1)) < 65536:
-                raise ValueError(f"address of {service!r} must be host:port with a port 1-65535, got {address!r}")
+                raise ValueError(f"address of {service!r} must be host:port with a port 1-65535, got {short_repr(address)}")
         return value
 
 
@@ -132,6 +134,7 @@ class LinkProxyConfig(_Strict):
 DURATION_FORMS = "a duration such as 90s, 30m, 2h, 1d or 1h30m, or 0, none or never for no expiry"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_DURATION_S = 365 * 86400
+MAX_TIMEOUT_S = 86400  # a readiness wait (`--timeout`) longer than a day is a mistake, and overflows nothing
 
 
 def parse_duration(value: Any) -> int | None:
@@ -150,6 +153,8 @@ def parse_duration(value: Any) -> int | None:
     text = str(value).strip().lower().replace(" ", "")
     if text in ("0", "none", "never"):
         return None
+    if re.search(r"\d{13}", text):  # more than ~30,000 years in seconds, and never turned into an int
+        raise ValueError("must be at most 365d")
     match = _DURATION.match(text)
     if not text or not match:
         raise ValueError(f"must be {DURATION_FORMS}")
@@ -168,7 +173,7 @@ class StackFile(_Strict):
     description: str = ""
     compose: list[str] = Field(default_factory=list, description="Compose files, like -f (default: the one "
                                                                  "Compose picks: compose.yaml, docker-compose.yml...)")
-    radius: int = Field(default=1, ge=0)
+    radius: int = Field(default=1, ge=0, le=MAX_RADIUS)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
     ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
@@ -179,10 +184,11 @@ class StackFile(_Strict):
     @field_validator("checks")
     @classmethod
     def _unique_check_names(cls, value: list[CheckSpec]) -> list[CheckSpec]:
-        names = [c.name for c in value]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise ValueError(f"two checks are named {duplicate!r}")
+        seen: set[str] = set()
+        for check in value:
+            if check.name in seen:
+                raise ValueError(f"two checks are named {short_repr(check.name)}")
+            seen.add(check.name)
         return value
 
     @field_validator("ttl", mode="before")
@@ -238,18 +244,34 @@ class Stack(BaseModel):
 def find_stack_file(ref: str | os.PathLike, start: Path | None = None) -> Path:
     """Resolve a stack reference: a stack.yaml path, a folder holding one, or a name under stacks/."""
     path = Path(ref)
-    if path.is_file():
+    if _is_file(path):
         return path.resolve()
-    if path.is_dir() and (path / STACK_FILE).is_file():
+    if _is_dir(path) and _is_file(path / STACK_FILE):
         return (path / STACK_FILE).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / STACKS_DIR / str(ref) / STACK_FILE
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     known = ", ".join(list_stacks(start)) or "none found"
-    raise StackFileError(f"no stack named {str(ref)!r}", file=str(ref),
+    raise StackFileError(f"no stack named {short_repr(str(ref))}", file=short_repr(str(ref))[1:-1],
                          hint=f"stacks here: {known}; or pass a stack.yaml path, or -f compose.yaml")
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that answers False for names the OS refuses (too long, invalid) instead of raising."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir`` that answers False for names the OS refuses (too long, invalid) instead of raising."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def list_stacks(start: Path | None = None) -> list[str]:
@@ -264,7 +286,7 @@ def list_stacks(start: Path | None = None) -> list[str]:
 
 def load_stack_file(path: Path) -> StackFile:
     """Read and validate stack.yaml; errors name the file, the key and a hint."""
-    data = _read_yaml(path, "a mapping with at least `name:` (see stacks/shop/stack.yaml)")
+    data = load_yaml_file(path, StackFileError, "a mapping with at least `name:` (see stacks/shop/stack.yaml)")
     try:
         return StackFile.model_validate(data)
     except ValidationError as exc:
@@ -290,7 +312,7 @@ def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path
     """
     here = (start or Path.cwd()).resolve()
     path: Path | None = None
-    if ref is not None and Path(ref).is_dir() and not (Path(ref) / STACK_FILE).is_file() and not compose_files:
+    if ref is not None and _is_dir(Path(ref)) and not _is_file(Path(ref) / STACK_FILE) and not compose_files:
         found = find_compose_file(Path(ref).resolve())
         compose_files = [found] if found else None
         ref = None if found else ref
@@ -401,7 +423,7 @@ def _schema_error(exc: ValidationError, path: Path) -> StackFileError:
         return StackFileError("required key is missing", file=str(path), key=key,
                               hint="see stacks/shop/stack.yaml for an example")
     message = first["msg"].removeprefix("Value error, ")
-    return StackFileError(message, file=str(path), key=key, hint=f"got {first.get('input')!r}")
+    return StackFileError(message, file=str(path), key=key, hint=f"got {short_repr(first.get('input'))}")
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -487,6 +509,7 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
     "limit_data": {"bytes": 0},
     "noop": {},
 }
+MAX_TOXIC_ATTRIBUTE = 2**31 - 1  # Toxiproxy keeps attributes in 32/64-bit integers
 DOWN = "down"  # not a toxic: the link is disabled (connections refused) until cleared
 
 
@@ -513,7 +536,7 @@ class ToxicSpec(_Strict):
         if isinstance(value, dict):
             for key, item in value.items():
                 if isinstance(item, bool) or not isinstance(item, int):
-                    raise ValueError(f"attribute {key!r} must be a whole number, got {item!r}")
+                    raise ValueError(f"attribute {key!r} must be a whole number, got {short_repr(item)}")
         return value
 
     @model_validator(mode="after")
@@ -525,6 +548,8 @@ class ToxicSpec(_Strict):
                 raise ValueError(f"unknown attribute {key!r} for {self.type}; its attributes are: {names}")
             if value < 0:
                 raise ValueError(f"attribute {key!r} must not be negative, got {value}")
+            if value > MAX_TOXIC_ATTRIBUTE:
+                raise ValueError(f"attribute {key!r} must be at most {MAX_TOXIC_ATTRIBUTE}, got {short_repr(value)}")
         merged = {**allowed, **self.attributes}
         if self.type == "bandwidth" and merged["rate"] <= 0:
             raise ValueError("attribute 'rate' (KB/s) must be greater than 0")
@@ -553,15 +578,15 @@ class FaultProfile(_Strict):
 def find_fault_profile(name: str, start: Path | None = None) -> Path:
     """The file of profile ``name``: a path, or faults/<name>.yaml in the nearest faults/ folder."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if path.suffix in (".yaml", ".yml") and _is_file(path):
         return path.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         for candidate in (folder / FAULTS_DIR / f"{name}.yaml", folder / FAULTS_DIR / f"{name}.yml"):
-            if candidate.is_file():
+            if _is_file(candidate):
                 return candidate
     known = ", ".join(p.stem for p in list_fault_profiles(start)) or "none found"
-    raise StackFileError(f"no fault profile named {name!r}", file=f"{FAULTS_DIR}/{name}.yaml",
+    raise StackFileError(f"no fault profile named {short_repr(name)}", file=f"{FAULTS_DIR}/{short_repr(name)[1:-1]}.yaml",
                          hint=f"profiles: {known}")
 
 
@@ -576,7 +601,7 @@ def list_fault_profiles(start: Path | None = None) -> list[Path]:
 
 def load_fault_profile(path: Path) -> FaultProfile:
     """Read and validate a fault profile; errors name the file and the key."""
-    data = _read_yaml(path, "a mapping with `toxics:`")
+    data = load_yaml_file(path, StackFileError, "a mapping with `toxics:`")
     data.setdefault("name", path.stem)
     try:
         return FaultProfile.model_validate(data)
@@ -618,20 +643,5 @@ def _number(key: str, value: str, kind: type) -> Any:
     try:
         return kind(value)
     except ValueError:
-        raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}", key=key,
+        raise StackFileError(f"{key} must be a {'whole ' if kind is int else ''}number, got {short_repr(value)}", key=key,
                              hint=f"e.g. {key}=100") from None
-
-
-def _read_yaml(path: Path, expected: str) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise StackFileError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise StackFileError(f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path),
-                             hint="check indentation and quoting") from exc
-    if not isinstance(data, dict):
-        raise StackFileError(f"must be {expected}", file=str(path))
-    return data

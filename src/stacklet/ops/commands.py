@@ -19,9 +19,9 @@ from pydantic import Field
 from stacklet import __version__
 from stacklet.checks.run import run_checks
 from stacklet.checks.verdict import Verdict, read_history
-from stacklet.config.stack import (find_fault_profile, load_fault_profile, parse_duration, parse_toxic_arguments,
+from stacklet.config.stack import (MAX_RADIUS, MAX_TIMEOUT_S, find_fault_profile, load_fault_profile, parse_duration, parse_toxic_arguments,
                                    stack_reference)
-from stacklet.errors import ConfigError, PlanError
+from stacklet.errors import ConfigError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
 from stacklet.ops.session import Session, changed, load, one_slice
@@ -37,14 +37,14 @@ Services = Annotated[list[str], Field(description="changed services (Compose ser
 Since = Annotated[str | None, Field(description="also the services whose files changed since this git ref, e.g. "
                                                 "\"main\" (committed, uncommitted and untracked changes)")]
 Radius = Annotated[int | None, Field(description="callers/callees distance to include (default: the stack's, "
-                                                 "usually 1)", ge=0)]
+                                                 "usually 1)", ge=0, le=MAX_RADIUS)]
 StackRef = Annotated[str | None, Field(description="stack name under stacks/, folder, or stack.yaml path "
                                                    "(default: the only stack)")]
 Files = Annotated[list[Path] | None, Field(description="Compose files (no stack.yaml needed)")]
 EnvFiles = Annotated[list[Path] | None, Field(description="env files for Compose interpolation")]
 SliceName = Annotated[str | None, Field(description="slice name, as returned by `up` in slice.name (default: the "
                                                     "only running slice)")]
-Timeout = Annotated[int, Field(description="seconds each service may take to become ready", gt=0)]
+Timeout = Annotated[int, Field(description="seconds each service may take to become ready", gt=0, le=MAX_TIMEOUT_S)]
 Profiles = Annotated[list[str], Field(description="Compose profiles to enable, like `--profile` (default: "
                                                   "COMPOSE_PROFILES)")]
 
@@ -101,7 +101,7 @@ def graph(session: Session, format: Annotated[Literal["mermaid", "dot"], Field(d
     the_graph = ServiceGraph.from_stack(the_stack)
     selection = select_slice(the_stack, changed_services, None, the_graph) if changed_services else None
     text = the_graph.to_mermaid(selection) if format == "mermaid" else the_graph.to_dot(selection)
-    return r.GraphResult(format=format, text=text)
+    return r.GraphResult(format=format, graph=text)
 
 
 def skill(session: Session, stack: StackRef = None, files: Files = None,
@@ -109,7 +109,7 @@ def skill(session: Session, stack: StackRef = None, files: Files = None,
     """The stack's skill document (Markdown): services and what calls what, how to boot a slice and read the
     check verdict, fault profiles, seeds."""
     the_stack = load(session, stack, files, env_files)
-    return r.SkillResult(stack=the_stack.name, text=render_skill(the_stack))
+    return r.SkillResult(stack=the_stack.name, skill=render_skill(the_stack))
 
 
 def version(session: Session) -> r.VersionResult:
@@ -286,7 +286,7 @@ def fault_ls(session: Session, slice: SliceName = None) -> r.FaultList:
 # -- baseline and engine ----------------------------------------------------------------------
 
 def baseline_up(session: Session, stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
-                timeout: Annotated[int, Field(description="seconds to wait until ready", gt=0)] = 600,
+                timeout: Annotated[int, Field(description="seconds to wait until ready", gt=0, le=MAX_TIMEOUT_S)] = 600,
                 on_event: EventSink = lambda e: None) -> r.BaselineResult:
     """Start the whole stack as the shared local baseline (brought up to date when it runs)."""
     the_stack = load(session, stack, files, env_files)
@@ -321,7 +321,7 @@ def _ttl(value: str | None, default: int | None) -> int | None:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise ConfigError(str(exc), key="--ttl", hint=f"got {value!r}") from exc
+        raise ConfigError(str(exc), key="--ttl", hint=f"got {short_repr(value)}") from exc
 
 
 TOOLS = [plan, why, graph, skill, up, reload, status, ls, logs, down, gc, seed, reset, restart, check,

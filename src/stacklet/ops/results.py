@@ -66,7 +66,7 @@ class GraphResult(Envelope):
     """``graph``: the service graph as Mermaid or Graphviz text."""
 
     format: str
-    text: str
+    graph: str
 
 
 class UpResult(Envelope):
@@ -182,7 +182,7 @@ class SkillResult(Envelope):
     """``skill``: the stack's skill document (Markdown)."""
 
     stack: str
-    text: str
+    skill: str
 
 
 class VersionResult(Envelope):

@@ -12,6 +12,7 @@ from pathlib import Path
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.seeds import seed_plan
+from stacklet.errors import StackFileError
 from stacklet.config.stack import (DOWN, STACKS_DIR, TOXIC_ATTRIBUTES, FaultProfile, Stack, list_fault_profiles,
                                    load_fault_profile, stack_reference)
 from stacklet.planning.traits import service_ports, stateful_reason
@@ -156,7 +157,7 @@ def _running() -> list[str]:
 
 
 def _faults(stack: Stack, start: Path | None) -> list[str]:
-    profiles = _profiles(stack, start)
+    profiles, unreadable = _profiles(stack, start)
     lines = ["## Faults", "",
              "`stacklet up ... --fault PROFILE`, or on a running slice `stacklet fault apply PROFILE --slice NAME "
              "--json`. One fault: `stacklet fault add TARGET TYPE key=value... --slice NAME` (TARGET: a "
@@ -166,6 +167,10 @@ def _faults(stack: Stack, start: Path | None) -> list[str]:
              "them.", "",
              "Types: " + "; ".join(f"`{t}` ({', '.join(a) or 'no attributes'})" for t, a in TOXIC_ATTRIBUTES.items())
              + f"; `{DOWN}` (the link refuses connections). Units: ms, KB/s, bytes.", ""]
+    if unreadable:
+        lines += ["Profiles that cannot be used until they are fixed: "
+                  + "; ".join(f"`faults/{Path(error.file).name}` ({_cell(error.message.removeprefix(f'{error.file}: '))})"
+                              for error in unreadable), ""]
     if not profiles:
         return [*lines, "No fault profile in `faults/` applies to this stack.", ""]
     lines += ["| profile | what it does | toxics |", "|---|---|---|"]
@@ -175,10 +180,20 @@ def _faults(stack: Stack, start: Path | None) -> list[str]:
     return [*lines, ""]
 
 
-def _profiles(stack: Stack, start: Path | None) -> list[FaultProfile]:
-    """Fault profiles made for this stack or for any stack, by name."""
-    profiles = [load_fault_profile(path) for path in list_fault_profiles(start or stack.root)]
-    return sorted((p for p in profiles if p.stack in (None, stack.name)), key=lambda p: p.name)
+def _profiles(stack: Stack, start: Path | None) -> tuple[list[FaultProfile], list[StackFileError]]:
+    """Fault profiles made for this stack or for any stack, by name, and the errors of those that do not load.
+
+    One broken profile (perhaps another stack's) is reported, not fatal: the rest of the skill still holds.
+    """
+    profiles: list[FaultProfile] = []
+    unreadable: list[StackFileError] = []
+    for path in list_fault_profiles(start or stack.root):
+        try:
+            profiles.append(load_fault_profile(path))
+        except StackFileError as error:
+            unreadable.append(error)
+    usable = sorted((p for p in profiles if p.stack in (None, stack.name)), key=lambda p: p.name)
+    return usable, unreadable
 
 
 def _toxic(toxic) -> str:

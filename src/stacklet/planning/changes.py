@@ -10,20 +10,38 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from stacklet.errors import PlanError
+from stacklet.config.yamlload import load_yaml_text
+from stacklet.errors import ComposeError, PlanError, short_repr
 from stacklet.config.stack import Stack
+
+
+MAX_REF_LENGTH = 256
+
+
+def check_ref(ref: str) -> str:
+    """A git ref as given to ``--since``, refused when git could read it as an option or it is not printable.
+
+    Raises PlanError; the ref is then also passed after ``--end-of-options``, so this is the first of two locks.
+    """
+    if not ref or ref.startswith("-") or len(ref) > MAX_REF_LENGTH or not ref.isprintable() or any(c.isspace() for c in ref):
+        raise PlanError(f"--since must name a git commit, branch or tag, got {short_repr(ref)}",
+                        hint=f"e.g. --since HEAD~1 or --since main (no leading '-', no spaces, at most "
+                             f"{MAX_REF_LENGTH} characters)")
+    return ref
 
 
 def changed_files(ref: str, cwd: Path) -> list[Path]:
     """Absolute paths of files changed between ``ref`` and the working tree (committed or not)."""
+    check_ref(ref)
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        diff = subprocess.run(["git", "diff", "--name-only", "-z", ref, "--"], cwd=cwd, capture_output=True, text=True)
-        untracked = subprocess.run(["git", "ls-files", "-z", "--others", "--exclude-standard"], cwd=top,
-                                   capture_output=True, text=True)
+        top = _git(["rev-parse", "--show-toplevel"], cwd, check=True).stdout.strip()
+        commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], cwd)
+        if commit.returncode != 0:
+            raise PlanError(f"--since {ref}: no such commit, branch or tag in {top}",
+                            hint="pass a commit, branch or tag that exists, e.g. --since HEAD~1 or --since main")
+        diff = _git(["diff", "--name-only", "-z", "--end-of-options", commit.stdout.strip(), "--"], cwd)
+        untracked = _git(["ls-files", "-z", "--others", "--exclude-standard"], Path(top))
     except FileNotFoundError as exc:
         raise PlanError("git is not installed, so --since cannot be used", hint="name the changed services") from exc
     except subprocess.CalledProcessError as exc:
@@ -34,6 +52,12 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
                         hint="pass a commit, branch or tag that exists, e.g. --since HEAD~1 or --since main")
     names = diff.stdout.split("\0") + untracked.stdout.split("\0")
     return [Path(top) / name for name in dict.fromkeys(n for n in names if n)]
+
+
+def _git(args: list[str], cwd: Path, *, check: bool = False) -> subprocess.CompletedProcess:
+    """Run git with fixed options first; callers put user input only after ``--end-of-options``."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check,
+                          stdin=subprocess.DEVNULL)
 
 
 def services_for_files(stack: Stack, files: list[Path], ref: str | None = None) -> dict[str, list[str]]:
@@ -67,9 +91,9 @@ def services_for_files(stack: Stack, files: list[Path], ref: str | None = None) 
 
 def edited_services(stack: Stack, file: Path, ref: str) -> set[str]:
     """Services whose definition in Compose file ``file`` differs between ``ref`` and the working tree."""
-    now = _services_in(file.read_text(errors="replace") if file.is_file() else "")
-    shown = subprocess.run(["git", "show", f"{ref}:./{file.name}"], cwd=file.parent, capture_output=True, text=True)
-    before = _services_in(shown.stdout) if shown.returncode == 0 else {}
+    now = _services_in(file.read_text(errors="replace") if file.is_file() else "", file)
+    shown = _git(["show", "--end-of-options", f"{check_ref(ref)}:./{file.name}"], file.parent)
+    before = _services_in(shown.stdout, file) if shown.returncode == 0 else {}
     return {name for name in stack.compose.services if now.get(name) != before.get(name)}
 
 
@@ -103,10 +127,10 @@ def _seed_owner(stack: Stack, file: Path) -> set[str]:
     return set()
 
 
-def _services_in(text: str) -> dict[str, Any]:
+def _services_in(text: str, path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        data = load_yaml_text(text, path, ComposeError) or {}
+    except ComposeError:
         return {}
     return (data.get("services") or {}) if isinstance(data, dict) else {}
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from stacklet import __version__
-from stacklet.errors import PlanError
-from stacklet.config.stack import Stack
+from stacklet.errors import PlanError, short_repr
+from stacklet.config.stack import MAX_RADIUS, Stack
 from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, decode_routes, encode_routes,
                              slice_project_name)
 from stacklet.planning.graph import ServiceGraph, acyclic_additions
@@ -227,8 +227,9 @@ def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: Se
                  traits: Traits | None = None) -> Selection:
     """The graph selection of a slice (services and reasons), before ports and proxies."""
     radius = stack.meta.radius if radius is None else radius
-    if radius < 0:
-        raise PlanError(f"radius must be 0 or more, got {radius}", hint="use --radius 1 for direct neighbours")
+    if not 0 <= radius <= MAX_RADIUS:
+        raise PlanError(f"radius must be between 0 and {MAX_RADIUS}, got {short_repr(radius)}",
+                        hint="use --radius 1 for direct neighbours")
     return graph.select(changed, radius, traits or traits_of(stack))
 
 
@@ -320,7 +321,7 @@ def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedServic
 def validate_slice_name(name: str) -> str:
     """Slice names become Compose project names: lower-case letters, digits, '-' and '_'."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
-        raise PlanError(f"invalid slice name {name!r}",
+        raise PlanError(f"invalid slice name {short_repr(name)}",
                         hint="use lower-case letters, digits, '-' or '_' (at most 48 characters)")
     return name
 

@@ -149,9 +149,12 @@ def _add(sel: Selection, name: str, role: str, reason: str) -> None:
 
 
 def _within(start: str, neighbours, radius: int) -> dict[str, int]:
+    """Nodes reachable from ``start`` in at most ``radius`` steps, with their distance; stops when none is left."""
     seen = {start: 0}
     frontier = [start]
-    for distance in range(1, radius + 1):
+    distance = 0
+    while frontier and distance < radius:
+        distance += 1
         nxt = []
         for node in frontier:
             for other in neighbours(node):

@@ -94,7 +94,7 @@ def test_skill_tool_and_resource():
         return (await session.call_tool("skill", {}), await session.read_resource("stacklet://skill"))
 
     tool, resource = with_session(work)
-    text = tool.structured_content["text"]
+    text = tool.structured_content["skill"]
     assert text.startswith("# Working on the `shop` stack with stacklet")
     assert resource.contents[0].text == text
 

@@ -359,7 +359,7 @@ class TestHistory:
         assert [e.failures for e in entries] == [0, 3, 3]
         assert entries[1].failing == ["place-order › place", "restart payments", "error_log inventory"]
         table = render_history(entries)
-        assert table.count("▲ more failures than before") == 1 and len(table.splitlines()) == 4
+        assert table.count("▲ new failures") == 1 and len(table.splitlines()) == 4
 
     def test_unreadable_lines_are_skipped(self, tmp_path):
         record(tmp_path, failed_verdict())
@@ -370,9 +370,11 @@ class TestHistory:
 
     def test_regression_note_in_the_text(self):
         verdict = failed_verdict()
-        verdict.previous = PreviousRun(run_id="x", started="2026-01-01T00:00:00Z", verdict="failed", failures=1)
+        verdict.previous = PreviousRun(run_id="x", started="2026-01-01T00:00:00Z", verdict="failed", failures=1,
+                                       failing=["restart payments"])
         verdict.regressed = True
-        assert "more failures than the previous run (1 at 2026-01-01T00:00:00Z)" in render_text(verdict)
+        assert ("new since the previous run (1 failures at 2026-01-01T00:00:00Z): place-order › place"
+                in render_text(verdict))
 
 
 # -- one HTTP check against a local server (no Docker) -------------------------------------------
