@@ -16,6 +16,8 @@ from stacklet.config.checkspec import CheckSpec, Port, ServiceSignals, undefined
 from stacklet.config.compose import ComposeProject, load_compose
 from stacklet.config.yamlload import load_yaml_file
 from stacklet.errors import StackFileError, short_repr
+from stacklet.linkproxy.errors import ApiError
+from stacklet.linkproxy.toxics import TOXIC_TYPES
 
 STACK_FILE = "stack.yaml"
 STACKS_DIR = "stacks"
@@ -499,16 +501,9 @@ def image_family(image: str | None) -> str | None:
 FAULTS_DIR = "faults"
 TARGET_SELECTORS = ("@forwarded", "@local", "@all")
 # Every toxic type with its attributes and their defaults (Toxiproxy's units: ms, KB/s, bytes, µs).
-TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
-    "latency": {"latency": 0, "jitter": 0},
-    "bandwidth": {"rate": 0},
-    "slow_close": {"delay": 0},
-    "timeout": {"timeout": 0},
-    "reset_peer": {"timeout": 0},
-    "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
-    "limit_data": {"bytes": 0},
-    "noop": {},
-}
+TOXIC_ATTRIBUTES: dict[str, dict[str, int | str]] = {name: kind.zeros() for name, kind in TOXIC_TYPES.items()}
+"""Every toxic type the link proxy serves (TCP, and HTTP ones beyond Toxiproxy) with its attributes at their
+defaults; the link proxy's own registry is the one schema, so a profile is valid exactly when the proxy takes it."""
 MAX_TOXIC_ATTRIBUTE = 2**31 - 1  # Toxiproxy keeps attributes in 32/64-bit integers
 DOWN = "down"  # not a toxic: the link is disabled (connections refused) until cleared
 
@@ -521,7 +516,7 @@ class ToxicSpec(_Strict):
     name: str | None = None
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | str] = Field(default_factory=dict)
 
     @field_validator("type")
     @classmethod
@@ -530,34 +525,28 @@ class ToxicSpec(_Strict):
             raise ValueError(f"unknown toxic type {value!r}; types are {', '.join([*TOXIC_ATTRIBUTES, DOWN])}")
         return value
 
-    @field_validator("attributes", mode="before")
-    @classmethod
-    def _integers(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, bool) or not isinstance(item, int):
-                    raise ValueError(f"attribute {key!r} must be a whole number, got {short_repr(item)}")
-        return value
-
     @model_validator(mode="after")
     def _valid_attributes(self) -> "ToxicSpec":
-        allowed = TOXIC_ATTRIBUTES.get(self.type, {})
+        kind = TOXIC_TYPES.get(self.type)
+        if kind is None:
+            return self  # `down`: no attributes
         for key, value in self.attributes.items():
-            if key not in allowed:
-                names = ", ".join(allowed) or "none"
+            if key not in kind.attributes:
+                names = ", ".join(kind.attributes) or "none"
                 raise ValueError(f"unknown attribute {key!r} for {self.type}; its attributes are: {names}")
-            if value < 0:
-                raise ValueError(f"attribute {key!r} must not be negative, got {value}")
-            if value > MAX_TOXIC_ATTRIBUTE:
-                raise ValueError(f"attribute {key!r} must be at most {MAX_TOXIC_ATTRIBUTE}, got {short_repr(value)}")
-        merged = {**allowed, **self.attributes}
-        if self.type == "bandwidth" and merged["rate"] <= 0:
-            raise ValueError("attribute 'rate' (KB/s) must be greater than 0")
-        if self.type == "slicer":
-            if merged["average_size"] <= 0:
-                raise ValueError("attribute 'average_size' (bytes) must be greater than 0")
-            if merged["size_variation"] > merged["average_size"]:
-                raise ValueError("attribute 'size_variation' must not exceed 'average_size'")
+            if key in kind.strings:
+                if not isinstance(value, str):
+                    raise ValueError(f"attribute {key!r} must be text, got {short_repr(value)}")
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"attribute {key!r} must be a whole number, got {short_repr(value)}")
+            elif not 0 <= value <= MAX_TOXIC_ATTRIBUTE:
+                raise ValueError(f"attribute {key!r} must be between 0 and {MAX_TOXIC_ATTRIBUTE}, "
+                                 f"got {short_repr(value)}")
+        merged = {**kind.zeros(), **self.attributes}
+        try:
+            kind.validate(merged)  # the link proxy's own checks (e.g. bandwidth rate > 0, status 100-599)
+        except ApiError as exc:
+            raise ValueError(exc.message.removeprefix("bad request body: ")) from None
         self.__dict__["attributes"] = merged
         return self
 
@@ -627,6 +616,8 @@ def parse_toxic_arguments(target: str, toxic_type: str, pairs: list[str]) -> Tox
             fields[key] = value
         elif key == "toxicity":
             fields[key] = _number(key, value, float)
+        elif key in getattr(TOXIC_TYPES.get(toxic_type), "strings", ()):
+            fields["attributes"][key] = value
         else:
             fields["attributes"][key] = _number(key, value, int)
     try:

@@ -44,7 +44,7 @@ class ActiveFault(BaseModel):
     type: str
     stream: str | None = None
     toxicity: float | None = None
-    attributes: dict[str, int] = {}
+    attributes: dict[str, int | str] = {}
 
 
 def link_targets(handles: list[LinkProxyHandle]) -> dict[str, str]:

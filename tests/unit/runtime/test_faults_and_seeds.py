@@ -41,7 +41,18 @@ def test_every_toxic_lists_all_its_attributes_with_defaults():
     assert spec.attributes == {"average_size": 64, "size_variation": 0, "delay": 0}
     assert spec.toxic_name == "slicer_downstream"
     assert set(TOXIC_ATTRIBUTES) == {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer",
-                                     "limit_data", "noop"}
+                                     "limit_data", "noop", "http_error", "http_fail_first", "http_latency"}
+
+
+def test_http_faults_are_validated_by_the_link_proxys_own_schema():
+    spec = parse_toxic_arguments("payments", "http_error", ["status=503", "path_prefix=/charges", "toxicity=0.3"])
+    assert spec.attributes == {"status": 503, "body": "", "path_prefix": "/charges"} and spec.toxicity == 0.3
+    assert parse_toxic_arguments("payments", "http_fail_first", ["count=2", "status=502"]).attributes == \
+        {"count": 2, "status": 502}
+    with pytest.raises(StackFileError, match="between 100 and 599"):
+        parse_toxic_arguments("payments", "http_error", ["status=42"])
+    with pytest.raises(StackFileError, match="must be > 0"):
+        parse_toxic_arguments("payments", "bandwidth", ["rate=0"])
 
 
 def test_fault_add_arguments_set_stream_toxicity_and_name():
@@ -52,8 +63,8 @@ def test_fault_add_arguments_set_stream_toxicity_and_name():
 
 
 @pytest.mark.parametrize("toxic, pairs, words", [
-    ("latency", ["latency=-1"], ["latency", "negative"]),
-    ("bandwidth", ["rate=0"], ["rate", "greater than 0"]),
+    ("latency", ["latency=-1"], ["latency", "between 0 and"]),
+    ("bandwidth", ["rate=0"], ["rate", "must be > 0"]),
     ("slicer", ["average_size=0"], ["average_size"]),
     ("slicer", ["average_size=10", "size_variation=20"], ["size_variation", "average_size"]),
     ("latency", ["colour=3"], ["colour", "latency, jitter"]),
