@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_a_slice_of_api_is_isolated_seeded_after_migrate_and_consumes_its_own_ev
     run_cli("baseline", "up", "--stack", str(forum), env=env, timeout=900)
     try:
         assert "debug" not in {c.service for c in driver.containers(baseline)}, "profile debug is not active"
+        status = json.loads(run_cli("baseline", "status", "--stack", str(forum), "--json", env=env).stdout)
+        migrate = next(s for s in status["services"] if s["name"] == "migrate")
+        assert migrate["state"] == "exited" and status["healthy"], "a job that exited 0 is healthy in a baseline"
         before = stores_of(driver, baseline)
         up = json.loads(run_cli("up", "api", "--stack", str(forum), "--name", "fo-api", "--json", env=env,
                                 timeout=900).stdout)
@@ -101,6 +105,16 @@ def test_a_slice_of_api_is_isolated_seeded_after_migrate_and_consumes_its_own_ev
                 assert time.monotonic() < deadline, "the slice's worker never consumed the slice's event"
                 time.sleep(1)
             assert stores_of(driver, baseline) == before, "a write through the slice reached the baseline"
+
+            # one health rule: a job that exited 0 is healthy, a killed service is not, in status, ls and check
+            assert json.loads(run_cli("status", "fo-api", "--json", env=env).stdout)["healthy"]
+            search = next(c for c in driver.containers(slice_labels) if c.service == "search")
+            subprocess.run(["docker", "kill", search.id], check=True, capture_output=True)
+            assert json.loads(run_cli("status", "fo-api", "--json", env=env).stdout)["healthy"] is False
+            listed = json.loads(run_cli("ls", "--json", env=env).stdout)["slices"]
+            assert next(s for s in listed if s["name"] == "fo-api")["healthy"] is False
+            unhealthy = run_cli("check", "fo-api", "--json", env=env, check=False)
+            assert unhealthy.returncode == 2 and json.loads(unhealthy.stdout)["verdict"] == "unhealthy"
         finally:
             run_cli("down", "fo-api", env=env, check=False)
         assert leftovers(driver, "fo-api") == NOTHING
