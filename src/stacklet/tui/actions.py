@@ -111,7 +111,7 @@ def tcp_answers(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
 
 def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = None) -> SliceSnapshot:
     """Status, link targets, routes, faults in force and baseline answers of slice ``name``."""
-    snapshot = SliceSnapshot(status=engine.status(name))
+    snapshot = SliceSnapshot(status=ops.status(Session.of(engine), name))
     try:
         handles = engine.link_proxies(name)
         snapshot.targets = link_targets(handles)
