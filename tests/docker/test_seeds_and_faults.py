@@ -10,7 +10,8 @@ import pytest
 
 from stacklet.errors import BootError
 from stacklet.planning.plan import make_plan
-from stacklet.config.stack import load_fault_profile, load_stack
+from stacklet.config.stack import load_stack
+from stacklet.config.faultprofile import load_fault_profile
 
 from .conftest import NOTHING, REPO, host_endpoint, http, leftovers, run_cli
 

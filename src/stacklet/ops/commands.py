@@ -19,8 +19,8 @@ from pydantic import Field
 from stacklet import __version__
 from stacklet.checks.run import run_checks
 from stacklet.checks.verdict import Verdict, read_history
-from stacklet.config.stack import (MAX_RADIUS, MAX_TIMEOUT_S, find_fault_profile, load_fault_profile, parse_duration, parse_toxic_arguments,
-                                   stack_reference)
+from stacklet.config.faultprofile import find_fault_profile, load_fault_profile, parse_toxic_arguments
+from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, parse_duration, stack_reference
 from stacklet.errors import ConfigError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks

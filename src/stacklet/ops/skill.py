@@ -13,8 +13,8 @@ from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.seeds import seed_plan
 from stacklet.errors import StackFileError
-from stacklet.config.stack import (DOWN, STACKS_DIR, TOXIC_ATTRIBUTES, FaultProfile, Stack, list_fault_profiles,
-                                   load_fault_profile, stack_reference)
+from stacklet.config.faultprofile import DOWN, TOXIC_ATTRIBUTES, FaultProfile, list_fault_profiles, load_fault_profile
+from stacklet.config.stack import STACKS_DIR, Stack, stack_reference
 from stacklet.planning.traits import service_ports, stateful_reason
 
 

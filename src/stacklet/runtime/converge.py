@@ -19,7 +19,8 @@ from typing import Literal
 
 import yaml
 
-from stacklet.config.stack import FaultProfile, Stack
+from stacklet.config.stack import Stack
+from stacklet.config.faultprofile import FaultProfile
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, ConfigError, DockerError, PlanError, SliceNotFound, StackletError

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from stacklet.config.stack import FaultProfile, Stack
+from stacklet.config.stack import Stack
+from stacklet.config.faultprofile import FaultProfile
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import SliceNotFound, StackFileError
 from stacklet.labels import is_linkproxy

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.docker.linkproxy_client import LinkProxyControl
 from stacklet.planning.plan import SlicePlan
-from stacklet.config.stack import DOWN, FaultProfile, ToxicSpec
+from stacklet.config.faultprofile import DOWN, FaultProfile, ToxicSpec
 
 ORIGIN_MARK = ".origin:"
 

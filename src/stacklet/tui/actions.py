@@ -20,7 +20,7 @@ from stacklet.ops.session import Session
 from stacklet.runtime.engine import SliceEngine, SliceStatus, SliceSummary
 from stacklet.runtime.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, link_targets
 from stacklet.checks.verdict import Verdict
-from stacklet.config.stack import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
+from stacklet.config.faultprofile import FaultProfile, ToxicSpec, list_fault_profiles, load_fault_profile
 
 PROBE_TIMEOUT_S = 0.3
 BASELINE_CHECK_EVERY_S = 10.0

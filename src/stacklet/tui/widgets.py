@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Label, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from stacklet.runtime.faults import ActiveFault
-from stacklet.config.stack import FaultProfile
+from stacklet.config.faultprofile import FaultProfile
 from stacklet.tui.actions import SliceSnapshot
 from stacklet.tui.logbuffer import LogLine, LogView, colour_for
 

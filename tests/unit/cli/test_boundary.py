@@ -9,7 +9,6 @@ import shutil
 import pytest
 
 from stacklet import __version__
-from stacklet.cli import app as cli_app
 from stacklet.ops import commands as ops_commands
 from stacklet.cli.app import run_cli
 

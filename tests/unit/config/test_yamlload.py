@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from stacklet.config import yamlload
-from stacklet.config.stack import load_fault_profile, load_stack_file
+from stacklet.config.stack import load_stack_file
+from stacklet.config.faultprofile import load_fault_profile
 from stacklet.config.yamlload import (MAX_ALIAS_EXPANSION, MAX_DEPTH, MAX_INTEGER_DIGITS, check_nesting,
                                       load_yaml_file)
 from stacklet.errors import ComposeError, StackFileError
@@ -33,7 +34,7 @@ def refusal(tmp_path: Path, text: str | bytes) -> StackFileError:
     started = time.perf_counter()
     with pytest.raises(StackFileError) as caught:
         load_yaml_file(path, StackFileError)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 20  # expanded, it took minutes
     assert str(path) in caught.value.message and caught.value.hint
     assert len(caught.value.message) < 300 and len(caught.value.hint) < 300
     return caught.value

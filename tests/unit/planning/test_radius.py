@@ -27,7 +27,7 @@ def test_the_walk_stops_when_nothing_is_left_to_visit(make_stack):
     graph = ServiceGraph.from_stack(stack)
     started = time.perf_counter()
     selection = graph.select(["s0"], 10**12, set())  # the graph itself never bounds a caller's radius
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 20  # the old walk never ended
     assert selection.local == {"s0": "changed", "s1": "callee", "s2": "callee", "s3": "callee", "s4": "callee"}
     assert "callee at distance 4: called by s0" in selection.reasons["s4"]
 
@@ -43,7 +43,7 @@ def test_an_out_of_range_radius_is_a_plan_error_naming_the_bound(make_stack, rad
     started = time.perf_counter()
     with pytest.raises(PlanError) as caught:
         select_slice(stack, ["s0"], radius, ServiceGraph.from_stack(stack))
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 20  # the old walk never ended
     assert f"between 0 and {MAX_RADIUS}" in caught.value.message
     assert len(caught.value.message) < 200  # a 5,000-digit radius is described, not printed
 

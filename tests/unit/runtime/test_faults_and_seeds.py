@@ -10,8 +10,9 @@ from stacklet.errors import PlanError, StackFileError
 from stacklet.runtime.faults import LinkProxyHandle, check_profile, link_targets, resolve
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.seeds import resp_command, seed_files, seed_plan, split_redis_args
-from stacklet.config.stack import (TOXIC_ATTRIBUTES, FaultProfile, ServiceMeta, SeedConfig, find_fault_profile,
-                            list_fault_profiles, load_fault_profile, parse_toxic_arguments)
+from stacklet.config.stack import ServiceMeta, SeedConfig
+from stacklet.config.faultprofile import (TOXIC_ATTRIBUTES, FaultProfile, find_fault_profile, list_fault_profiles,
+                                         load_fault_profile, parse_toxic_arguments)
 
 REPO = Path(__file__).resolve().parents[3]
 
