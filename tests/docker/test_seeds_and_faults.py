@@ -139,7 +139,7 @@ def test_faults_on_forwarded_links_slow_the_baseline_calls(seeded):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["fault", "add", "orders-db", "latency", "latency=-1"], "must not be negative"),
+    (["fault", "add", "orders-db", "latency", "latency=-1"], "must be between 0 and"),
     (["fault", "add", "orders-db", "lag"], "unknown toxic type"),
     (["fault", "add", "notifications", "latency", "latency=10"], "no link to 'notifications'"),
     (["fault", "apply", "no-such-profile"], "no fault profile named"),

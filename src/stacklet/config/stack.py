@@ -337,7 +337,7 @@ def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path
     default = find_compose_file(path.parent) or path.parent / COMPOSE_FILE_NAMES[0]
     files = ([Path(f).resolve() for f in compose_files] if compose_files
              else [path.parent / name for name in meta.compose] or [default])
-    compose = load_compose(files, env_files=env_files, profiles=profiles, project_directory=path.parent)
+    compose = load_compose(files, env_files=env_files, profiles=profiles)  # the project directory is the first file's, as in Compose
     stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
     check_references(stack)
     return stack

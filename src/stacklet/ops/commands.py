@@ -296,11 +296,11 @@ def baseline_up(session: Session, stack: StackRef = None, files: Files = None, e
 
 def baseline_down(session: Session, stack: StackRef = None, files: Files = None,
                   keep_images: Annotated[bool, Field(description="keep the images the baseline built")] = False
-                  ) -> r.Removed:
+                  ) -> r.BaselineRemoved:
     """Stop and remove the shared baseline of a stack and the images it built (refused while slices use it)."""
     the_stack = load(session, stack, files)
     images = session.engine.baseline_down(the_stack.name, keep_images)
-    return r.Removed(removed=[the_stack.name], images=images)
+    return r.BaselineRemoved(removed=[the_stack.name], images=images)
 
 
 def baseline_status(session: Session, stack: StackRef = None, files: Files = None) -> r.StatusResult:

@@ -103,6 +103,11 @@ class Removed(Envelope):
     """``down`` and ``baseline down``: what was removed."""
 
     removed: list[str]
+
+
+class BaselineRemoved(Removed):
+    """``baseline down``: the baseline removed, and the images it built that were removed with it."""
+
     images: list[str] = Field(default_factory=list, description="ids of the images removed with it")
 
 

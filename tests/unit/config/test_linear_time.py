@@ -1,7 +1,7 @@
 """Big honest inputs stay fast: the unset-variable scan and the unique check names are linear.
 
-Linear is shown by growth, not by a wall-clock bound (a shared host makes those flaky): four times
-the input must take well under the sixteen times a quadratic algorithm would need."""
+Linear is shown by growth, not by a wall-clock bound (a shared host makes those flaky): eight times
+the input must take well under the sixty-four times a quadratic algorithm would need."""
 
 from __future__ import annotations
 
@@ -42,22 +42,22 @@ def test_comments_are_not_read(tmp_path, monkeypatch):
 
 def unclosed_references(times: int) -> str:
     comment = "# ${X:-" + "a" * 60 + "\n"
-    values = "".join(f"  s{i}:\n    image: \"${{V{i}:-{'b' * 40}\"\n" for i in range(375 * times))
-    return comment * (500 * times) + "services:\n" + values
+    values = "".join(f"  s{i}:\n    image: \"${{V{i}:-{'b' * 40}\"\n" for i in range(int(375 * times)))
+    return comment * int(500 * times) + "services:\n" + values
 
 
 def test_200_kb_of_unclosed_references_in_comments_and_values_is_linear(tmp_path):
     text = unclosed_references(4)
     assert len(text) > 200_000
     assert scan(tmp_path, text)[0] == []  # an unclosed ${V:-... is no use of V
-    assert growth(lambda t: scan(tmp_path, t), unclosed_references(1), text) < 10
+    assert growth(lambda t: scan(tmp_path, t), unclosed_references(0.5), text) < 32
 
 
 def test_one_huge_value_is_linear(tmp_path):
     def value(n: int) -> str:
         return "services:\n  api:\n    image: \"" + "${X:-" * n + "\"\n"
 
-    assert growth(lambda t: scan(tmp_path, t), value(10_000), value(40_000)) < 10
+    assert growth(lambda t: scan(tmp_path, t), value(5_000), value(40_000)) < 32
 
 
 def test_nested_defaults_keep_their_meaning(tmp_path, monkeypatch):
@@ -72,5 +72,5 @@ def test_forty_thousand_checks_validate_in_linear_time():
         return [{"name": f"check-{i}", "command": {"run": "true"}} for i in range(n)]
 
     assert len(StackFile.model_validate({"name": "demo", "checks": checks(40_000)}).checks) == 40_000
-    assert growth(lambda c: StackFile.model_validate({"name": "demo", "checks": c}), checks(10_000),
-                  checks(40_000)) < 10
+    assert growth(lambda c: StackFile.model_validate({"name": "demo", "checks": c}), checks(5_000),
+                  checks(40_000)) < 32
