@@ -23,7 +23,8 @@ from stacklet.config.stack import FaultProfile, Stack
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, ConfigError, DockerError, PlanError, SliceNotFound, StackletError
-from stacklet.labels import Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_text
+from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_now_text,
+                             utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
@@ -219,13 +220,16 @@ class Converger:
     # -- the whole stack as the local baseline ----------------------------------------------
 
     def baseline_up(self, stack: Stack, timeout_s: int = BASELINE_TIMEOUT_S,
-                    on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Start (or bring up to date) the whole stack as the shared local baseline of ``stack``."""
-        spec = render_baseline(stack)
+                    on_event: EventSink = lambda e: None, advertise: str | None = None) -> SliceStatus:
+        """Start (or bring up to date) the whole stack as the shared baseline of ``stack``, its ports
+        published on ``advertise`` too when given (its start time kept when it already runs)."""
+        running = self.driver.containers({Label.BASELINE: stack.name})
+        started = next((c.labels[Label.STARTED] for c in running if c.labels.get(Label.STARTED)), utc_now_text())
+        spec = render_baseline(stack, {Label.STARTED: started}, advertise)
         ensure_workdir(self.workdir)
         compose_file = _write(self.workdir / "baselines" / stack.name / COMPOSE_FILE, spec)
         project = self.driver.project(compose_file, baseline_project_name(stack.name))
-        if self.driver.containers({Label.BASELINE: stack.name}):
+        if running:
             on_event(Event("starting", message=f"baseline {stack.name} exists: bringing it up to date"))
             project.up_wait(timeout_s)
         else:
