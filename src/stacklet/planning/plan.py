@@ -24,6 +24,7 @@ from stacklet.planning.graph import ServiceGraph, acyclic_additions
 from stacklet.planning.selection import Selection
 from stacklet.planning.traits import Traits, service_ports, traits_of
 
+TOKEN_ENV = "LINKPROXY_TOKEN"  # the link proxy's bearer token for its control API (see stacklet.linkproxy)
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
 ORIGIN_SUFFIX = ".origin"
@@ -382,6 +383,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
                        Label.TARGETS: ",".join(proxy.targets),
                        Label.ROUTES: encode_routes(proxy.routes)},
         }
+        if common.get(Label.TOKEN):  # the control API answers only requests that carry the slice's token
+            services[proxy.name]["environment"] = {TOKEN_ENV: common[Label.TOKEN]}
 
     _order_inferred_calls(services, plan)
     project_spec: dict[str, Any] = {

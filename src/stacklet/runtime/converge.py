@@ -11,6 +11,7 @@ a running one is left as it was.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -78,7 +79,7 @@ class Converger:
         expiry = {Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
         compose_file = self.teardown.slice_folder(name) / COMPOSE_FILE
         spec, seeds = self._prepare(plan, stack, name, compose_file, seed, fault_profile, fault_seed,
-                                    {Label.CREATED: utc_text(now), **expiry})
+                                    {Label.CREATED: utc_text(now), Label.TOKEN: secrets.token_urlsafe(24), **expiry})
         self.teardown.clear_boot_marker(name)
         project = self.driver.project(_write(compose_file, spec), slice_project_name(name))
         on_failure: OnFailure = "keep" if keep_on_failure else "teardown"
@@ -118,7 +119,8 @@ class Converger:
                             f"({origin})", hint=f"pick another name with --name, or `stacklet down {name}` first")
         compose_file = Path(old.get(Label.COMPOSE_FILE) or self.teardown.slice_folder(name) / COMPOSE_FILE)
         spec, seeds = self._prepare(plan, stack, name, compose_file, seed, fault_profile, fault_seed,
-                                    {Label.CREATED: utc_text(datetime.now(timezone.utc))})
+                                    {Label.CREATED: utc_text(datetime.now(timezone.utc)),
+                                     Label.TOKEN: old.get(Label.TOKEN) or secrets.token_urlsafe(24)})
         spec = keep_slice_labels(spec, old)
         project = self.driver.project(_write(compose_file, spec), slice_project_name(name))
         services = spec["services"]

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from stacklet.config.stack import BaselineConfig
 from stacklet.labels import AdvertisedBaseline, Label, advertised_ports, encode_advertised
-from stacklet.planning.plan import advertise_layout, make_plan, render, render_baseline
+from stacklet.planning.plan import TOKEN_ENV, advertise_layout, make_plan, render, render_baseline
 
 from .test_plan import all_ports, with_meta
 
@@ -96,3 +96,18 @@ class TestBaselineEngineConfig:
     def test_refused_with_the_forms(self, engine):
         with pytest.raises(ValidationError, match="engine must be"):
             BaselineConfig(engine=engine)
+
+
+class TestLinkProxyToken:
+    def test_the_slice_token_reaches_every_link_proxy_and_only_them(self, shop):
+        project = render(make_plan(shop, ["orders"]), shop, "rm-unit", labels={Label.TOKEN: "t0k"})
+        for name, spec in project["services"].items():
+            if spec["labels"][Label.ROLE] == "linkproxy":
+                assert spec["environment"] == {TOKEN_ENV: "t0k"}, name
+            else:
+                assert TOKEN_ENV not in (spec.get("environment") or {}), name
+
+    def test_no_token_no_environment(self, shop):
+        project = render(make_plan(shop, ["orders"]), shop, "rm-unit")
+        assert not any("environment" in spec for name, spec in project["services"].items()
+                       if spec["labels"][Label.ROLE] == "linkproxy")
