@@ -23,6 +23,8 @@ TEAM_ENGINE = f"tcp://{TEAM_ADDRESS}:2375"
 SILENT_ENGINE = "tcp://10.250.0.77:2375"  # in the test namespace's subnet, where nothing listens
 SLICE = "rm-remote-orders"
 
+pytestmark = pytest.mark.timeout(1800)  # the first test also builds the shop on the second engine
+
 
 def teambox(command: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(TEAMBOX_SCRIPT), command], capture_output=True, text=True, timeout=300,
