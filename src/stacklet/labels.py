@@ -54,6 +54,15 @@ class Label:
     READINESS = f"{PREFIX}.readiness"
     """``protocol:port`` a readiness probe speaks to a service without a healthcheck"""
 
+    ADVERTISE = f"{PREFIX}.advertise"
+    """the address a baseline publishes its services on for other hosts (``baseline up --advertise``)"""
+    ADVERTISED = f"{PREFIX}.advertised"
+    """a baseline service's advertised addresses, JSON ``{"port": "host:port"}`` (see ``advertised_ports``)"""
+    STARTED = f"{PREFIX}.started"
+    """when a baseline was first started (UTC); kept when it is brought up to date"""
+    TOKEN = f"{PREFIX}.token"
+    """the bearer token a slice's link proxies require on their control API"""
+
     COMPOSE_PROJECT = "com.docker.compose.project"
     COMPOSE_SERVICE = "com.docker.compose.service"
 
@@ -127,6 +136,35 @@ def encode_routes(routes: list[BaseModel]) -> str:
 def decode_routes(labels: dict[str, str]) -> list[dict]:
     """The routes of a link proxy's labels, as dicts (the planner turns them into ``Route``)."""
     return json.loads(labels.get(Label.ROUTES) or "[]")
+
+
+class AdvertisedBaseline(BaseModel):
+    """What a baseline on some engine serves to other hosts, as read from its labels."""
+
+    engine: str = Field(description="the engine the baseline runs on")
+    stack: str
+    started: str | None = Field(None, description="when the baseline was first started (UTC)")
+    advertise: str | None = Field(None, description="the address its services are published on")
+    services: dict[str, dict[int, str]] = Field(default_factory=dict,
+                                                description="service -> container port -> advertised host:port")
+
+    def addresses(self) -> dict[str, str]:
+        """service -> the advertised ``host:port`` of its first port (the form of ``baseline.addresses``)."""
+        return {name: ports[min(ports)] for name, ports in self.services.items() if ports}
+
+
+def encode_advertised(ports: dict[int, str]) -> str:
+    """A service's advertised addresses as its ``advertised`` label."""
+    return json.dumps({str(port): address for port, address in sorted(ports.items())})
+
+
+def advertised_ports(labels: dict[str, str]) -> dict[int, str]:
+    """container port -> advertised ``host:port`` of one baseline container (empty when not advertised)."""
+    try:
+        raw = json.loads(labels.get(Label.ADVERTISED) or "{}")
+        return {int(port): str(address) for port, address in raw.items()}
+    except (ValueError, AttributeError):
+        return {}
 
 
 def utc_text(moment: datetime) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from stacklet.docker.driver import Driver
 from stacklet.errors import BootError
+from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.config.stack import load_stack
 
@@ -36,7 +37,12 @@ def test_tiny_slice_links_through_the_proxy(engine, driver):
         proxy = status.proxies[0]
         assert proxy.role == "linkproxy" and proxy.endpoints[0].port == 8474
         from stacklet.docker.linkproxy_client import LinkProxyControl
-        control = LinkProxyControl(proxy.name, "127.0.0.1", int(proxy.endpoints[0].host.split(":")[1]))
+        token = engine.driver.containers({Label.SLICE: status.name, Label.SERVICE: proxy.name})[0].labels[Label.TOKEN]
+        control = LinkProxyControl(proxy.name, "127.0.0.1", int(proxy.endpoints[0].host.split(":")[1]), token)
+        # the control API needs the slice's bearer token
+        assert http("GET", f"http://{proxy.endpoints[0].host}/proxies")[0] == 401
+        assert http("GET", f"http://{proxy.endpoints[0].host}/proxies",
+                    headers={"Authorization": "Bearer wrong"})[0] == 401
         routes = control.proxies()
         assert {n: p["upstream"] for n, p in routes.items()} == {"api": "api.origin:9001", "store": "store.origin:9002"}
         # published ports are on loopback only

@@ -58,6 +58,9 @@ RadiusOpt = Annotated[Optional[int], typer.Option("--radius", "-r", help="caller
 SliceOpt = Annotated[Optional[str], typer.Option("--slice", help="slice name (default: the only one)")]
 ProfileOpt = Annotated[Optional[list[str]], typer.Option("--profile", help="enable a Compose profile (repeatable; "
                                                                         "default: COMPOSE_PROFILES)")]
+BaselineEngineOpt = Annotated[Optional[str], typer.Option(
+    "--baseline-engine", help="forward to the advertised baseline on this engine: tcp://..., ssh://... or a "
+                              "context (default: stack.yaml baseline.engine)")]
 
 
 @app.callback()
@@ -116,10 +119,12 @@ def _run(as_json: bool, action) -> None:
 @app.command()
 def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
          since: SinceOpt = None, radius: RadiusOpt = None, stack: StackOpt = None, file: FileOpt = None,
-         env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
+         env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None, baseline_engine: BaselineEngineOpt = None,
+         as_json: JsonOpt = False) -> None:
     """Show the slice for a change: local services with roles, forwarded services, links."""
     def action() -> None:
-        result = ops.plan(_session(), services or [], since, radius, stack, file, env_file, compose_profile or [])
+        result = ops.plan(_session(), services or [], since, radius, stack, file, env_file, compose_profile or [],
+                          baseline_engine)
         _emit(result) if as_json else console.print(display.plan_table(result, result.seeds))
     _run(as_json, action)
 
@@ -169,7 +174,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
                                                                  "until Ctrl-C (the slice keeps running)")] = False,
        stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None,
-       as_json: JsonOpt = False) -> None:
+       baseline_engine: BaselineEngineOpt = None, as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
     session = _session()
 
@@ -177,7 +182,7 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
                          keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
                          timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
-                         profiles=compose_profile or [])
+                         profiles=compose_profile or [], baseline_engine=baseline_engine)
         if as_json:
             result = ops.up(session, **arguments)
             _emit(result)
@@ -466,14 +471,17 @@ def doctor(as_json: JsonOpt = False) -> None:
 def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
                 timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
                                                      help="seconds to wait for healthy")] = 600,
+                advertise: Annotated[Optional[str], typer.Option(
+                    "--advertise", help="publish the services on this IP of the engine's host too, for slices on "
+                                        "other engines (default: 127.0.0.1 only)")] = None,
                 as_json: JsonOpt = False) -> None:
     """Start the whole stack as the shared baseline (kept if already running)."""
     def action() -> None:
         if as_json:
-            _emit(ops.baseline_up(_session(), stack, file, env_file, timeout))
+            _emit(ops.baseline_up(_session(), stack, file, env_file, timeout, advertise))
             return
         with display.Progress(console) as progress:
-            result = ops.baseline_up(_session(), stack, file, env_file, timeout, on_event=progress)
+            result = ops.baseline_up(_session(), stack, file, env_file, timeout, advertise, on_event=progress)
         console.print(display.status_table(result.baseline))
     _run(as_json, action)
 

@@ -40,6 +40,8 @@ def plan_table(plan: SlicePlan, seeds: dict[str, list[str]] | None = None) -> Gr
         for svc in plan.forwarded:
             where = {"local": f"{svc.address} (local baseline)", "remote": f"{svc.address} (remote)",
                      "none": "no baseline address yet"}[svc.baseline]
+            if svc.engine:
+                where = f"{svc.address} (baseline on {svc.engine}, started {svc.started or 'at an unknown time'})"
             forwarded.add_row(svc.name, where, "; ".join(svc.reasons))
         parts += [Text(""), forwarded]
     if plan.proxies:

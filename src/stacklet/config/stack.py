@@ -110,10 +110,29 @@ class EdgesConfig(_Strict):
     drop: list[EdgeRef] = Field(default_factory=list, description="edges stacklet must not follow")
 
 
+ENGINE_SCHEMES = ("tcp", "ssh", "unix")
+_CONTEXT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")  # Docker's own rule for context names
+
+
 class BaselineConfig(_Strict):
-    """Where forwarded services live."""
+    """Where forwarded services live: hand-written addresses, and/or the engine of an advertised baseline."""
 
     addresses: dict[str, str] = Field(default_factory=dict)
+    engine: str | None = Field(None, description="the Docker engine (tcp://..., ssh://..., or a context name) whose "
+                                                 "baseline, started with `baseline up --advertise`, slices forward to")
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_is_url_or_context(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, rest = value.partition("://")
+        if sep and (scheme not in ENGINE_SCHEMES or not rest):
+            raise ValueError(f"engine must be {', '.join(s + '://...' for s in ENGINE_SCHEMES)} or a Docker context "
+                             f"name, got {short_repr(value)}")
+        if not sep and not _CONTEXT_NAME.match(value):
+            raise ValueError(f"engine must be a URL or a Docker context name, got {short_repr(value)}")
+        return value
 
     @field_validator("addresses")
     @classmethod

@@ -3,7 +3,9 @@
 That client talks to one server at a time through the class attributes ``APIConsumer.host``
 and ``APIConsumer.port``. A slice may have several link proxies and the TUI or MCP server may
 use several threads, so every use goes through ``LinkProxyControl``, which points the client at
-its own proxy under a process-wide lock for the duration of each call.
+its own proxy under a process-wide lock for the duration of each call. A slice's link proxies
+require its bearer token (``Authorization: Bearer``); the client calls ``requests.get/post/delete``
+of its module, so for each call that name points at a ``requests.Session`` carrying the header.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TypeVar
 
 import requests
 from pydantic import BaseModel
+import toxiproxy.api
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
@@ -29,16 +32,19 @@ _CLIENT_LOCK = threading.RLock()
 class LinkProxyControl:
     """The control API of one link proxy, reached at ``host:port``."""
 
-    def __init__(self, name: str, host: str, port: int):
+    def __init__(self, name: str, host: str, port: int, token: str | None = None):
         self.name = name
         self.host = host
         self.port = port
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, action: Callable[[Toxiproxy], T], what: str) -> T:
-        """Run ``action`` with the toxiproxy client pointed at this proxy."""
+        """Run ``action`` with the toxiproxy client pointed at this proxy (and sending its token)."""
         with _CLIENT_LOCK:
-            saved = (APIConsumer.host, APIConsumer.port)
-            APIConsumer.host, APIConsumer.port = self.host, self.port
+            saved = (APIConsumer.host, APIConsumer.port, toxiproxy.api.requests)
+            APIConsumer.host, APIConsumer.port, toxiproxy.api.requests = self.host, self.port, self.http
             try:
                 return action(Toxiproxy())
             except (InvalidToxic, NotFound, ProxyExists) as exc:
@@ -49,12 +55,12 @@ class LinkProxyControl:
                 raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} failed to {what}: {exc}",
                                      hint="check `stacklet status`; the link proxy container may have stopped") from exc
             finally:
-                APIConsumer.host, APIConsumer.port = saved
+                APIConsumer.host, APIConsumer.port, toxiproxy.api.requests = saved
 
     def answers(self, timeout_s: float = 0.3) -> bool:
         """Whether the control API answers now (one short request: toxiproxy-python's calls have no timeout)."""
         try:
-            return requests.get(f"http://{self.host}:{self.port}/version", timeout=timeout_s).ok
+            return self.http.get(f"http://{self.host}:{self.port}/version", timeout=timeout_s).ok
         except requests.RequestException:
             return False
 
@@ -64,7 +70,7 @@ class LinkProxyControl:
         last = ""
         while time.monotonic() < deadline:
             try:
-                response = requests.get(f"http://{self.host}:{self.port}/version", timeout=1)
+                response = self.http.get(f"http://{self.host}:{self.port}/version", timeout=1)
                 if response.ok:
                     return response.text.strip()
                 last = f"HTTP {response.status_code}"
@@ -93,7 +99,7 @@ class LinkProxyControl:
     def metrics(self) -> dict[str, "LinkCounters"]:
         """Live byte counters and dial failures per proxy (link), from the Prometheus endpoint."""
         try:
-            response = requests.get(f"http://{self.host}:{self.port}/metrics", timeout=5)
+            response = self.http.get(f"http://{self.host}:{self.port}/metrics", timeout=5)
             response.raise_for_status()
         except requests.RequestException as exc:
             raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} has no metrics: {exc}",

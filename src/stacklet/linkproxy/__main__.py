@@ -1,12 +1,13 @@
 """Command line of the link proxy.
 
     python -m stacklet.linkproxy [--host H] [--port P] [--config FILE | --config-json TEXT]
-                                 [--seed N] [--no-metrics] [--half-close]
+                                 [--seed N] [--token T] [--no-metrics] [--half-close]
                                  [--loop auto|uvloop|asyncio]
 
 The config (a JSON array of proxies, as for POST /populate) is applied before the API
 starts listening, so a server whose API answers has its proxies. Toxiproxy's single-dash
-spellings (-host, -port, -config, -seed) are accepted too.
+spellings (-host, -port, -config, -seed) are accepted too. With ``--token`` (or $LINKPROXY_TOKEN)
+every API request needs ``Authorization: Bearer <token>`` (401 otherwise), as Toxiproxy 2.13 does.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     config.add_argument("--config", "-config", metavar="FILE", help="JSON array of proxies to create at start")
     config.add_argument("--config-json", metavar="TEXT", help="the same JSON array, inline")
     parser.add_argument("--seed", "-seed", type=int, help="make toxicity, jitter and slicer randomness repeatable")
+    parser.add_argument("--token", default=os.environ.get("LINKPROXY_TOKEN") or None,
+                        help="require `Authorization: Bearer TOKEN` on every API request, answering 401 without it "
+                             "(default: $LINKPROXY_TOKEN; none: the API is open, fit for loopback only)")
     parser.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")
     parser.add_argument("--half-close", action="store_true",
                         help="pass a peer's FIN on as a half-close instead of closing both sockets")
@@ -97,7 +101,7 @@ async def serve(args: argparse.Namespace, config: Any, loop_name: str) -> int:
         if error is not None:
             log.error("config error=%s", error.message)
         log.info("config applied proxies=%d", len(proxies or []))
-    api = Api(registry, metrics_enabled=not args.no_metrics)
+    api = Api(registry, metrics_enabled=not args.no_metrics, token=args.token)
     try:
         server = await start_http_server(api, args.host, args.port)
     except OSError as exc:
@@ -106,7 +110,8 @@ async def serve(args: argparse.Namespace, config: Any, loop_name: str) -> int:
         return 1
     gc.collect()
     gc.freeze()  # what exists now lives as long as the server: keep it out of GC passes
-    log.info("started api=%s:%d version=%s loop=%s seed=%s", args.host, args.port, API_VERSION, loop_name, args.seed)
+    log.info("started api=%s:%d version=%s loop=%s seed=%s token=%s", args.host, args.port, API_VERSION, loop_name,
+             args.seed, "required" if args.token else "none")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

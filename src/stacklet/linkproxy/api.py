@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -66,9 +67,17 @@ Route = Callable[..., Awaitable[Response]]
 class Api:
     """Request handler for :func:`httpserver.start_http_server`."""
 
-    def __init__(self, registry: Registry, metrics_enabled: bool = True) -> None:
+    def __init__(self, registry: Registry, metrics_enabled: bool = True, token: str | None = None) -> None:
         self.registry = registry
         self.metrics_enabled = metrics_enabled
+        self.token = token or None
+
+    def authorized(self, request: Request) -> bool:
+        """Whether the request may use the API: always without a token, else only with ``Bearer <token>``."""
+        if self.token is None:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
 
     def _routes(self, segments: list[str]) -> tuple[dict[str, Route], tuple[str, ...]] | None:
         if any(segment == "" for segment in segments):
@@ -107,6 +116,8 @@ class Api:
     async def __call__(self, request: Request) -> Response:
         if request.headers.get("user-agent", "").startswith("Mozilla/"):
             return Response(403, b"User agent not allowed\n", "text/plain; charset=utf-8")
+        if not self.authorized(request):
+            return error_response(ApiError("missing or wrong bearer token", 401))
         found = self._routes(request.path.split("/")[1:]) if request.path.startswith("/") else None
         if found is None:
             return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")

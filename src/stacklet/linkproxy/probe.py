@@ -11,9 +11,11 @@ import socket
 import sys
 
 
-def probe(host: str, port: int, timeout: float) -> bool:
-    """True when GET /version on host:port returns status 200 within ``timeout`` seconds."""
-    request = f"GET /version HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+def probe(host: str, port: int, timeout: float, token: str | None = None) -> bool:
+    """True when GET /version on host:port returns status 200 within ``timeout`` seconds (sending the
+    bearer token when given)."""
+    authorization = f"Authorization: Bearer {token}\r\n" if token else ""
+    request = f"GET /version HTTP/1.1\r\nHost: {host}:{port}\r\n{authorization}Connection: close\r\n\r\n".encode()
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(request)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LINKPROXY_PORT", "8474")))
     parser.add_argument("--timeout", type=float, default=2.0)
     args = parser.parse_args(argv)
-    return 0 if probe(args.host, args.port, args.timeout) else 1
+    return 0 if probe(args.host, args.port, args.timeout, os.environ.get("LINKPROXY_TOKEN")) else 1
 
 
 if __name__ == "__main__":

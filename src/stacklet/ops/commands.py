@@ -10,6 +10,7 @@ are supplied by the front end and are not part of a tool's arguments.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,7 @@ from stacklet.checks.run import run_checks
 from stacklet.checks.verdict import Verdict, read_history
 from stacklet.config.faultprofile import find_fault_profile, load_fault_profile, parse_toxic_arguments
 from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, parse_duration, stack_reference
+from stacklet.docker.remote import read_baseline, remote_baseline
 from stacklet.errors import ConfigError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
@@ -47,23 +49,30 @@ SliceName = Annotated[str | None, Field(description="slice name, as returned by 
 Timeout = Annotated[int, Field(description="seconds each service may take to become ready", gt=0, le=MAX_TIMEOUT_S)]
 Profiles = Annotated[list[str], Field(description="Compose profiles to enable, like `--profile` (default: "
                                                   "COMPOSE_PROFILES)")]
+BaselineEngine = Annotated[str | None, Field(description="forward to the advertised baseline on this engine "
+                                                         "(tcp://..., ssh://... or a context name; default: stack.yaml "
+                                                         "baseline.engine)", max_length=500)]
 
 
 # -- planning (no engine) ---------------------------------------------------------------------
 
 def plan(session: Session, services: Services = [], since: Since = None, radius: Radius = None,
          stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
-         profiles: Profiles = []) -> r.PlanResult:
-    """Show the slice a change would boot, without Docker: `local` services (role changed/caller/callee/consumer/
-    job/stateful, ports, reasons), `forwarded` services (baseline address), `links`, `edges` with their origins,
-    link `proxies` and `seeds`."""
+         profiles: Profiles = [], baseline_engine: BaselineEngine = None) -> r.PlanResult:
+    """Show the slice a change would boot, without Docker (unless a baseline engine is read): `local` services
+    (role changed/caller/callee/consumer/job/stateful, ports, reasons), `forwarded` services (baseline address,
+    and the `engine` and `started` time of an advertised baseline), `links`, `edges` with their origins, link
+    `proxies` and `seeds`."""
     the_stack = load(session, stack, files, env_files, services, profiles or None)
-    return _plan_result(the_stack, make_slice_plan(the_stack, changed(the_stack, services, since), radius))
+    return _plan_result(the_stack, make_slice_plan(the_stack, changed(the_stack, services, since), radius,
+                                                   baseline_engine))
 
 
-def make_slice_plan(stack, services: list[str], radius: int | None):
-    """The slice plan, with the options that select its stack from here (for the hints it prints)."""
-    the_plan = make_plan(stack, services, radius)
+def make_slice_plan(stack, services: list[str], radius: int | None, baseline_engine: str | None = None):
+    """The slice plan, with the options that select its stack from here (for the hints it prints); forwarded
+    services go to the advertised baseline on ``baseline_engine`` (else stack.yaml ``baseline.engine``)."""
+    engine = baseline_engine or stack.meta.baseline.engine
+    the_plan = make_plan(stack, services, radius, baseline=remote_baseline(engine, stack.name) if engine else None)
     the_plan.stack_options = stack_reference(stack)
     return the_plan
 
@@ -130,13 +139,13 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
        ttl: Annotated[str | None, Field(description="expire after e.g. 30m, 2h, 1d, or never (default: the "
                                                     "stack's ttl)")] = None,
        stack: StackRef = None, files: Files = None, env_files: EnvFiles = None, profiles: Profiles = [],
-       on_plan: Callable[[r.PlanResult], None] = lambda plan: None,
+       baseline_engine: BaselineEngine = None, on_plan: Callable[[r.PlanResult], None] = lambda plan: None,
        on_event: EventSink = lambda e: None) -> r.UpResult:
     """Boot the slice for a change (build from the working tree, start in dependency order, seed, apply faults)
     and return when it is ready; on a slice that runs, update only what changed (its age and expiry are kept).
     A failed boot names the failing service with its health output and logs, and removes the slice."""
     the_stack = load(session, stack, files, env_files, services, profiles or None)
-    the_plan = make_slice_plan(the_stack, changed(the_stack, services, since), radius)
+    the_plan = make_slice_plan(the_stack, changed(the_stack, services, since), radius, baseline_engine)
     slice_name = validate_slice_name(name or default_slice_name(the_plan))
     on_plan(_plan_result(the_stack, the_plan))
     profile = load_fault_profile(find_fault_profile(fault)) if fault else None
@@ -287,11 +296,17 @@ def fault_ls(session: Session, slice: SliceName = None) -> r.FaultList:
 
 def baseline_up(session: Session, stack: StackRef = None, files: Files = None, env_files: EnvFiles = None,
                 timeout: Annotated[int, Field(description="seconds to wait until ready", gt=0, le=MAX_TIMEOUT_S)] = 600,
+                advertise: Annotated[str | None, Field(description="an IP address of the engine's host to publish the "
+                                                                   "services on for other hosts (default: 127.0.0.1 "
+                                                                   "only)")] = None,
                 on_event: EventSink = lambda e: None) -> r.BaselineResult:
-    """Start the whole stack as the shared local baseline (brought up to date when it runs)."""
+    """Start the whole stack as the shared baseline (brought up to date when it runs); with `advertise`, slices on
+    other engines can forward to it (`baseline: {engine: ...}` in their stack.yaml)."""
     the_stack = load(session, stack, files, env_files)
+    address = _advertise_address(advertise) if advertise is not None else None
     session.engine.driver.engine_info()
-    return r.BaselineResult(baseline=session.engine.baseline_up(the_stack, timeout, on_event=on_event))
+    return r.BaselineResult(baseline=session.engine.baseline_up(the_stack, timeout, on_event=on_event,
+                                                                advertise=address))
 
 
 def baseline_down(session: Session, stack: StackRef = None, files: Files = None,
@@ -303,15 +318,27 @@ def baseline_down(session: Session, stack: StackRef = None, files: Files = None,
     return r.BaselineRemoved(removed=[the_stack.name], images=images)
 
 
-def baseline_status(session: Session, stack: StackRef = None, files: Files = None) -> r.StatusResult:
-    """The services of the shared local baseline of a stack."""
+def baseline_status(session: Session, stack: StackRef = None, files: Files = None) -> r.BaselineStatusResult:
+    """The services of the shared baseline of a stack, and what it serves to other hosts (`served`: engine,
+    started, advertise, services -> port -> advertised host:port)."""
     the_stack = load(session, stack, files)
-    return r.StatusResult(**session.engine.baseline_status(the_stack.name).model_dump())
+    status = session.engine.baseline_status(the_stack.name)
+    return r.BaselineStatusResult(**status.model_dump(), served=read_baseline(session.driver, the_stack.name))
 
 
 def doctor(session: Session) -> r.DoctorResult:
     """The prerequisites: engine, API version, Compose v2, images, free ports; `ok` when all are met."""
     return r.DoctorResult.of(run_doctor_checks(session.driver))
+
+
+def _advertise_address(value: str) -> str:
+    """``--advertise`` as an IP address (Docker publishes ports on addresses, not names)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ConfigError(f"--advertise must be an IP address of the engine's host, got {short_repr(value)}",
+                          key="--advertise", hint="e.g. --advertise 10.250.0.2 (the address other hosts reach "
+                                                  "the engine's host at)") from exc
 
 
 def _ttl(value: str | None, default: int | None) -> int | None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from stacklet.checks.verdict import HistoryEntry
 from stacklet.errors import StackletError
+from stacklet.labels import AdvertisedBaseline
 from stacklet.ops.doctor import Check
 from stacklet.planning.lifetime import GcDecision
 from stacklet.planning.plan import SlicePlan
@@ -91,6 +92,12 @@ class ReloadAnswer(Envelope):
 
 class StatusResult(Envelope, SliceStatus):
     """``status`` and ``baseline status``: the services of a slice or baseline."""
+
+
+class BaselineStatusResult(StatusResult):
+    """``baseline status``: its services, and what it serves to other hosts."""
+
+    served: AdvertisedBaseline
 
 
 class SliceList(Envelope):

@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 from stacklet import __version__
 from stacklet.errors import PlanError, short_repr
 from stacklet.config.stack import MAX_RADIUS, Stack
-from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, decode_routes, encode_routes,
-                             slice_project_name)
+from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, AdvertisedBaseline, Label, baseline_project_name, decode_routes,
+                             encode_advertised, encode_routes, slice_project_name)
 from stacklet.planning.graph import ServiceGraph, acyclic_additions
 from stacklet.planning.selection import Selection
 from stacklet.planning.traits import Traits, service_ports, traits_of
 
+TOKEN_ENV = "LINKPROXY_TOKEN"  # the link proxy's bearer token for its control API (see stacklet.linkproxy)
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
 ORIGIN_SUFFIX = ".origin"
@@ -99,6 +100,10 @@ class ForwardedService(BaseModel):
     address: str | None = Field(None, description="baseline host:port, None when there is none yet")
     baseline: Literal["remote", "local", "none"] = "none"
     writes_to: list[str] = Field(default_factory=list, description="stores of the baseline it may write to")
+    engine: str | None = Field(None, description="the engine of the advertised baseline it comes from")
+    started: str | None = Field(None, description="when that baseline was started (UTC): its version, in effect")
+    port_addresses: dict[int, str] = Field(default_factory=dict,
+                                           description="container port -> advertised host:port on that engine")
 
 
 class PlanEdge(BaseModel):
@@ -167,8 +172,9 @@ class SlicePlan(BaseModel):
 
 
 def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
-              graph: ServiceGraph | None = None) -> SlicePlan:
-    """Select the slice for ``changed`` and lay out its link proxies."""
+              graph: ServiceGraph | None = None, baseline: AdvertisedBaseline | None = None) -> SlicePlan:
+    """Select the slice for ``changed`` and lay out its link proxies; forwarded services go to ``baseline``
+    (an advertised baseline on another engine, as read from it) unless stack.yaml gives their address."""
     graph = graph or ServiceGraph.from_stack(stack)
     traits = traits_of(stack)
     sel = select_slice(stack, changed, radius, graph, traits)
@@ -194,7 +200,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                                   depends_on=_dependencies(stack, name, sel),
                                   starts_after=_starts_after(stack, graph, name, sel),
                                   seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
-    forwarded = [_forwarded(stack, name, sel, ports[name], notes) for name in sel.forwarded]
+    forwarded = [_forwarded(stack, name, sel, ports[name], notes, baseline) for name in sel.forwarded]
     for service in forwarded:
         service.writes_to = sel.writes.get(service.name, [])
         if service.writes_to:
@@ -291,11 +297,19 @@ def _pack(targets: list[str], ports: dict[str, list[int]]) -> list[LinkProxy]:
     return proxies
 
 
-def _forwarded(stack: Stack, name: str, sel: Selection, ports: list[int], notes: list[str]) -> ForwardedService:
+def _forwarded(stack: Stack, name: str, sel: Selection, ports: list[int], notes: list[str],
+               baseline: AdvertisedBaseline | None) -> ForwardedService:
     address = stack.meta.baseline.addresses.get(name)
     if address:
         return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports, address=address,
                                 baseline="remote")
+    advertised = baseline.services.get(name) if baseline else None
+    if advertised:
+        return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports, baseline="remote",
+                                address=advertised[min(advertised)], port_addresses=advertised,
+                                engine=baseline.engine, started=baseline.started)
+    if baseline and ports:
+        notes.append(f"{name} is forwarded but the baseline on {baseline.engine} does not advertise it")
     if stack.stack_file is not None and ports:
         return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports,
                                 address=f"{name}{BASELINE_SUFFIX}:{ports[0]}", baseline="local")
@@ -308,6 +322,8 @@ def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedServic
     if route.target in sel.local:
         return f"{route.target}{ORIGIN_SUFFIX}:{route.port}"
     service = forwarded[route.target]
+    if route.port in service.port_addresses:
+        return service.port_addresses[route.port]
     if service.baseline == "remote":
         host, _, port = service.address.rpartition(":")
         return f"{host}:{port if len(service.ports) == 1 else route.port}"
@@ -367,6 +383,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
                        Label.TARGETS: ",".join(proxy.targets),
                        Label.ROUTES: encode_routes(proxy.routes)},
         }
+        if common.get(Label.TOKEN):  # the control API answers only requests that carry the slice's token
+            services[proxy.name]["environment"] = {TOKEN_ENV: common[Label.TOKEN]}
 
     _order_inferred_calls(services, plan)
     project_spec: dict[str, Any] = {
@@ -388,12 +406,19 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     return project_spec
 
 
-def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Compose project of the shared local baseline: the whole stack, reachable as ``<svc>.baseline``."""
+def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertise: str | None = None) -> dict[str, Any]:
+    """The Compose project of the shared baseline: the whole stack, reachable as ``<svc>.baseline``.
+
+    Ports are published on 127.0.0.1 only, unless ``advertise`` (an address of the engine's host) is
+    given: then every TCP port is published there too, and each service records its advertised
+    ``host:port`` in its labels, so slices on other engines can forward to it."""
     project = baseline_project_name(stack.name)
     common = {Label.BASELINE: stack.name, Label.STACK: stack.name, **(labels or {})}
+    if advertise:
+        common[Label.ADVERTISE] = advertise
     raw = _escaped(stack, stack.compose.raw)
     traits = traits_of(stack)
+    advertised = advertise_layout(stack, advertise) if advertise else {}
     services = {}
     for name, spec in raw.get("services", {}).items():
         spec.pop("container_name", None)
@@ -403,12 +428,14 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None) -> dict[
         else:
             service = stack.compose.services[name]
             spec["ports"] = ([_loopback_port(p) for p in service_ports(stack, name)]
-                             + [_loopback_port(p, "udp") for p in service.udp_ports])
+                             + [_loopback_port(p, "udp") for p in service.udp_ports]
+                             + [_advertised_port(p, address) for p, address in advertised.get(name, {}).items()])
             networks = spec.get("networks") or {"default": None}
             networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
             spec["networks"] = networks
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: name,
                           Label.ROLE: BASELINE_ROLE,
+                          **({Label.ADVERTISED: encode_advertised(advertised[name])} if advertised.get(name) else {}),
                           **readiness_labels(name in traits.jobs, _healthcheck(stack, name), service_ports(stack, name),
                                              stack.service_meta(name).readiness)}
         services[name] = spec
@@ -503,6 +530,30 @@ def _proxy_command(image: str, fault_seed: int | None = None) -> list[str]:
 
 def _loopback_port(target: int, protocol: str = "tcp") -> dict[str, Any]:
     return {"target": target, "host_ip": "127.0.0.1", "published": "", "protocol": protocol, "mode": "ingress"}
+
+
+def _advertised_port(target: int, address: str) -> dict[str, Any]:
+    host, _, published = address.rpartition(":")
+    return {"target": target, "host_ip": host, "published": published, "protocol": "tcp", "mode": "ingress"}
+
+
+def advertise_layout(stack: Stack, advertise: str) -> dict[str, dict[int, str]]:
+    """service -> container port -> ``advertise:host-port`` for a baseline published on ``advertise``.
+
+    Fixed host ports (written into labels before the containers exist): a service keeps its own port
+    when it is free, else the next free one above it, in the order of the services' names."""
+    taken: set[int] = set()
+    result: dict[str, dict[int, str]] = {}
+    for name in sorted(stack.compose.services):
+        if stack.compose.raw.get("services", {}).get(name, {}).get("network_mode"):
+            continue
+        for port in service_ports(stack, name):
+            published = port
+            while published in taken:
+                published += 1
+            taken.add(published)
+            result.setdefault(name, {})[port] = f"{advertise}:{published}"
+    return result
 
 
 def _network_mode(mode: str | None, plan: SlicePlan) -> str | None:

@@ -11,6 +11,7 @@ a running one is left as it was.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,8 @@ from stacklet.config.faultprofile import FaultProfile
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, ConfigError, DockerError, PlanError, SliceNotFound, StackletError
-from stacklet.labels import Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_text
+from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_now_text,
+                             utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
@@ -78,7 +80,7 @@ class Converger:
         expiry = {Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
         compose_file = self.teardown.slice_folder(name) / COMPOSE_FILE
         spec, seeds = self._prepare(plan, stack, name, compose_file, seed, fault_profile, fault_seed,
-                                    {Label.CREATED: utc_text(now), **expiry})
+                                    {Label.CREATED: utc_text(now), Label.TOKEN: secrets.token_urlsafe(24), **expiry})
         self.teardown.clear_boot_marker(name)
         project = self.driver.project(_write(compose_file, spec), slice_project_name(name))
         on_failure: OnFailure = "keep" if keep_on_failure else "teardown"
@@ -118,7 +120,8 @@ class Converger:
                             f"({origin})", hint=f"pick another name with --name, or `stacklet down {name}` first")
         compose_file = Path(old.get(Label.COMPOSE_FILE) or self.teardown.slice_folder(name) / COMPOSE_FILE)
         spec, seeds = self._prepare(plan, stack, name, compose_file, seed, fault_profile, fault_seed,
-                                    {Label.CREATED: utc_text(datetime.now(timezone.utc))})
+                                    {Label.CREATED: utc_text(datetime.now(timezone.utc)),
+                                     Label.TOKEN: old.get(Label.TOKEN) or secrets.token_urlsafe(24)})
         spec = keep_slice_labels(spec, old)
         project = self.driver.project(_write(compose_file, spec), slice_project_name(name))
         services = spec["services"]
@@ -220,13 +223,16 @@ class Converger:
     # -- the whole stack as the local baseline ----------------------------------------------
 
     def baseline_up(self, stack: Stack, timeout_s: int = BASELINE_TIMEOUT_S,
-                    on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Start (or bring up to date) the whole stack as the shared local baseline of ``stack``."""
-        spec = render_baseline(stack)
+                    on_event: EventSink = lambda e: None, advertise: str | None = None) -> SliceStatus:
+        """Start (or bring up to date) the whole stack as the shared baseline of ``stack``, its ports
+        published on ``advertise`` too when given (its start time kept when it already runs)."""
+        running = self.driver.containers({Label.BASELINE: stack.name})
+        started = next((c.labels[Label.STARTED] for c in running if c.labels.get(Label.STARTED)), utc_now_text())
+        spec = render_baseline(stack, {Label.STARTED: started}, advertise)
         ensure_workdir(self.workdir)
         compose_file = _write(self.workdir / "baselines" / stack.name / COMPOSE_FILE, spec)
         project = self.driver.project(compose_file, baseline_project_name(stack.name))
-        if self.driver.containers({Label.BASELINE: stack.name}):
+        if running:
             on_event(Event("starting", message=f"baseline {stack.name} exists: bringing it up to date"))
             project.up_wait(timeout_s)
         else:

@@ -80,9 +80,9 @@ class SliceEngine:
         return self.converger.restart(name, service, timeout_s)
 
     def baseline_up(self, stack: Stack, timeout_s: int = BASELINE_TIMEOUT_S,
-                    on_event: EventSink = lambda e: None) -> SliceStatus:
-        """Start (or bring up to date) the shared local baseline of ``stack``."""
-        return self.converger.baseline_up(stack, timeout_s, on_event)
+                    on_event: EventSink = lambda e: None, advertise: str | None = None) -> SliceStatus:
+        """Start (or bring up to date) the shared baseline of ``stack`` (published on ``advertise`` when given)."""
+        return self.converger.baseline_up(stack, timeout_s, on_event, advertise)
 
     # -- observe ----------------------------------------------------------------------------
 

@@ -143,12 +143,12 @@ class SliceReader:
         direct = self.direct_address(info, CONTROL_PORT)
         if direct:
             host, port = direct.rsplit(":", 1)
-            return LinkProxyControl(info.service, host, int(port))
+            return LinkProxyControl(info.service, host, int(port), info.labels.get(Label.TOKEN))
         port = info.ports.get(CONTROL_PORT)
         if not port:
             raise BootError(f"link proxy {info.service} publishes no control port", service=info.service,
                             hint="the link proxy container may have exited; see its logs")
-        return LinkProxyControl(info.service, "127.0.0.1", port)
+        return LinkProxyControl(info.service, "127.0.0.1", port, info.labels.get(Label.TOKEN))
 
     def address_of(self, info: ContainerInfo, port: int) -> str | None:
         """``host:port`` that reaches ``port`` of a container from here (its network IP when attached,

@@ -176,7 +176,8 @@ class TestPlanJson:
                              "boot_blockers", "stack_options", "notes"}
         assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "stateful_rule",
                                          "job", "healthcheck", "behind_proxy", "depends_on", "starts_after", "seed_after"}
-        assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to"}
+        assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to", "engine",
+                                             "started", "port_addresses"}
         assert set(data["links"][0]) == {"source", "target", "kind", "proxy"}
         assert set(data["proxies"][0]) == {"name", "targets", "routes"}
         assert set(data["proxies"][0]["routes"][0]) == {"name", "target", "port", "upstream"}
@@ -192,7 +193,8 @@ class TestPlanJson:
                                                                        "forwarded catalog may write to the baseline's "
                                                                        "catalog-db"],
                                         "ports": [8084], "address": "catalog.baseline:8084", "baseline": "local",
-                                        "writes_to": ["catalog-db"]}
+                                        "writes_to": ["catalog-db"], "engine": None, "started": None,
+                                        "port_addresses": {}}
         edge = next(e for e in data["edges"] if (e["source"], e["target"]) == ("orders", "orders-db"))
         assert edge["weak"] is False and edge["followed"] is True
         assert {"kind": "env", "key": "services.orders.environment.DATABASE_URL", "variable": "DATABASE_URL",

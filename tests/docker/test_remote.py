@@ -1,0 +1,140 @@
+"""Two real engines: the shop baseline on a second engine (a network namespace at 10.250.0.2, started
+by scripts/teambox.sh), advertised on that address, and an `orders` slice on the local engine that
+forwards to it. Needs root (network namespaces, iptables); traffic goes only to 127.0.0.1 and
+10.250.0.0/24."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from stacklet.docker.driver import Driver
+from stacklet.labels import Label
+
+from .conftest import NOTHING, REPO, http, leftovers, run_cli
+
+TEAMBOX_SCRIPT = REPO / "scripts" / "teambox.sh"
+TEAM_ADDRESS = "10.250.0.2"
+TEAM_ENGINE = f"tcp://{TEAM_ADDRESS}:2375"
+SILENT_ENGINE = "tcp://10.250.0.77:2375"  # in the test namespace's subnet, where nothing listens
+SLICE = "rm-remote-orders"
+
+pytestmark = pytest.mark.timeout(1800)  # the first test also builds the shop on the second engine
+
+
+def teambox(command: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(TEAMBOX_SCRIPT), command], capture_output=True, text=True, timeout=300,
+                          check=check)
+
+
+@pytest.fixture(scope="module")
+def team_engine(driver) -> Driver:
+    """The second engine: started for these tests (and stopped after them) unless it already runs."""
+    if os.geteuid() != 0:
+        message = "two-engine tests need root (network namespace, iptables)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    already_up = teambox("status", check=False).returncode == 0
+    started = teambox("up", check=False)
+    assert started.returncode == 0, f"scripts/teambox.sh up failed:\n{started.stdout}\n{started.stderr}"
+    yield Driver(host=TEAM_ENGINE)
+    if not already_up:
+        teambox("down")
+        assert teambox("status", check=False).returncode == 1
+
+
+@pytest.fixture(scope="module")
+def team_baseline(team_engine) -> dict:
+    """The shop baseline on the second engine, advertised on its address; removed at the end."""
+    run_cli("--host", TEAM_ENGINE, "baseline", "up", "--stack", "shop", "--advertise", TEAM_ADDRESS, "--json",
+            timeout=1800)
+    yield json.loads(run_cli("--host", TEAM_ENGINE, "baseline", "status", "--stack", "shop", "--json").stdout)
+    run_cli("--host", TEAM_ENGINE, "baseline", "down", "--stack", "shop", "--json")
+    labels = {Label.BASELINE: "shop"}
+    assert (team_engine.containers(labels), team_engine.networks(labels), team_engine.volumes(labels)) == (
+        [], [], []), "the baseline left something on the second engine"
+
+
+def team_psql(container: str, db: str, sql: str) -> str:
+    return subprocess.run(["docker", "-H", TEAM_ENGINE, "exec", container, "psql", "-U", "shop", "-d", db, "-tAc",
+                           sql], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+
+
+def container_of(status: dict, service: str) -> str:
+    return next(s["container"] for s in [*status["services"], *status.get("proxies", [])] if s["name"] == service)
+
+
+def test_the_baseline_serves_on_the_advertised_address_and_says_so(team_baseline):
+    served = team_baseline["served"]
+    assert team_baseline["ok"] and team_baseline["healthy"]
+    assert served["engine"] == TEAM_ENGINE and served["advertise"] == TEAM_ADDRESS and served["started"]
+    assert set(served["services"]) == {s["name"] for s in team_baseline["services"]}
+    for service, ports in served["services"].items():
+        for address in ports.values():
+            assert address.startswith(f"{TEAM_ADDRESS}:"), (service, address)
+    # reachable from this host (another host, as far as the second engine is concerned)
+    code, _ = http("GET", f"http://{served['services']['catalog']['8084']}/health", timeout=10)
+    assert code == 200
+
+
+def test_plan_names_the_baseline_each_forwarded_service_comes_from(team_baseline):
+    plan = json.loads(run_cli("plan", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE,
+                              "--json").stdout)
+    forwarded = {f["name"]: f for f in plan["forwarded"]}
+    assert set(forwarded) == {"catalog", "fraud", "users"}
+    for name, service in forwarded.items():
+        assert service["engine"] == TEAM_ENGINE and service["started"] == team_baseline["served"]["started"]
+        assert service["baseline"] == "remote" and service["address"].startswith(f"{TEAM_ADDRESS}:"), name
+    text = run_cli("plan", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE).stdout
+    assert f"baseline on {TEAM_ENGINE}, started {team_baseline['served']['started']}" in " ".join(text.split())
+
+
+def test_an_orders_slice_here_forwards_to_the_baseline_there(team_baseline, team_engine, driver):
+    up = json.loads(run_cli("up", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE,
+                            "--name", SLICE, "--json", timeout=1200).stdout)
+    try:
+        status = up["slice"]
+        assert status["healthy"]
+        rid = "rm-remote-rid-1"
+        gateway = next(s for s in status["services"] if s["name"] == "gateway")["endpoints"][0]["host"]
+        code, order = http("POST", f"http://{gateway}/orders",
+                           {"user_id": "u-1", "items": [{"sku": "SKU-0002", "qty": 2}]}, {"X-Request-Id": rid})
+        assert code == 201, order
+        # the forwarded calls reached the second engine's catalog and users
+        for forwarded in ("catalog", "users"):
+            logs = team_engine.container_logs(container_of(team_baseline, forwarded))
+            assert rid in logs, f"the team box's {forwarded} did not see {rid}"
+        # the order is in the slice's own orders-db, not in the team box's
+        assert team_psql(container_of(team_baseline, "orders-db"), "orders",
+                         f"select count(*) from orders where id = '{order['id']}'") == "0"
+        slice_db = container_of(status, "orders-db")
+        assert subprocess.run(["docker", "exec", slice_db, "psql", "-U", "shop", "-d", "orders", "-tAc",
+                               f"select count(*) from orders where id = '{order['id']}'"], capture_output=True,
+                              text=True, check=True).stdout.strip() == "1"
+        # the link proxies' control API refuses requests without the slice's token
+        for proxy in status["proxies"]:
+            assert http("GET", f"http://{proxy['endpoints'][0]['host']}/proxies")[0] == 401
+        assert json.loads(run_cli("fault", "ls", "--slice", SLICE, "--json").stdout)["ok"]
+    finally:
+        run_cli("down", SLICE, "--json")
+    assert leftovers(driver, SLICE) == NOTHING
+
+
+def test_up_fails_fast_naming_an_engine_that_does_not_answer(team_engine):
+    started = time.monotonic()
+    result = run_cli("up", "orders", "--stack", "shop", "--baseline-engine", SILENT_ENGINE, "--name",
+                     "rm-remote-silent", "--json", check=False, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    error = json.loads(result.stdout)
+    assert not error["ok"] and error["error"] == "EngineUnavailable" and SILENT_ENGINE in error["message"]
+    assert time.monotonic() - started < 60
+    assert not driver_has_slice("rm-remote-silent")
+
+
+def driver_has_slice(name: str) -> bool:
+    return bool(Driver().containers({Label.SLICE: name}))
