@@ -28,11 +28,13 @@ from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
-from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
+                                     log_signals, routing, unreached)
+from stacklet.planning.graph import ServiceGraph
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
-from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
-                                    record, regressed)
+from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Routing, Signal, StepResult, Verdict, conclude,
+                                    previous_run, record, regressed)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
@@ -114,26 +116,34 @@ class CheckRun:
             return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
         before = self._snapshot(containers)
         results = []
+        windows = []
         for check, reason in selected:
             if reason:
                 results.append(next(s for s in skipped if s.name == check.name))
                 continue
             self.on_progress(f"check {check.name}")
+            start = time.time()
             results.append(self._run_check(check))
-        after = self._snapshot()
+            windows.append(CheckWindow(check.name, start, time.time()))
+        after = self._snapshot(since=before)
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
         events = self.driver.events({Label.SLICE: self.status.name}, started, until)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
         signals = container_signals(before, after, events) + log_signals(logs, explained)
-        links = link_stats(before, after, self._routes(), self._faults())
-        signals += link_signals(links)
+        traffic = link_traffic(before, after, self._routes(), self._faults())
+        signals += link_signals(traffic)
         self._attach_logs(logs)
-        failures = self.failures + [_signal_failure(s) for s in signals]
+        local = {s.name for s in self.status.services}
+        changed = [name for name in self.status.changed if name in local]
+        graph = ServiceGraph.from_stack(self.stack)
+        routed = routing(changed, results, windows, traffic, {link: t.requests for link, t in after.links.items()},
+                         {name: sorted(set(graph.callers(name)) & local) for name in changed})
+        failures = self.failures + [_signal_failure(s) for s in signals] + _routing_failures(results, routed)
         verdict = conclude(fields, failures, results, healthy=True)
-        return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals,
-                       links=[link for link in links if link.bytes_to_upstream or link.bytes_from_upstream
-                              or link.dial_failures])
+        return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals, routing=routed,
+                       traffic=[t for t in traffic if t.connections or t.bytes_to_upstream or t.bytes_from_upstream
+                                or t.connect_failures])
 
     def _run_check(self, check: CheckSpec) -> CheckResult:
         clock = time.monotonic()
@@ -265,13 +275,16 @@ class CheckRun:
             self.proxies = self.engine.link_proxies(self.status.name)
         return self.proxies
 
-    def _snapshot(self, containers: dict[str, ContainerInfo] | None = None) -> Snapshot:
+    def _snapshot(self, containers: dict[str, ContainerInfo] | None = None, since: Snapshot | None = None) -> Snapshot:
+        """Containers and link counters now; ``since`` a snapshot: with each link's requests after it."""
         snapshot = Snapshot(containers=self._containers() if containers is None else containers)
         for handle in self._link_proxies():
-            try:
-                snapshot.links.update(handle.control.metrics())
-            except LinkProxyError as exc:
-                snapshot.link_errors.append(exc.message)
+            for route in handle.routes:
+                mark = since.links.get(route) if since else None
+                try:
+                    snapshot.links[route] = handle.control.traffic(route, mark.last_seq if mark else None)
+                except LinkProxyError as exc:
+                    snapshot.link_errors.append(exc.message)
         return snapshot
 
     def _routes(self) -> dict[str, tuple[str, str]]:
@@ -337,6 +350,18 @@ class CheckRun:
 def _reachable(endpoint) -> str:
     """The address of an endpoint that works from where stacklet runs."""
     return getattr(endpoint, "address", None) or endpoint.host or endpoint.network
+
+
+def _routing_failures(checks: list[CheckResult], routed: list[Routing]) -> list[Failure]:
+    """One finding when checks passed but nothing of the run reached a changed service."""
+    names = unreached(checks, routed)
+    if not names:
+        return []
+    services = ", ".join(r.service for r in routed)
+    return [Failure(kind="routing", service=routed[0].service if len(routed) == 1 else None,
+                    message=f"{', '.join(names)} passed without reaching {services}: no request or connection "
+                            f"reached the changed {'service' if len(routed) == 1 else 'services'} in the slice",
+                    expected=f"requests to {services} (directly or through a link)", actual="none during the run")]
 
 
 def _signal_failure(signal: Signal) -> Failure:

@@ -30,7 +30,8 @@ class LogLine(BaseModel):
 class Failure(BaseModel):
     """One thing that went wrong, with the evidence an agent needs to fix it."""
 
-    kind: Literal["unhealthy", "check", "signal"]
+    kind: Literal["unhealthy", "check", "signal", "routing"] = Field(
+        description="routing: checks passed without reaching any changed service")
     service: str | None = Field(None, description="the service at fault (or the one the step called)")
     check: str | None = None
     step: str | None = None
@@ -61,6 +62,8 @@ class CheckResult(BaseModel):
     reason: str | None = Field(None, description="why it failed or was skipped")
     seconds: float = 0.0
     steps: list[StepResult] = Field(default_factory=list)
+    reached: list[str] = Field(default_factory=list, description="changed services its requests reached "
+                                                                 "(directly or through a link)")
 
 
 class Signal(BaseModel):
@@ -73,17 +76,44 @@ class Signal(BaseModel):
     lines: list[str] = Field(default_factory=list)
 
 
-class LinkStats(BaseModel):
+class LinkTraffic(BaseModel):
     """Traffic through one link (a name:port served by a link proxy) during the run."""
 
     link: str
+    target: str = Field(description="the service the link leads to")
     proxy: str
     upstream: str
+    protocol: str = Field("auto", description="auto, http or tcp: what the link proxy follows as HTTP")
+    connections: int = 0
+    connect_failures: int = Field(0, description="client connections whose upstream could not be reached")
+    resets: int = 0
     bytes_to_upstream: int = 0
     bytes_from_upstream: int = 0
-    dial_failures: int = 0
-    faults: list[str] = Field(default_factory=list)
+    requests: int = Field(0, description="HTTP requests (on connections followed as HTTP)")
+    responses_5xx: int = 0
+    no_response: int = Field(0, description="requests whose connection ended before the answer")
+    fault_responses: int = Field(0, description="requests answered by an HTTP fault, not the upstream")
+    p50_ms: float | None = Field(None, description="median request duration (head to head)")
+    p99_ms: float | None = None
+    faults: list[str] = Field(default_factory=list, description="fault types in force on the link")
 
+
+class RoutingSource(BaseModel):
+    """Who reached a changed service, and how."""
+
+    source: str = Field(description="`check` (the check's own requests), or the calling service(s)")
+    via: str = Field(description="`direct` (the service's own port in the slice) or the link")
+    requests: int = 0
+    connections: int = 0
+
+
+class Routing(BaseModel):
+    """How much of the run reached one changed service (its copy in the slice)."""
+
+    service: str
+    requests: int = 0
+    connections: int = 0
+    sources: list[RoutingSource] = Field(default_factory=list)
 
 class PreviousRun(BaseModel):
     run_id: str
@@ -110,7 +140,8 @@ class Verdict(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     signals: list[Signal] = Field(default_factory=list)
-    links: list[LinkStats] = Field(default_factory=list)
+    traffic: list[LinkTraffic] = Field(default_factory=list, description="every link that carried traffic")
+    routing: list[Routing] = Field(default_factory=list, description="per changed service running in the slice")
     previous: PreviousRun | None = None
     regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
                                                "and step, or signal and service; log noise aside)")
@@ -118,7 +149,7 @@ class Verdict(BaseModel):
 
 def order_failures(failures: list[Failure]) -> list[Failure]:
     """Unhealthy first, then failed checks (in run order), then signals by severity."""
-    kinds = {"unhealthy": 0, "check": 1, "signal": 2}
+    kinds = {"unhealthy": 0, "check": 1, "routing": 2, "signal": 3}
     rank = {name: i for i, name in enumerate(SIGNAL_ORDER)}
     return sorted(failures, key=lambda f: (kinds[f.kind], rank.get(f.signal or "", 0) if f.kind == "signal" else 0))
 
@@ -133,6 +164,8 @@ def conclude(verdict_fields: dict, failures: list[Failure], checks: list[CheckRe
     parts = [f"{passed} of {len(ran)} checks passed" if ran else "no checks ran (runtime signals only)"]
     if skipped := len(checks) - len(ran):
         parts.append(f"{skipped} skipped")
+    if any(f.kind == "routing" for f in failures):
+        parts.append("no changed service reached")
     if signals:
         parts.append(f"{signals} signal{'s' if signals != 1 else ''}")
     if not healthy:
@@ -151,6 +184,8 @@ def render_text(verdict: Verdict) -> str:
     head = {"passed": "PASSED", "failed": "FAILED", "unhealthy": "UNHEALTHY"}[verdict.verdict]
     lines = [f"{head}  slice {verdict.slice} ({verdict.stack}, changed: {', '.join(verdict.changed) or '-'}) · "
              f"{verdict.summary} · {verdict.seconds:.1f} s"]
+    if verdict.routing:
+        lines.append(routing_line(verdict.routing))
     if verdict.regressed and verdict.previous:
         new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
         lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
@@ -158,7 +193,8 @@ def render_text(verdict: Verdict) -> str:
     for number, failure in enumerate(verdict.failures[:TEXT_FAILURES], start=1):
         lines.append("")
         where = " › ".join(p for p in (failure.check, failure.step) if p)
-        label = {"unhealthy": "not healthy", "check": "check", "signal": f"signal {failure.signal}"}[failure.kind]
+        label = {"unhealthy": "not healthy", "check": "check", "routing": "routing",
+                 "signal": f"signal {failure.signal}"}[failure.kind]
         service = f"[{failure.service}] " if failure.service else ""
         lines.append(f"{number}. {label} {service}{where}".rstrip())
         lines.append(f"   {_cut(failure.message)}")
@@ -180,6 +216,24 @@ def render_text(verdict: Verdict) -> str:
     if skipped:
         lines.append(_cut("skipped: " + "; ".join(skipped), 200))
     return "\n".join(lines)
+
+
+def routing_line(routing: list[Routing]) -> str:
+    """One line: what each changed service received during the run, and from whom."""
+    parts = []
+    for entry in routing:
+        sources = ", ".join(f"{s.source} {_count(s)}" + ("" if s.via == "direct" else f" via {s.via}")
+                            for s in entry.sources)
+        parts.append(f"{entry.service} received {_count(entry)}" + (f" ({sources})" if sources else ""))
+    return "  " + _cut("routing: " + "; ".join(parts), 200)
+
+
+def _count(counted: Routing | RoutingSource) -> str:
+    if not (counted.requests or counted.connections):
+        return "nothing"
+    if counted.requests:
+        return f"{counted.requests} request{'s' if counted.requests != 1 else ''}"
+    return f"{counted.connections} connection{'s' if counted.connections != 1 else ''}"
 
 
 def to_junit(verdict: Verdict) -> str:
@@ -211,6 +265,10 @@ def to_junit(verdict: Verdict) -> str:
              (check.reason if check.outcome == "failed" else None),
              detail="\n\n".join(_failure_detail(f) for f in mine),
              skipped=check.reason if check.outcome == "skipped" else None)
+    routing = [f for f in verdict.failures if f.kind == "routing"]
+    if verdict.routing:
+        case("routing to the changed services", failure=routing[0].message if routing else None,
+             detail="\n\n".join(_failure_detail(f) for f in routing))
     signals = [f for f in verdict.failures if f.kind == "signal"]
     case("runtime signals", failure=f"{len(signals)} signal(s)" if signals else None,
          detail="\n\n".join(_failure_detail(f) for f in signals))
@@ -321,6 +379,8 @@ def _failing_name(failure: Failure) -> str:
         return " › ".join(p for p in (failure.check, failure.step) if p)
     if failure.kind == "signal":
         return f"{failure.signal} {failure.service}"
+    if failure.kind == "routing":
+        return f"routing {failure.service}"
     return f"unhealthy {failure.service}"
 
 
