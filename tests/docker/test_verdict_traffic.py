@@ -1,0 +1,140 @@
+"""Per-link traffic and the routing proof in the verdict, on a real `orders` slice of the shop.
+
+The shop is copied into a temporary folder and gets three extra checks: an order placed through
+the gateway (so `orders` is reached through its link), a check that only reads products through
+the gateway (it never reaches `orders`), and a bounded loop of orders sent from the host while an
+`http_error` fault answers a share of the calls from orders to payments.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import NOTHING, REPO, leftovers, run_cli
+
+SLICE = "vd-orders"
+ORDERS_SENT = 40
+
+EXTRA_CHECKS = """
+  - name: order-via-gateway
+    description: an order placed and read back through the gateway
+    services: [orders]
+    steps:
+      - name: place
+        service: gateway
+        method: POST
+        path: /orders
+        json: {user_id: u-1, items: [{sku: SKU-0003, qty: 1}], idempotency_key: "vd-${run}-gw"}
+        expect: {status: 201}
+        capture: {order_id: $.id}
+      - name: read-back
+        service: gateway
+        path: /orders/${order_id}
+        expect: {status: 200}
+  - name: products-only
+    description: reads the catalog through the gateway, never reaching orders
+    services: [orders]
+    steps:
+      - name: list
+        service: gateway
+        path: /products
+        expect: {status: 200}
+  - name: orders-under-a-payments-fault
+    description: a bounded loop of orders from the host; every answer's status is written to a file
+    services: [orders]
+    command:
+      timeout_s: 120
+      run: >-
+        for i in $(seq %(count)d); do
+        curl -s -o /dev/null -w '%%{http_code}\\n' -X POST -H 'Content-Type: application/json'
+        -d "{\\"user_id\\": \\"u-1\\", \\"items\\": [{\\"sku\\": \\"SKU-0003\\", \\"qty\\": 1, \\"price_cents\\": 1299}],
+        \\"idempotency_key\\": \\"vd-load-$$-$i\\"}" "http://$STACKLET_ADDR_ORDERS/orders" >> %(out)s; done
+"""
+
+
+@pytest.fixture(scope="module")
+def statuses_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("vd-statuses") / "statuses.txt"
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory, statuses_file) -> Path:
+    root = tmp_path_factory.mktemp("vd-shop")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("stacks/shop", "seeds/shop", "faults"):
+        shutil.copytree(REPO / part, root / part, ignore=ignore)
+    stack_file = root / "stacks" / "shop" / "stack.yaml"
+    extra = EXTRA_CHECKS % {"count": ORDERS_SENT, "out": statuses_file}
+    stack_file.write_text(stack_file.read_text().rstrip("\n") + "\n" + extra)
+    return root / "stacks" / "shop"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    return {"STACKLET_HOME": str(tmp_path_factory.mktemp("vd-stacklet-home"))}
+
+
+@pytest.fixture(scope="module")
+def slice_up(shop_baseline, copy, env, driver):
+    try:
+        result = run_cli("up", "orders", "--stack", str(copy), "--name", SLICE, "--json", env=env)
+        yield json.loads(result.stdout)["slice"]
+    finally:
+        run_cli("down", SLICE, env=env, check=False)
+        assert leftovers(driver, SLICE) == NOTHING
+
+
+def check_json(env: dict, *only: str) -> tuple[int, dict]:
+    args = [arg for name in only for arg in ("--only", name)]
+    result = run_cli("check", SLICE, "--json", *args, env=env, check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def links_of(verdict: dict) -> dict[str, dict]:
+    return {link["link"]: link for link in verdict["traffic"]}
+
+
+def test_link_counts_agree_with_the_requests_the_check_sent(slice_up, env):
+    code, verdict = check_json(env, "order-via-gateway")
+    assert code == 0 and verdict["verdict"] == "passed", verdict["failures"]
+    links = links_of(verdict)
+    # two steps through the gateway: each becomes exactly one request on the gateway's link to orders
+    assert links["orders"]["requests"] == 2 and links["orders"]["responses_5xx"] == 0
+    assert links["orders"]["p50_ms"] is not None and links["orders"]["p99_ms"] >= links["orders"]["p50_ms"]
+    # placing one order charges once (orders -> payments) and prices one item (gateway -> catalog, forwarded)
+    assert links["payments"]["requests"] == 1 and links["catalog"]["requests"] == 1
+    assert links["orders-db"]["bytes_to_upstream"] > 0
+    [routing] = verdict["routing"]
+    assert routing["service"] == "orders" and routing["requests"] == 2
+    assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("gateway", "orders", 2)]
+    assert verdict["checks"][0]["reached"] == ["orders"]
+
+
+def test_a_check_that_never_reaches_orders_is_flagged(slice_up, env):
+    code, verdict = check_json(env, "products-only")
+    assert code == 1 and verdict["verdict"] == "failed"
+    [finding] = verdict["failures"]
+    assert (finding["kind"], finding["service"]) == ("routing", "orders")
+    assert "products-only passed without reaching orders" in finding["message"]
+    assert links_of(verdict)["catalog"]["requests"] == 1 and "orders" not in links_of(verdict)
+    text = run_cli("check", SLICE, "--only", "products-only", env=env, check=False).stdout
+    assert "  routing: orders received nothing" in text.splitlines()
+
+
+def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts(slice_up, env, statuses_file):
+    run_cli("fault", "add", "payments", "http_error", "status=502", "toxicity=0.5", "--slice", SLICE, env=env)
+    try:
+        _, verdict = check_json(env, "orders-under-a-payments-fault")
+    finally:
+        run_cli("fault", "clear", "--slice", SLICE, env=env)
+    statuses = statuses_file.read_text().split()
+    assert len(statuses) == ORDERS_SENT and set(statuses) <= {"201", "502"}, statuses
+    payments = links_of(verdict)["payments"]
+    assert payments["faults"] == ["http_error"] and payments["requests"] == ORDERS_SENT
+    # about half, and exactly the orders that answered 502: each failed charge fails its order
+    assert 8 <= payments["fault_responses"] <= 32
+    assert payments["responses_5xx"] == payments["fault_responses"] == statuses.count("502")
