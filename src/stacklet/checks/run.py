@@ -28,6 +28,7 @@ from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
+from stacklet.checks.evidence import Entry, entries, failing_service, of_request
 from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
                                      log_signals, routing, unreached)
 from stacklet.planning.graph import ServiceGraph
@@ -97,6 +98,7 @@ class CheckRun:
         self.failures: list[Failure] = []
         self.expected_errors: set[str] = set()  # request ids of steps that asked for a 5xx
         self.proxies: list[LinkProxyHandle] | None = None
+        self.windows: dict[int, tuple[float, float]] = {}  # id of a step's failure -> when the step ran (Unix s)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -129,11 +131,11 @@ class CheckRun:
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
         events = self.driver.events({Label.SLICE: self.status.name}, started, until)
+        evidence = self._attach_logs(logs)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
-        signals = container_signals(before, after, events) + log_signals(logs, explained)
+        signals = container_signals(before, after, events) + log_signals(logs, explained, evidence)
         traffic = link_traffic(before, after, self._routes(), self._faults())
         signals += link_signals(traffic)
-        self._attach_logs(logs)
         local = {s.name for s in self.status.services}
         changed = [name for name in self.status.changed if name in local]
         graph = ServiceGraph.from_stack(self.stack)
@@ -156,9 +158,11 @@ class CheckRun:
         else:
             variables: dict[str, Any] = {"run": self.run_id, "slice": self.status.name}
             for index, step in enumerate(check.steps):
+                start = time.time()
                 step_result, failure = self._run_step(check, index, step, variables)
                 result.steps.append(step_result)
                 if failure:
+                    self.windows[id(failure)] = (start, time.time())
                     result.outcome, result.reason = "failed", f"step {step.name}: {failure.message}"
                     self.failures.append(failure)
                     break
@@ -298,31 +302,55 @@ class CheckRun:
         return faults
 
     def _logs_since(self, since: datetime) -> list[ServiceLogs]:
+        """Each service's log entries since ``since``: lines, tracebacks joined, with their times."""
         local = [s for s in self.status.services]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            texts = list(pool.map(lambda s: self.driver.container_logs(s.container, since=since), local))
-        return [ServiceLogs(service=s.name, lines=text.splitlines(), settings=self.stack.service_meta(s.name).signals)
-                for s, text in zip(local, texts)]
+            texts = list(pool.map(lambda s: self.driver.container_logs(s.container, since=since, timestamps=True),
+                                  local))
+        logs = []
+        for service, text in zip(local, texts):
+            found = entries(service.name, text)
+            logs.append(ServiceLogs(service=service.name, lines=[e.text for e in found], times=[e.time for e in found],
+                                    settings=self.stack.service_meta(service.name).signals))
+        return logs
 
-    def _attach_logs(self, logs: list[ServiceLogs]) -> None:
-        """Give each check failure the lines of its request first, then error lines of the run.
+    def _attach_logs(self, logs: list[ServiceLogs]) -> set[tuple[str, str]]:
+        """Give each check failure the log entries of its request, and name the service that failed.
 
-        Among the request's lines, error lines come first, and those of the service the step called
-        before those of other services; otherwise the services' own order is kept.
+        The request's entries are those with its request id or, when no line carries it, the error
+        and 5xx entries logged while its step ran (returned as (service, entry): they are the
+        failure's evidence, not signals of their own). Error entries come first, those of the failing
+        service before others; a failure found by id, or with no evidence, then gets the run's error
+        lines. The failing service is the one whose error came first.
         """
         errors = {entry.service: re.compile(entry.settings.error_pattern) for entry in logs}
+        statuses = {entry.service: re.compile(entry.settings.request_pattern) for entry in logs}
+        flat = [Entry(service=e.service, text=text, time=e.times[i] if i < len(e.times) else None)
+                for e in logs for i, text in enumerate(e.lines)]
+
+        def is_error(entry: Entry) -> bool:
+            return bool(errors[entry.service].search(entry.text))
+
+        def is_server_error(entry: Entry) -> bool:
+            match = statuses[entry.service].search(entry.text)
+            return bool(match and match.group("status").startswith("5"))
+
+        grouped: set[tuple[str, str]] = set()
         for failure in self.failures:
-            mine: list[tuple[bool, bool, LogLine]] = []
-            if failure.request_id:
-                mine = [(not errors[e.service].search(line), e.service != failure.service,
-                         LogLine(service=e.service, line=line))
-                        for e in logs for line in e.lines if failure.request_id in line]
-            picked = [log for *_, log in sorted(mine, key=lambda item: item[:2])]
-            picked += [LogLine(service=entry.service, line=line) for entry in logs for line in entry.lines
-                       if errors[entry.service].search(line)
-                       and not (failure.request_id and failure.request_id in line)]
+            evidence, by_id = of_request(flat, failure.request_id, self.windows.get(id(failure)), is_error,
+                                         is_server_error)
+            if failure.kind == "check":
+                failure.service = failing_service(evidence, is_error, failure.service)
+            mine = sorted(evidence, key=lambda e: (not is_error(e), e.service != failure.service, e.time or 0.0))
+            picked = [LogLine(service=e.service, line=e.text) for e in mine]
+            if by_id or not evidence:
+                picked += [LogLine(service=e.service, line=e.text) for e in flat
+                           if is_error(e) and not (failure.request_id and failure.request_id in e.text)]
+            else:
+                grouped |= {(e.service, e.text) for e in evidence}
             unique = {(log.service, log.line): log for log in reversed(picked)}  # the first of duplicates
             failure.logs = (failure.logs + list(reversed(unique.values())))[:LOGS_PER_FAILURE]
+        return grouped
 
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []

@@ -33,8 +33,9 @@ class ServiceLogs:
     """The lines a service logged during the run, and how to read them."""
 
     service: str
-    lines: list[str]
+    lines: list[str]  # entries: a line, or a whole traceback
     settings: ServiceSignals
+    times: list[float | None] = field(default_factory=list)  # of each entry, Unix seconds, when known
 
 
 def container_signals(before: Snapshot, after: Snapshot, events: list[ContainerEvent]) -> list[Signal]:
@@ -64,11 +65,13 @@ def container_signals(before: Snapshot, after: Snapshot, events: list[ContainerE
     return signals
 
 
-def log_signals(logs: list[ServiceLogs], explained_request_ids: set[str]) -> list[Signal]:
+def log_signals(logs: list[ServiceLogs], explained_request_ids: set[str],
+                explained_lines: set[tuple[str, str]] = frozenset()) -> list[Signal]:
     """5xx responses and error-level lines in the services' logs.
 
     Lines that carry an explained request id are not signals: a step that expected an error
-    status asked for it, and a failed step already reports the lines of its request.
+    status asked for it, and a failed step already reports the lines of its request; nor are
+    ``explained_lines`` (service, line), the evidence of a failed step found by its time.
     """
     signals: list[Signal] = []
     for entry in logs:
@@ -78,7 +81,8 @@ def log_signals(logs: list[ServiceLogs], explained_request_ids: set[str]) -> lis
         server_errors: list[str] = []
         error_lines: list[str] = []
         for line in entry.lines:
-            if any(p.search(line) for p in ignore) or any(rid in line for rid in explained_request_ids):
+            if (any(p.search(line) for p in ignore) or any(rid in line for rid in explained_request_ids)
+                    or (entry.service, line) in explained_lines):
                 continue
             match = request.search(line)
             if match and match.group("status").startswith("5"):

@@ -32,7 +32,8 @@ class Failure(BaseModel):
 
     kind: Literal["unhealthy", "check", "signal", "routing"] = Field(
         description="routing: checks passed without reaching any changed service")
-    service: str | None = Field(None, description="the service at fault (or the one the step called)")
+    service: str | None = Field(None, description="the service that failed: for a check, the one whose error "
+                                                  "came first in its request's logs (else the one the step called)")
     check: str | None = None
     step: str | None = None
     signal: str | None = Field(None, description=f"for kind=signal: one of {', '.join(SIGNAL_ORDER)}")
@@ -40,7 +41,8 @@ class Failure(BaseModel):
     expected: str | None = None
     actual: str | None = None
     request_id: str | None = Field(None, description="X-Request-Id of the failing request")
-    logs: list[LogLine] = Field(default_factory=list, description="lines of the failing request first")
+    logs: list[LogLine] = Field(default_factory=list, description="entries of the failing request first (a "
+                                                                  "traceback is one entry, its lines joined by \\n)")
 
 
 class StepResult(BaseModel):
@@ -204,7 +206,9 @@ def render_text(verdict: Verdict) -> str:
         if failure.request_id:
             lines.append(f"   request id: {failure.request_id}")
         for log in failure.logs[:TEXT_LOG_LINES]:
-            lines.append(f"   | {log.service}: {_cut(log.line, TEXT_LOG_WIDTH)}")
+            first, *rest = log.line.split("\n")  # a traceback is one entry, shown whole
+            lines.append(f"   | {log.service}: {_cut(first, TEXT_LOG_WIDTH)}")
+            lines += [f"   |   {_cut(more, TEXT_LOG_WIDTH)}" for more in rest]
     if len(verdict.failures) > TEXT_FAILURES:
         lines.append(f"\n… {len(verdict.failures) - TEXT_FAILURES} more failures (`stacklet check --json` has all)")
     passed = [c.name for c in verdict.checks if c.outcome == "passed"]
