@@ -95,8 +95,10 @@ def test_the_orders_slice_passes(slice_up, env, tmp_path):
     assert ran == {"place-order": "passed", "idempotent-payment-retry": "passed",
                    "out-of-stock-rejection": "passed", "fraud-rejection": "passed"}
     assert verdict["failures"] == []
-    assert verdict["links"] and all(link["bytes_to_upstream"] > 0 for link in verdict["links"])
-    assert {link["link"].split(":")[0] for link in verdict["links"]} >= {"orders-db", "payments", "inventory"}
+    assert verdict["traffic"] and all(link["connections"] or link["bytes_to_upstream"] for link in verdict["traffic"])
+    assert {link["target"] for link in verdict["traffic"]} >= {"orders-db", "payments", "inventory"}
+    [routing] = verdict["routing"]
+    assert routing["service"] == "orders" and routing["requests"] >= 1
 
     junit = tmp_path / "reports" / "check.xml"
     text = check(env, "--junit", str(junit))
