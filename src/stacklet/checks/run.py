@@ -28,6 +28,7 @@ from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
+from stacklet.checks.load import judge, run_load
 from stacklet.checks.evidence import Entry, entries, failing_service, of_request
 from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
                                      log_signals, routing, unreached)
@@ -190,6 +191,8 @@ class CheckRun:
                                    expected=None if expected is None else _clip(_show(expected)),
                                    actual=None if actual is None else _clip(_show(actual)))
 
+        if step.load:
+            return self._run_load(step, headers, variables, result, fail)
         body = substitute(step.json_, variables) if step.json_ is not None else None
         clock = time.monotonic()
         try:
@@ -223,6 +226,35 @@ class CheckRun:
                 return fail(f"cannot capture {variable}: {path} is not in the response",
                             expected=f"a value at {path}", actual=response.text)
             variables[variable] = found[0]
+        result.passed = True
+        return result, None
+
+    def _run_load(self, step: HttpStep, headers: dict[str, str], variables: dict[str, Any], result: StepResult,
+                  fail: Callable[..., tuple[StepResult, Failure]]) -> tuple[StepResult, Failure | None]:
+        """Send the step ``load.requests`` times (``${i}`` its number, request ids ``<id>-<i>``) and judge them."""
+        address = self._address(step.service, step.port)
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=step.load.concurrency))
+
+        def send(number: int) -> tuple[int | None, float]:
+            mine = {**variables, "i": number}
+            clock = time.monotonic()
+            try:
+                response = session.request(
+                    step.method, f"http://{address}{substitute(step.path, mine)}",
+                    json=substitute(step.json_, mine) if step.json_ is not None else None,
+                    headers={**headers, REQUEST_ID_HEADER: f"{result.request_id}-{number}"}, timeout=step.timeout_s)
+            except requests.RequestException:
+                return None, (time.monotonic() - clock) * 1000
+            return response.status_code, round((time.monotonic() - clock) * 1000, 2)
+
+        self.expected_errors.add(result.request_id)  # its errors are judged together, by load.expect
+        with session:
+            result.load = run_load(step.load, send, step.expect.statuses())
+        result.ms = result.load.p50_ms
+        problem = judge(result.load, step.load)
+        if problem:
+            return fail(f"{step.method} {step.path} under load: {problem[0]}", expected=problem[1], actual=problem[2])
         result.passed = True
         return result, None
 

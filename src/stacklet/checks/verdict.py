@@ -45,6 +45,21 @@ class Failure(BaseModel):
                                                                   "traceback is one entry, its lines joined by \\n)")
 
 
+class LoadResult(BaseModel):
+    """What a load step's requests achieved together."""
+
+    requests: int = Field(description="requests answered or failed (fewer than asked when duration_s ran out)")
+    concurrency: int
+    seconds: float
+    errors: int = Field(description="no answer, or a status the step did not expect (default: 5xx)")
+    error_rate: float
+    requests_per_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    statuses: dict[str, int] = Field(default_factory=dict, description="status (or `no answer`) -> count")
+
+
 class StepResult(BaseModel):
     name: str
     service: str
@@ -54,6 +69,7 @@ class StepResult(BaseModel):
     passed: bool
     request_id: str | None = None
     error: str | None = None
+    load: LoadResult | None = Field(None, description="for a `load:` step: the figures of all its requests")
 
 
 class CheckResult(BaseModel):
