@@ -2,8 +2,8 @@
 
 The shop is copied into a temporary folder and gets three extra checks: an order placed through
 the gateway (so `orders` is reached through its link), a check that only reads products through
-the gateway (it never reaches `orders`), and a bounded loop of orders sent from the host while an
-`http_error` fault answers a share of the calls from orders to payments.
+the gateway (it never reaches `orders`), and a bounded burst of orders sent while an
+`http_error` fault answers a share of the calls from orders to payments (a load step).
 """
 
 from __future__ import annotations
@@ -44,31 +44,27 @@ EXTRA_CHECKS = """
         path: /products
         expect: {status: 200}
   - name: orders-under-a-payments-fault
-    description: a bounded loop of orders from the host; every answer's status is written to a file
+    description: a bounded burst of orders, every one expected to be placed
     services: [orders]
-    command:
-      timeout_s: 120
-      run: >-
-        for i in $(seq %(count)d); do
-        curl -s -o /dev/null -w '%%{http_code}\\n' -X POST -H 'Content-Type: application/json'
-        -d "{\\"user_id\\": \\"u-1\\", \\"items\\": [{\\"sku\\": \\"SKU-0003\\", \\"qty\\": 1, \\"price_cents\\": 1299}],
-        \\"idempotency_key\\": \\"vd-load-$$-$i\\"}" "http://$STACKLET_ADDR_ORDERS/orders" >> %(out)s; done
+    steps:
+      - name: burst
+        service: orders
+        method: POST
+        path: /orders
+        json: {user_id: u-1, items: [{sku: SKU-0003, qty: 1, price_cents: 1299}], idempotency_key: "vd-${run}-${i}"}
+        expect: {status: 201}
+        load: {requests: %(count)d, concurrency: 4, duration_s: 120, expect: {error_rate: 0.0}}
 """
 
 
 @pytest.fixture(scope="module")
-def statuses_file(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("vd-statuses") / "statuses.txt"
-
-
-@pytest.fixture(scope="module")
-def copy(tmp_path_factory, statuses_file) -> Path:
+def copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("vd-shop")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for part in ("stacks/shop", "seeds/shop", "faults"):
         shutil.copytree(REPO / part, root / part, ignore=ignore)
     stack_file = root / "stacks" / "shop" / "stack.yaml"
-    extra = EXTRA_CHECKS % {"count": ORDERS_SENT, "out": statuses_file}
+    extra = EXTRA_CHECKS % {"count": ORDERS_SENT}
     stack_file.write_text(stack_file.read_text().rstrip("\n") + "\n" + extra)
     return root / "stacks" / "shop"
 
@@ -125,16 +121,24 @@ def test_a_check_that_never_reaches_orders_is_flagged(slice_up, env):
     assert "  routing: orders received nothing" in text.splitlines()
 
 
-def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts(slice_up, env, statuses_file):
+def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts_and_fails_a_load_step(slice_up, env):
     run_cli("fault", "add", "payments", "http_error", "status=502", "toxicity=0.5", "--slice", SLICE, env=env)
     try:
-        _, verdict = check_json(env, "orders-under-a-payments-fault")
+        code, verdict = check_json(env, "orders-under-a-payments-fault")
     finally:
         run_cli("fault", "clear", "--slice", SLICE, env=env)
-    statuses = statuses_file.read_text().split()
-    assert len(statuses) == ORDERS_SENT and set(statuses) <= {"201", "502"}, statuses
+    assert code == 1 and verdict["verdict"] == "failed"
+    [step] = verdict["checks"][0]["steps"]
+    load = step["load"]
+    assert load["requests"] == ORDERS_SENT and set(load["statuses"]) <= {"201", "502"}, load
     payments = links_of(verdict)["payments"]
     assert payments["faults"] == ["http_error"] and payments["requests"] == ORDERS_SENT
     # about half, and exactly the orders that answered 502: each failed charge fails its order
     assert 8 <= payments["fault_responses"] <= 32
-    assert payments["responses_5xx"] == payments["fault_responses"] == statuses.count("502")
+    assert payments["responses_5xx"] == payments["fault_responses"] == load["statuses"].get("502", 0)
+    assert load["errors"] == payments["fault_responses"]
+    first = verdict["failures"][0]
+    assert (first["kind"], first["check"], first["step"]) == ("check", "orders-under-a-payments-fault", "burst")
+    assert first["message"].startswith("POST /orders under load: ") and first["expected"] == "error rate at most 0.0%"
+    [routing] = verdict["routing"]
+    assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("check", "direct", ORDERS_SENT)]

@@ -165,10 +165,12 @@ def routing(changed: list[str], checks: list[CheckResult], windows: list[CheckWi
     """
     entries = []
     for service in changed:
-        direct = [(c.name, s) for c in checks for s in c.steps if s.service == service and s.status is not None]
+        direct = [(c.name, s) for c in checks for s in c.steps
+                  if s.service == service and (s.status is not None or (s.load and s.load.requests))]
         entry = Routing(service=service)
         if direct:
-            entry.sources.append(RoutingSource(source="check", via="direct", requests=len(direct)))
+            sent = sum(s.load.requests if s.load else 1 for _, s in direct)
+            entry.sources.append(RoutingSource(source="check", via="direct", requests=sent))
         for checked, _ in direct:
             _mark(checks, checked, service)
         for link in (t for t in traffic if t.target == service and (t.requests or t.connections)):

@@ -204,6 +204,7 @@ def render_text(verdict: Verdict) -> str:
              f"{verdict.summary} · {verdict.seconds:.1f} s"]
     if verdict.routing:
         lines.append(routing_line(verdict.routing))
+    lines += [load_line(check.name, step) for check in verdict.checks for step in check.steps if step.load]
     if verdict.regressed and verdict.previous:
         new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
         lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
@@ -246,6 +247,13 @@ def routing_line(routing: list[Routing]) -> str:
                             for s in entry.sources)
         parts.append(f"{entry.service} received {_count(entry)}" + (f" ({sources})" if sources else ""))
     return "  " + _cut("routing: " + "; ".join(parts), 200)
+
+
+def load_line(check: str, step: StepResult) -> str:
+    """One line of a load step's figures."""
+    load = step.load
+    return (f"  load {check} › {step.name} [{step.service}]: {load.requests} requests at {load.concurrency} "
+            f"({load.requests_per_s:g}/s), p50 {load.p50_ms} ms, p99 {load.p99_ms} ms, errors {load.error_rate:.1%}")
 
 
 def _count(counted: Routing | RoutingSource) -> str:

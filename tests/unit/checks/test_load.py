@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from stacklet.checks.load import judge, run_load, summarise
+from stacklet.checks.verdict import load_line
 from stacklet.config.checkspec import CheckSpec, LoadSpec, undefined_placeholders
 
 from .test_checks import http_run, local_api  # noqa: F401  (the fixture)
@@ -86,6 +87,8 @@ def test_a_load_step_against_a_local_server(local_api):  # noqa: F811
     assert result.outcome == "passed", result
     load = result.steps[0].load
     assert (load.requests, load.errors, load.statuses) == (30, 0, {"201": 30})
+    line = load_line("burst", result.steps[0])
+    assert line.startswith("  load burst › place [api]: 30 requests at 4 (") and line.endswith("errors 0.0%")
     strict = CheckSpec.model_validate({"name": "burst", "steps": [
         {"name": "place", "service": "api", "method": "POST", "path": "/orders", "json": {"key": "k"},
          "expect": {"status": 200}, "load": {"requests": 10, "expect": {"error_rate": 0.5}}}]})

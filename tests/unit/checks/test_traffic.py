@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stacklet.checks.load import summarise
 from stacklet.checks.run import _routing_failures
 from stacklet.checks.signals import (CheckWindow, Snapshot, link_signals, link_traffic, percentile, routing,
                                      unreached)
@@ -81,16 +82,18 @@ def link(target: str, requests: int = 0, connections: int = 0):
 
 class TestRouting:
     def test_direct_steps_and_caller_links_are_counted_by_source(self):
+        burst = step("orders", None).model_copy(update={"load": summarise([(201, 5.0)] * 3, [], 1, 1.0)})
         checks = [CheckResult(name="place", kind="http", outcome="passed", steps=[step("orders"), step("orders")]),
+                  CheckResult(name="burst", kind="http", outcome="passed", steps=[burst]),
                   CheckResult(name="via-gateway", kind="http", outcome="passed", steps=[step("gateway")])]
         records = {"orders": [ProxyTraffic.model_validate(DOCUMENTED).requests[0]]}
         windows = [CheckWindow("place", 0, 1), CheckWindow("via-gateway", 1795833012.0, 1795833013.0)]
         [entry] = routing(["orders"], checks, windows, [link("orders", requests=3, connections=1)], records,
                           {"orders": ["gateway"]})
-        assert (entry.service, entry.requests, entry.connections) == ("orders", 5, 1)
-        assert [(s.source, s.via, s.requests) for s in entry.sources] == [("check", "direct", 2),
+        assert (entry.service, entry.requests, entry.connections) == ("orders", 8, 1)
+        assert [(s.source, s.via, s.requests) for s in entry.sources] == [("check", "direct", 5),
                                                                            ("gateway", "orders", 3)]
-        assert [c.reached for c in checks] == [["orders"], ["orders"]]
+        assert [c.reached for c in checks] == [["orders"], ["orders"], ["orders"]]
         assert unreached(checks, [entry]) == []
 
     def test_a_run_that_reached_no_changed_service_is_flagged(self):
