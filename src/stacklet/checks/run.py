@@ -16,7 +16,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import requests
 
@@ -29,6 +29,7 @@ from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
 from stacklet.checks.load import judge, run_load
+from stacklet.checks.regressions import figures, previous_passing, regressions
 from stacklet.checks.evidence import Entry, entries, failing_service, of_request
 from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
                                      log_signals, routing, unreached)
@@ -72,8 +73,13 @@ def select_checks(checks: list[CheckSpec], changed: list[str], local: list[str],
 
 
 def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: list[str] | None = None,
-               on_progress: ProgressSink = lambda message: None, keep_history: bool = True) -> Verdict:
-    """Run the slice's relevant checks and collect runtime signals; record the verdict in its history."""
+               on_progress: ProgressSink = lambda message: None, keep_history: bool = True,
+               reference: Literal["previous"] | None = None) -> Verdict:
+    """Run the slice's relevant checks and collect runtime signals; record the verdict in its history.
+
+    ``reference="previous"`` compares the figures of each link and load step with the slice's
+    previous passing run and names the regressions.
+    """
     stack = engine.stack_of(name)
     status = engine.status(name)
     run = CheckRun(engine, stack, status, on_progress)
@@ -81,8 +87,16 @@ def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: 
                                         run_all=run_all, names=names))
     verdict.previous = previous_run(engine.workdir, name)
     verdict.regressed = regressed(verdict, verdict.previous)
+    measured = figures(verdict)
+    if reference == "previous":
+        before = previous_passing(engine.workdir, name)
+        if before:
+            verdict.reference = f"the previous passing run {before.run_id} ({before.started})"
+            verdict.regressions = regressions(measured, before.figures)
+        else:
+            verdict.reference = "no previous passing run with traffic (nothing to compare)"
     if keep_history:
-        record(ensure_workdir(engine.workdir), verdict)
+        record(ensure_workdir(engine.workdir), verdict, measured)
     return verdict
 
 
@@ -135,13 +149,15 @@ class CheckRun:
         evidence = self._attach_logs(logs)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
         signals = container_signals(before, after, events) + log_signals(logs, explained, evidence)
-        traffic = link_traffic(before, after, self._routes(), self._faults())
-        signals += link_signals(traffic)
         local = {s.name for s in self.status.services}
-        changed = [name for name in self.status.changed if name in local]
         graph = ServiceGraph.from_stack(self.stack)
+        callers = {route.split(":")[0]: sorted(set(graph.callers(route.split(":")[0])) & local)
+                   for route in after.links}
+        traffic = link_traffic(before, after, self._routes(), self._faults(), callers)
+        signals += link_signals(traffic)
+        changed = [name for name in self.status.changed if name in local]
         routed = routing(changed, results, windows, traffic, {link: t.requests for link, t in after.links.items()},
-                         {name: sorted(set(graph.callers(name)) & local) for name in changed})
+                         {name: callers.get(name) or sorted(set(graph.callers(name)) & local) for name in changed})
         failures = self.failures + [_signal_failure(s) for s in signals] + _routing_failures(results, routed)
         verdict = conclude(fields, failures, results, healthy=True)
         return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals, routing=routed,

@@ -100,8 +100,9 @@ def log_signals(logs: list[ServiceLogs], explained_request_ids: set[str],
 
 
 def link_traffic(before: Snapshot, after: Snapshot, routes: dict[str, tuple[str, str]],
-                 faults: dict[str, list[str]]) -> list[LinkTraffic]:
-    """Traffic per link during the run; ``routes`` maps link name -> (proxy, upstream)."""
+                 faults: dict[str, list[str]], callers: dict[str, list[str]] | None = None) -> list[LinkTraffic]:
+    """Traffic per link during the run; ``routes`` maps link name -> (proxy, upstream), ``callers``
+    a target to the slice's services that call it."""
     traffic = []
     for link, now in sorted(after.links.items()):
         then = before.links[link].stats if link in before.links else ProxyCounters()
@@ -109,7 +110,7 @@ def link_traffic(before: Snapshot, after: Snapshot, routes: dict[str, tuple[str,
         proxy, upstream = routes.get(link, ("?", "?"))
         durations = sorted(r.duration_ms for r in now.requests if r.duration_ms is not None)
         traffic.append(LinkTraffic(
-            link=link, target=link.split(":")[0], proxy=proxy, upstream=upstream, protocol=now.protocol,
+            link=link, target=link.split(":")[0], callers=(callers or {}).get(link.split(":")[0], []), proxy=proxy, upstream=upstream, protocol=now.protocol,
             connections=_grew(stats.connections_total, then.connections_total),
             connect_failures=_grew(stats.connect_failures, then.connect_failures),
             resets=_grew(stats.resets, then.resets),

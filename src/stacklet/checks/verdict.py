@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 EXIT_CODES = {"passed": 0, "failed": 1, "unhealthy": 2}
 SIGNAL_ORDER = ("exit", "oom", "restart", "unhealthy", "http_5xx", "error_log", "link_errors")
 TEXT_FAILURES = 6
+TEXT_REGRESSIONS = 3
 TEXT_LOG_LINES = 5
 TEXT_LOG_WIDTH = 200
 TRUNCATE = 160
@@ -99,6 +100,7 @@ class LinkTraffic(BaseModel):
 
     link: str
     target: str = Field(description="the service the link leads to")
+    callers: list[str] = Field(default_factory=list, description="the slice's services that call it")
     proxy: str
     upstream: str
     protocol: str = Field("auto", description="auto, http or tcp: what the link proxy follows as HTTP")
@@ -133,6 +135,27 @@ class Routing(BaseModel):
     connections: int = 0
     sources: list[RoutingSource] = Field(default_factory=list)
 
+class Figure(BaseModel):
+    """The comparable figures of one link or load step in a run (kept in the slice's history)."""
+
+    name: str = Field(description="`caller → target` for a link, `check › step [service]` for a load step")
+    requests: int
+    requests_per_s: float
+    p99_ms: float | None = None
+    error_rate: float = Field(description="5xx (a link) or errors (a load step) per request")
+
+
+class Regression(BaseModel):
+    """A figure that got worse than in the reference run."""
+
+    name: str
+    p99_ms_before: float | None = None
+    p99_ms_after: float | None = None
+    error_rate_before: float
+    error_rate_after: float
+    line: str = Field(description="one line, e.g. `orders → payments: p99 38 ms → 2,140 ms (x56) under 20 req/s`")
+
+
 class PreviousRun(BaseModel):
     run_id: str
     started: str
@@ -160,6 +183,10 @@ class Verdict(BaseModel):
     signals: list[Signal] = Field(default_factory=list)
     traffic: list[LinkTraffic] = Field(default_factory=list, description="every link that carried traffic")
     routing: list[Routing] = Field(default_factory=list, description="per changed service running in the slice")
+    reference: str | None = Field(None, description="what `regressions` compare with: the previous passing run "
+                                                    "(`--reference previous`), by run id and start")
+    regressions: list[Regression] = Field(default_factory=list, description="links and load steps whose p99 at "
+                                                                            "least doubled or error rate grew")
     previous: PreviousRun | None = None
     regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
                                                "and step, or signal and service; log noise aside)")
@@ -205,6 +232,10 @@ def render_text(verdict: Verdict) -> str:
     if verdict.routing:
         lines.append(routing_line(verdict.routing))
     lines += [load_line(check.name, step) for check in verdict.checks for step in check.steps if step.load]
+    if verdict.reference:
+        lines.append(f"  against {verdict.reference}: " + ("no regressions" if not verdict.regressions else
+                                                         f"{len(verdict.regressions)} regression(s)"))
+        lines += [f"    {_cut(regression.line, 160)}" for regression in verdict.regressions[:TEXT_REGRESSIONS]]
     if verdict.regressed and verdict.previous:
         new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
         lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
@@ -331,6 +362,7 @@ class HistoryEntry(BaseModel):
     passed: int
     ran: int
     failing: list[str] = Field(default_factory=list, description="check › step, or signal service")
+    figures: list[Figure] = Field(default_factory=list, description="per link and load step, to compare with")
     grew: bool = Field(False, description="a failure the run before it did not have")
 
 
@@ -352,15 +384,15 @@ def read_history(workdir: Path, slice_name: str) -> list[HistoryEntry]:
     return entries
 
 
-def record(workdir: Path, verdict: Verdict) -> HistoryEntry:
-    """Append the verdict to the slice's history and return its entry."""
+def record(workdir: Path, verdict: Verdict, figures: list[Figure] | None = None) -> HistoryEntry:
+    """Append the verdict (and its ``figures``) to the slice's history and return its entry."""
     previous = read_history(workdir, verdict.slice)
     entry = HistoryEntry(
         run_id=verdict.run_id, started=verdict.started, verdict=verdict.verdict, exit_code=verdict.exit_code,
         seconds=verdict.seconds, failures=len(verdict.failures),
         passed=sum(c.outcome == "passed" for c in verdict.checks),
         ran=sum(c.outcome != "skipped" for c in verdict.checks),
-        failing=[_failing_name(f) for f in verdict.failures],
+        failing=[_failing_name(f) for f in verdict.failures], figures=figures or [],
         grew=bool(previous) and bool(new_failures([_failing_name(f) for f in verdict.failures], previous[-1].failing)))
     path = history_file(workdir, verdict.slice)
     path.parent.mkdir(parents=True, exist_ok=True)
