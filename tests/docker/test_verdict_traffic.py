@@ -84,9 +84,9 @@ def slice_up(shop_baseline, copy, env, driver):
         assert leftovers(driver, SLICE) == NOTHING
 
 
-def check_json(env: dict, *only: str) -> tuple[int, dict]:
+def check_json(env: dict, *only: str, options: tuple[str, ...] = ()) -> tuple[int, dict]:
     args = [arg for name in only for arg in ("--only", name)]
-    result = run_cli("check", SLICE, "--json", *args, env=env, check=False)
+    result = run_cli("check", SLICE, "--json", *args, *options, env=env, check=False)
     return result.returncode, json.loads(result.stdout)
 
 
@@ -142,3 +142,22 @@ def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts_and_fails_a_
     assert first["message"].startswith("POST /orders under load: ") and first["expected"] == "error rate at most 0.0%"
     [routing] = verdict["routing"]
     assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("check", "direct", ORDERS_SENT)]
+
+
+def test_a_latency_fault_is_named_as_a_regression_against_the_previous_passing_run(slice_up, env):
+    code, reference = check_json(env, "order-via-gateway")
+    assert code == 0, reference["failures"]
+    run_cli("fault", "add", "payments", "latency", "latency=400", "--slice", SLICE, env=env)
+    try:
+        code, verdict = check_json(env, "order-via-gateway", options=("--reference", "previous"))
+        text = run_cli("check", SLICE, "--only", "order-via-gateway", "--reference", "previous", env=env,
+                       check=False).stdout
+    finally:
+        run_cli("fault", "clear", "--slice", SLICE, env=env)
+    assert code == 0 and verdict["reference"] == (f"the previous passing run {reference['run_id']} "
+                                                  f"({reference['started']})")
+    regressions = {r["name"]: r for r in verdict["regressions"]}
+    slower = regressions["orders → payments"]
+    assert slower["p99_ms_before"] < 400 <= slower["p99_ms_after"], slower
+    assert slower["line"].startswith(f"orders → payments: p99 {slower['p99_ms_before']:,.0f} ms → ")
+    assert any(line.startswith("    orders → payments: p99 ") for line in text.splitlines()), text
