@@ -9,12 +9,11 @@ the gateway (it never reaches `orders`), and a bounded burst of orders sent whil
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import NOTHING, REPO, leftovers, run_cli
+from .conftest import copy_shop, orders_slice, run_cli
 
 SLICE = "vd-orders"
 ORDERS_SENT = 40
@@ -59,14 +58,11 @@ EXTRA_CHECKS = """
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("vd-shop")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for part in ("stacks/shop", "seeds/shop", "faults"):
-        shutil.copytree(REPO / part, root / part, ignore=ignore)
-    stack_file = root / "stacks" / "shop" / "stack.yaml"
+    stack_dir = copy_shop(tmp_path_factory.mktemp("vd-shop"))
+    stack_file = stack_dir / "stack.yaml"
     extra = EXTRA_CHECKS % {"count": ORDERS_SENT}
     stack_file.write_text(stack_file.read_text().rstrip("\n") + "\n" + extra)
-    return root / "stacks" / "shop"
+    return stack_dir
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +72,8 @@ def env(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def slice_up(shop_baseline, copy, env, driver):
-    try:
-        result = run_cli("up", "orders", "--stack", str(copy), "--name", SLICE, "--json", env=env)
-        yield json.loads(result.stdout)["slice"]
-    finally:
-        run_cli("down", SLICE, env=env, check=False)
-        assert leftovers(driver, SLICE) == NOTHING
+    with orders_slice(copy, SLICE, env, driver) as status:
+        yield status
 
 
 def check_json(env: dict, *only: str, options: tuple[str, ...] = ()) -> tuple[int, dict]:
