@@ -30,7 +30,7 @@ def tiny(compose_cli):
 def link_proxies_answer(monkeypatch):
     routes: list[dict] = []
     monkeypatch.setattr(LinkProxyControl, "answers", lambda self, timeout_s=0.3: True)
-    monkeypatch.setattr(LinkProxyControl, "populate", lambda self, wanted: routes.append(wanted))
+    monkeypatch.setattr(LinkProxyControl, "populate", lambda self, wanted, protocols=None: routes.append(wanted))
     return routes
 
 
