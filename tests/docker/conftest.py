@@ -5,8 +5,10 @@ Without an engine these tests fail under CI=true (they must run there) and are s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -108,3 +110,22 @@ def leftovers(driver: Driver, *slices: str) -> dict[str, list[str]]:
 
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
+
+
+def copy_shop(root: Path) -> Path:
+    """A copy of the shop (stack, seeds, fault profiles) under ``root``; returns its stack folder."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("stacks/shop", "seeds/shop", "faults"):
+        shutil.copytree(REPO / part, root / part, ignore=ignore)
+    return root / "stacks" / "shop"
+
+
+@contextlib.contextmanager
+def orders_slice(stack_dir: Path, name: str, env: dict, driver: Driver):
+    """An `orders` slice of the stack in ``stack_dir`` (its status as JSON), removed afterwards, leaving nothing."""
+    try:
+        result = run_cli("up", "orders", "--stack", str(stack_dir), "--name", name, "--json", env=env)
+        yield json.loads(result.stdout)["slice"]
+    finally:
+        run_cli("down", name, env=env, check=False)
+        assert leftovers(driver, name) == NOTHING

@@ -9,14 +9,13 @@ checks and a bad check in stack.yaml, and last the stopped `orders` makes the sl
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
-from .conftest import NOTHING, REPO, leftovers, run_cli
+from .conftest import copy_shop, orders_slice, run_cli
 
 SLICE = "ck-orders"
 INSERT = 'cur.execute(f"INSERT INTO orders ({COLS}) VALUES'
@@ -46,11 +45,7 @@ COMMAND_CHECKS = """
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("shop-check")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for part in ("stacks/shop", "seeds/shop", "faults"):
-        shutil.copytree(REPO / part, root / part, ignore=ignore)
-    return root / "stacks" / "shop"
+    return copy_shop(tmp_path_factory.mktemp("shop-check"))
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +55,8 @@ def env(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def slice_up(shop_baseline, copy, env, driver):
-    try:
-        result = run_cli("up", "orders", "--stack", str(copy), "--name", SLICE, "--json", env=env)
-        yield json.loads(result.stdout)["slice"]
-    finally:
-        run_cli("down", SLICE, env=env, check=False)
-        assert leftovers(driver, SLICE) == NOTHING
+    with orders_slice(copy, SLICE, env, driver) as status:
+        yield status
 
 
 def check(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -95,8 +86,10 @@ def test_the_orders_slice_passes(slice_up, env, tmp_path):
     assert ran == {"place-order": "passed", "idempotent-payment-retry": "passed",
                    "out-of-stock-rejection": "passed", "fraud-rejection": "passed"}
     assert verdict["failures"] == []
-    assert verdict["links"] and all(link["bytes_to_upstream"] > 0 for link in verdict["links"])
-    assert {link["link"].split(":")[0] for link in verdict["links"]} >= {"orders-db", "payments", "inventory"}
+    assert verdict["traffic"] and all(link["connections"] or link["bytes_to_upstream"] for link in verdict["traffic"])
+    assert {link["target"] for link in verdict["traffic"]} >= {"orders-db", "payments", "inventory"}
+    [routing] = verdict["routing"]
+    assert routing["service"] == "orders" and routing["requests"] >= 1
 
     junit = tmp_path / "reports" / "check.xml"
     text = check(env, "--junit", str(junit))

@@ -16,7 +16,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import requests
 
@@ -28,11 +28,16 @@ from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
-from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.checks.load import judge, run_load
+from stacklet.checks.regressions import figures, previous_passing, regressions
+from stacklet.checks.evidence import Entry, entries, failing_service, of_request
+from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
+                                     log_signals, routing, unreached)
+from stacklet.planning.graph import ServiceGraph
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
-from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Signal, StepResult, Verdict, conclude, previous_run,
-                                    record, regressed)
+from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Routing, Signal, StepResult, Verdict, conclude,
+                                    previous_run, record, regressed)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
@@ -68,8 +73,13 @@ def select_checks(checks: list[CheckSpec], changed: list[str], local: list[str],
 
 
 def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: list[str] | None = None,
-               on_progress: ProgressSink = lambda message: None, keep_history: bool = True) -> Verdict:
-    """Run the slice's relevant checks and collect runtime signals; record the verdict in its history."""
+               on_progress: ProgressSink = lambda message: None, keep_history: bool = True,
+               reference: Literal["previous"] | None = None) -> Verdict:
+    """Run the slice's relevant checks and collect runtime signals; record the verdict in its history.
+
+    ``reference="previous"`` compares the figures of each link and load step with the slice's
+    previous passing run and names the regressions.
+    """
     stack = engine.stack_of(name)
     status = engine.status(name)
     run = CheckRun(engine, stack, status, on_progress)
@@ -77,8 +87,16 @@ def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: 
                                         run_all=run_all, names=names))
     verdict.previous = previous_run(engine.workdir, name)
     verdict.regressed = regressed(verdict, verdict.previous)
+    measured = figures(verdict)
+    if reference == "previous":
+        before = previous_passing(engine.workdir, name)
+        if before:
+            verdict.reference = f"the previous passing run {before.run_id} ({before.started})"
+            verdict.regressions = regressions(measured, before.figures)
+        else:
+            verdict.reference = "no previous passing run with traffic (nothing to compare)"
     if keep_history:
-        record(ensure_workdir(engine.workdir), verdict)
+        record(ensure_workdir(engine.workdir), verdict, measured)
     return verdict
 
 
@@ -95,6 +113,7 @@ class CheckRun:
         self.failures: list[Failure] = []
         self.expected_errors: set[str] = set()  # request ids of steps that asked for a 5xx
         self.proxies: list[LinkProxyHandle] | None = None
+        self.windows: dict[int, tuple[float, float]] = {}  # id of a step's failure -> when the step ran (Unix s)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -114,26 +133,36 @@ class CheckRun:
             return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
         before = self._snapshot(containers)
         results = []
+        windows = []
         for check, reason in selected:
             if reason:
                 results.append(next(s for s in skipped if s.name == check.name))
                 continue
             self.on_progress(f"check {check.name}")
+            start = time.time()
             results.append(self._run_check(check))
-        after = self._snapshot()
+            windows.append(CheckWindow(check.name, start, time.time()))
+        after = self._snapshot(since=before)
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
         events = self.driver.events({Label.SLICE: self.status.name}, started, until)
+        evidence = self._attach_logs(logs)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
-        signals = container_signals(before, after, events) + log_signals(logs, explained)
-        links = link_stats(before, after, self._routes(), self._faults())
-        signals += link_signals(links)
-        self._attach_logs(logs)
-        failures = self.failures + [_signal_failure(s) for s in signals]
+        signals = container_signals(before, after, events) + log_signals(logs, explained, evidence)
+        local = {s.name for s in self.status.services}
+        graph = ServiceGraph.from_stack(self.stack)
+        callers = {route.split(":")[0]: sorted(set(graph.callers(route.split(":")[0])) & local)
+                   for route in after.links}
+        traffic = link_traffic(before, after, self._routes(), self._faults(), callers)
+        signals += link_signals(traffic)
+        changed = [name for name in self.status.changed if name in local]
+        routed = routing(changed, results, windows, traffic, {link: t.requests for link, t in after.links.items()},
+                         {name: callers.get(name) or sorted(set(graph.callers(name)) & local) for name in changed})
+        failures = self.failures + [_signal_failure(s) for s in signals] + _routing_failures(results, routed)
         verdict = conclude(fields, failures, results, healthy=True)
-        return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals,
-                       links=[link for link in links if link.bytes_to_upstream or link.bytes_from_upstream
-                              or link.dial_failures])
+        return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals, routing=routed,
+                       traffic=[t for t in traffic if t.connections or t.bytes_to_upstream or t.bytes_from_upstream
+                                or t.connect_failures])
 
     def _run_check(self, check: CheckSpec) -> CheckResult:
         clock = time.monotonic()
@@ -146,9 +175,11 @@ class CheckRun:
         else:
             variables: dict[str, Any] = {"run": self.run_id, "slice": self.status.name}
             for index, step in enumerate(check.steps):
+                start = time.time()
                 step_result, failure = self._run_step(check, index, step, variables)
                 result.steps.append(step_result)
                 if failure:
+                    self.windows[id(failure)] = (start, time.time())
                     result.outcome, result.reason = "failed", f"step {step.name}: {failure.message}"
                     self.failures.append(failure)
                     break
@@ -176,6 +207,8 @@ class CheckRun:
                                    expected=None if expected is None else _clip(_show(expected)),
                                    actual=None if actual is None else _clip(_show(actual)))
 
+        if step.load:
+            return self._run_load(step, headers, variables, result, fail)
         body = substitute(step.json_, variables) if step.json_ is not None else None
         clock = time.monotonic()
         try:
@@ -209,6 +242,35 @@ class CheckRun:
                 return fail(f"cannot capture {variable}: {path} is not in the response",
                             expected=f"a value at {path}", actual=response.text)
             variables[variable] = found[0]
+        result.passed = True
+        return result, None
+
+    def _run_load(self, step: HttpStep, headers: dict[str, str], variables: dict[str, Any], result: StepResult,
+                  fail: Callable[..., tuple[StepResult, Failure]]) -> tuple[StepResult, Failure | None]:
+        """Send the step ``load.requests`` times (``${i}`` its number, request ids ``<id>-<i>``) and judge them."""
+        address = self._address(step.service, step.port)
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=step.load.concurrency))
+
+        def send(number: int) -> tuple[int | None, float]:
+            mine = {**variables, "i": number}
+            clock = time.monotonic()
+            try:
+                response = session.request(
+                    step.method, f"http://{address}{substitute(step.path, mine)}",
+                    json=substitute(step.json_, mine) if step.json_ is not None else None,
+                    headers={**headers, REQUEST_ID_HEADER: f"{result.request_id}-{number}"}, timeout=step.timeout_s)
+            except requests.RequestException:
+                return None, (time.monotonic() - clock) * 1000
+            return response.status_code, round((time.monotonic() - clock) * 1000, 2)
+
+        self.expected_errors.add(result.request_id)  # its errors are judged together, by load.expect
+        with session:
+            result.load = run_load(step.load, send, step.expect.statuses())
+        result.ms = result.load.p50_ms
+        problem = judge(result.load, step.load)
+        if problem:
+            return fail(f"{step.method} {step.path} under load: {problem[0]}", expected=problem[1], actual=problem[2])
         result.passed = True
         return result, None
 
@@ -265,13 +327,16 @@ class CheckRun:
             self.proxies = self.engine.link_proxies(self.status.name)
         return self.proxies
 
-    def _snapshot(self, containers: dict[str, ContainerInfo] | None = None) -> Snapshot:
+    def _snapshot(self, containers: dict[str, ContainerInfo] | None = None, since: Snapshot | None = None) -> Snapshot:
+        """Containers and link counters now; ``since`` a snapshot: with each link's requests after it."""
         snapshot = Snapshot(containers=self._containers() if containers is None else containers)
         for handle in self._link_proxies():
-            try:
-                snapshot.links.update(handle.control.metrics())
-            except LinkProxyError as exc:
-                snapshot.link_errors.append(exc.message)
+            for route in handle.routes:
+                mark = since.links.get(route) if since else None
+                try:
+                    snapshot.links[route] = handle.control.traffic(route, mark.last_seq if mark else None)
+                except LinkProxyError as exc:
+                    snapshot.link_errors.append(exc.message)
         return snapshot
 
     def _routes(self) -> dict[str, tuple[str, str]]:
@@ -285,31 +350,55 @@ class CheckRun:
         return faults
 
     def _logs_since(self, since: datetime) -> list[ServiceLogs]:
+        """Each service's log entries since ``since``: lines, tracebacks joined, with their times."""
         local = [s for s in self.status.services]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            texts = list(pool.map(lambda s: self.driver.container_logs(s.container, since=since), local))
-        return [ServiceLogs(service=s.name, lines=text.splitlines(), settings=self.stack.service_meta(s.name).signals)
-                for s, text in zip(local, texts)]
+            texts = list(pool.map(lambda s: self.driver.container_logs(s.container, since=since, timestamps=True),
+                                  local))
+        logs = []
+        for service, text in zip(local, texts):
+            found = entries(service.name, text)
+            logs.append(ServiceLogs(service=service.name, lines=[e.text for e in found], times=[e.time for e in found],
+                                    settings=self.stack.service_meta(service.name).signals))
+        return logs
 
-    def _attach_logs(self, logs: list[ServiceLogs]) -> None:
-        """Give each check failure the lines of its request first, then error lines of the run.
+    def _attach_logs(self, logs: list[ServiceLogs]) -> set[tuple[str, str]]:
+        """Give each check failure the log entries of its request, and name the service that failed.
 
-        Among the request's lines, error lines come first, and those of the service the step called
-        before those of other services; otherwise the services' own order is kept.
+        The request's entries are those with its request id or, when no line carries it, the error
+        and 5xx entries logged while its step ran (returned as (service, entry): they are the
+        failure's evidence, not signals of their own). Error entries come first, those of the failing
+        service before others; a failure found by id, or with no evidence, then gets the run's error
+        lines. The failing service is the one whose error came first.
         """
         errors = {entry.service: re.compile(entry.settings.error_pattern) for entry in logs}
+        statuses = {entry.service: re.compile(entry.settings.request_pattern) for entry in logs}
+        flat = [Entry(service=e.service, text=text, time=e.times[i] if i < len(e.times) else None)
+                for e in logs for i, text in enumerate(e.lines)]
+
+        def is_error(entry: Entry) -> bool:
+            return bool(errors[entry.service].search(entry.text))
+
+        def is_server_error(entry: Entry) -> bool:
+            match = statuses[entry.service].search(entry.text)
+            return bool(match and match.group("status").startswith("5"))
+
+        grouped: set[tuple[str, str]] = set()
         for failure in self.failures:
-            mine: list[tuple[bool, bool, LogLine]] = []
-            if failure.request_id:
-                mine = [(not errors[e.service].search(line), e.service != failure.service,
-                         LogLine(service=e.service, line=line))
-                        for e in logs for line in e.lines if failure.request_id in line]
-            picked = [log for *_, log in sorted(mine, key=lambda item: item[:2])]
-            picked += [LogLine(service=entry.service, line=line) for entry in logs for line in entry.lines
-                       if errors[entry.service].search(line)
-                       and not (failure.request_id and failure.request_id in line)]
+            evidence, by_id = of_request(flat, failure.request_id, self.windows.get(id(failure)), is_error,
+                                         is_server_error)
+            if failure.kind == "check":
+                failure.service = failing_service(evidence, is_error, failure.service)
+            mine = sorted(evidence, key=lambda e: (not is_error(e), e.service != failure.service, e.time or 0.0))
+            picked = [LogLine(service=e.service, line=e.text) for e in mine]
+            if by_id or not evidence:
+                picked += [LogLine(service=e.service, line=e.text) for e in flat
+                           if is_error(e) and not (failure.request_id and failure.request_id in e.text)]
+            else:
+                grouped |= {(e.service, e.text) for e in evidence}
             unique = {(log.service, log.line): log for log in reversed(picked)}  # the first of duplicates
             failure.logs = (failure.logs + list(reversed(unique.values())))[:LOGS_PER_FAILURE]
+        return grouped
 
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
@@ -337,6 +426,18 @@ class CheckRun:
 def _reachable(endpoint) -> str:
     """The address of an endpoint that works from where stacklet runs."""
     return getattr(endpoint, "address", None) or endpoint.host or endpoint.network
+
+
+def _routing_failures(checks: list[CheckResult], routed: list[Routing]) -> list[Failure]:
+    """One finding when checks passed but nothing of the run reached a changed service."""
+    names = unreached(checks, routed)
+    if not names:
+        return []
+    services = ", ".join(r.service for r in routed)
+    return [Failure(kind="routing", service=routed[0].service if len(routed) == 1 else None,
+                    message=f"{', '.join(names)} passed without reaching {services}: no request or connection "
+                            f"reached the changed {'service' if len(routed) == 1 else 'services'} in the slice",
+                    expected=f"requests to {services} (directly or through a link)", actual="none during the run")]
 
 
 def _signal_failure(signal: Signal) -> Failure:

@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 EXIT_CODES = {"passed": 0, "failed": 1, "unhealthy": 2}
 SIGNAL_ORDER = ("exit", "oom", "restart", "unhealthy", "http_5xx", "error_log", "link_errors")
 TEXT_FAILURES = 6
+TEXT_REGRESSIONS = 3
 TEXT_LOG_LINES = 5
 TEXT_LOG_WIDTH = 200
 TRUNCATE = 160
@@ -30,8 +31,10 @@ class LogLine(BaseModel):
 class Failure(BaseModel):
     """One thing that went wrong, with the evidence an agent needs to fix it."""
 
-    kind: Literal["unhealthy", "check", "signal"]
-    service: str | None = Field(None, description="the service at fault (or the one the step called)")
+    kind: Literal["unhealthy", "check", "signal", "routing"] = Field(
+        description="routing: checks passed without reaching any changed service")
+    service: str | None = Field(None, description="the service that failed: for a check, the one whose error "
+                                                  "came first in its request's logs (else the one the step called)")
     check: str | None = None
     step: str | None = None
     signal: str | None = Field(None, description=f"for kind=signal: one of {', '.join(SIGNAL_ORDER)}")
@@ -39,7 +42,23 @@ class Failure(BaseModel):
     expected: str | None = None
     actual: str | None = None
     request_id: str | None = Field(None, description="X-Request-Id of the failing request")
-    logs: list[LogLine] = Field(default_factory=list, description="lines of the failing request first")
+    logs: list[LogLine] = Field(default_factory=list, description="entries of the failing request first (a "
+                                                                  "traceback is one entry, its lines joined by \\n)")
+
+
+class LoadResult(BaseModel):
+    """What a load step's requests achieved together."""
+
+    requests: int = Field(description="requests answered or failed (fewer than asked when duration_s ran out)")
+    concurrency: int
+    seconds: float
+    errors: int = Field(description="no answer, or a status the step did not expect (default: 5xx)")
+    error_rate: float
+    requests_per_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    statuses: dict[str, int] = Field(default_factory=dict, description="status (or `no answer`) -> count")
 
 
 class StepResult(BaseModel):
@@ -51,6 +70,7 @@ class StepResult(BaseModel):
     passed: bool
     request_id: str | None = None
     error: str | None = None
+    load: LoadResult | None = Field(None, description="for a `load:` step: the figures of all its requests")
 
 
 class CheckResult(BaseModel):
@@ -61,6 +81,8 @@ class CheckResult(BaseModel):
     reason: str | None = Field(None, description="why it failed or was skipped")
     seconds: float = 0.0
     steps: list[StepResult] = Field(default_factory=list)
+    reached: list[str] = Field(default_factory=list, description="changed services its requests reached "
+                                                                 "(directly or through a link)")
 
 
 class Signal(BaseModel):
@@ -73,16 +95,65 @@ class Signal(BaseModel):
     lines: list[str] = Field(default_factory=list)
 
 
-class LinkStats(BaseModel):
+class LinkTraffic(BaseModel):
     """Traffic through one link (a name:port served by a link proxy) during the run."""
 
     link: str
+    target: str = Field(description="the service the link leads to")
+    callers: list[str] = Field(default_factory=list, description="the slice's services that call it")
     proxy: str
     upstream: str
+    protocol: str = Field("auto", description="auto, http or tcp: what the link proxy follows as HTTP")
+    connections: int = 0
+    connect_failures: int = Field(0, description="client connections whose upstream could not be reached")
+    resets: int = 0
     bytes_to_upstream: int = 0
     bytes_from_upstream: int = 0
-    dial_failures: int = 0
-    faults: list[str] = Field(default_factory=list)
+    requests: int = Field(0, description="HTTP requests (on connections followed as HTTP)")
+    responses_5xx: int = 0
+    no_response: int = Field(0, description="requests whose connection ended before the answer")
+    fault_responses: int = Field(0, description="requests answered by an HTTP fault, not the upstream")
+    p50_ms: float | None = Field(None, description="median request duration (head to head)")
+    p99_ms: float | None = None
+    faults: list[str] = Field(default_factory=list, description="fault types in force on the link")
+
+
+class RoutingSource(BaseModel):
+    """Who reached a changed service, and how."""
+
+    source: str = Field(description="`check` (the check's own requests), or the calling service(s)")
+    via: str = Field(description="`direct` (the service's own port in the slice) or the link")
+    requests: int = 0
+    connections: int = 0
+
+
+class Routing(BaseModel):
+    """How much of the run reached one changed service (its copy in the slice)."""
+
+    service: str
+    requests: int = 0
+    connections: int = 0
+    sources: list[RoutingSource] = Field(default_factory=list)
+
+class Figure(BaseModel):
+    """The comparable figures of one link or load step in a run (kept in the slice's history)."""
+
+    name: str = Field(description="`caller → target` for a link, `check › step [service]` for a load step")
+    requests: int
+    requests_per_s: float
+    p99_ms: float | None = None
+    error_rate: float = Field(description="5xx (a link) or errors (a load step) per request")
+
+
+class Regression(BaseModel):
+    """A figure that got worse than in the reference run."""
+
+    name: str
+    p99_ms_before: float | None = None
+    p99_ms_after: float | None = None
+    error_rate_before: float
+    error_rate_after: float
+    line: str = Field(description="one line, e.g. `orders → payments: p99 38 ms → 2,140 ms (x56) under 20 req/s`")
 
 
 class PreviousRun(BaseModel):
@@ -110,7 +181,12 @@ class Verdict(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     signals: list[Signal] = Field(default_factory=list)
-    links: list[LinkStats] = Field(default_factory=list)
+    traffic: list[LinkTraffic] = Field(default_factory=list, description="every link that carried traffic")
+    routing: list[Routing] = Field(default_factory=list, description="per changed service running in the slice")
+    reference: str | None = Field(None, description="what `regressions` compare with: the previous passing run "
+                                                    "(`--reference previous`), by run id and start")
+    regressions: list[Regression] = Field(default_factory=list, description="links and load steps whose p99 at "
+                                                                            "least doubled or error rate grew")
     previous: PreviousRun | None = None
     regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
                                                "and step, or signal and service; log noise aside)")
@@ -118,7 +194,7 @@ class Verdict(BaseModel):
 
 def order_failures(failures: list[Failure]) -> list[Failure]:
     """Unhealthy first, then failed checks (in run order), then signals by severity."""
-    kinds = {"unhealthy": 0, "check": 1, "signal": 2}
+    kinds = {"unhealthy": 0, "check": 1, "routing": 2, "signal": 3}
     rank = {name: i for i, name in enumerate(SIGNAL_ORDER)}
     return sorted(failures, key=lambda f: (kinds[f.kind], rank.get(f.signal or "", 0) if f.kind == "signal" else 0))
 
@@ -133,6 +209,8 @@ def conclude(verdict_fields: dict, failures: list[Failure], checks: list[CheckRe
     parts = [f"{passed} of {len(ran)} checks passed" if ran else "no checks ran (runtime signals only)"]
     if skipped := len(checks) - len(ran):
         parts.append(f"{skipped} skipped")
+    if any(f.kind == "routing" for f in failures):
+        parts.append("no changed service reached")
     if signals:
         parts.append(f"{signals} signal{'s' if signals != 1 else ''}")
     if not healthy:
@@ -151,6 +229,13 @@ def render_text(verdict: Verdict) -> str:
     head = {"passed": "PASSED", "failed": "FAILED", "unhealthy": "UNHEALTHY"}[verdict.verdict]
     lines = [f"{head}  slice {verdict.slice} ({verdict.stack}, changed: {', '.join(verdict.changed) or '-'}) · "
              f"{verdict.summary} · {verdict.seconds:.1f} s"]
+    if verdict.routing:
+        lines.append(routing_line(verdict.routing))
+    lines += [load_line(check.name, step) for check in verdict.checks for step in check.steps if step.load]
+    if verdict.reference:
+        lines.append(f"  against {verdict.reference}: " + ("no regressions" if not verdict.regressions else
+                                                         f"{len(verdict.regressions)} regression(s)"))
+        lines += [f"    {_cut(regression.line, 160)}" for regression in verdict.regressions[:TEXT_REGRESSIONS]]
     if verdict.regressed and verdict.previous:
         new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
         lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
@@ -158,7 +243,8 @@ def render_text(verdict: Verdict) -> str:
     for number, failure in enumerate(verdict.failures[:TEXT_FAILURES], start=1):
         lines.append("")
         where = " › ".join(p for p in (failure.check, failure.step) if p)
-        label = {"unhealthy": "not healthy", "check": "check", "signal": f"signal {failure.signal}"}[failure.kind]
+        label = {"unhealthy": "not healthy", "check": "check", "routing": "routing",
+                 "signal": f"signal {failure.signal}"}[failure.kind]
         service = f"[{failure.service}] " if failure.service else ""
         lines.append(f"{number}. {label} {service}{where}".rstrip())
         lines.append(f"   {_cut(failure.message)}")
@@ -168,7 +254,9 @@ def render_text(verdict: Verdict) -> str:
         if failure.request_id:
             lines.append(f"   request id: {failure.request_id}")
         for log in failure.logs[:TEXT_LOG_LINES]:
-            lines.append(f"   | {log.service}: {_cut(log.line, TEXT_LOG_WIDTH)}")
+            first, *rest = log.line.split("\n")  # a traceback is one entry, shown whole
+            lines.append(f"   | {log.service}: {_cut(first, TEXT_LOG_WIDTH)}")
+            lines += [f"   |   {_cut(more, TEXT_LOG_WIDTH)}" for more in rest]
     if len(verdict.failures) > TEXT_FAILURES:
         lines.append(f"\n… {len(verdict.failures) - TEXT_FAILURES} more failures (`stacklet check --json` has all)")
     passed = [c.name for c in verdict.checks if c.outcome == "passed"]
@@ -180,6 +268,31 @@ def render_text(verdict: Verdict) -> str:
     if skipped:
         lines.append(_cut("skipped: " + "; ".join(skipped), 200))
     return "\n".join(lines)
+
+
+def routing_line(routing: list[Routing]) -> str:
+    """One line: what each changed service received during the run, and from whom."""
+    parts = []
+    for entry in routing:
+        sources = ", ".join(f"{s.source} {_count(s)}" + ("" if s.via == "direct" else f" via {s.via}")
+                            for s in entry.sources)
+        parts.append(f"{entry.service} received {_count(entry)}" + (f" ({sources})" if sources else ""))
+    return "  " + _cut("routing: " + "; ".join(parts), 200)
+
+
+def load_line(check: str, step: StepResult) -> str:
+    """One line of a load step's figures."""
+    load = step.load
+    return (f"  load {check} › {step.name} [{step.service}]: {load.requests} requests at {load.concurrency} "
+            f"({load.requests_per_s:g}/s), p50 {load.p50_ms} ms, p99 {load.p99_ms} ms, errors {load.error_rate:.1%}")
+
+
+def _count(counted: Routing | RoutingSource) -> str:
+    if not (counted.requests or counted.connections):
+        return "nothing"
+    if counted.requests:
+        return f"{counted.requests} request{'s' if counted.requests != 1 else ''}"
+    return f"{counted.connections} connection{'s' if counted.connections != 1 else ''}"
 
 
 def to_junit(verdict: Verdict) -> str:
@@ -211,6 +324,10 @@ def to_junit(verdict: Verdict) -> str:
              (check.reason if check.outcome == "failed" else None),
              detail="\n\n".join(_failure_detail(f) for f in mine),
              skipped=check.reason if check.outcome == "skipped" else None)
+    routing = [f for f in verdict.failures if f.kind == "routing"]
+    if verdict.routing:
+        case("routing to the changed services", failure=routing[0].message if routing else None,
+             detail="\n\n".join(_failure_detail(f) for f in routing))
     signals = [f for f in verdict.failures if f.kind == "signal"]
     case("runtime signals", failure=f"{len(signals)} signal(s)" if signals else None,
          detail="\n\n".join(_failure_detail(f) for f in signals))
@@ -245,6 +362,7 @@ class HistoryEntry(BaseModel):
     passed: int
     ran: int
     failing: list[str] = Field(default_factory=list, description="check › step, or signal service")
+    figures: list[Figure] = Field(default_factory=list, description="per link and load step, to compare with")
     grew: bool = Field(False, description="a failure the run before it did not have")
 
 
@@ -266,15 +384,15 @@ def read_history(workdir: Path, slice_name: str) -> list[HistoryEntry]:
     return entries
 
 
-def record(workdir: Path, verdict: Verdict) -> HistoryEntry:
-    """Append the verdict to the slice's history and return its entry."""
+def record(workdir: Path, verdict: Verdict, figures: list[Figure] | None = None) -> HistoryEntry:
+    """Append the verdict (and its ``figures``) to the slice's history and return its entry."""
     previous = read_history(workdir, verdict.slice)
     entry = HistoryEntry(
         run_id=verdict.run_id, started=verdict.started, verdict=verdict.verdict, exit_code=verdict.exit_code,
         seconds=verdict.seconds, failures=len(verdict.failures),
         passed=sum(c.outcome == "passed" for c in verdict.checks),
         ran=sum(c.outcome != "skipped" for c in verdict.checks),
-        failing=[_failing_name(f) for f in verdict.failures],
+        failing=[_failing_name(f) for f in verdict.failures], figures=figures or [],
         grew=bool(previous) and bool(new_failures([_failing_name(f) for f in verdict.failures], previous[-1].failing)))
     path = history_file(workdir, verdict.slice)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,6 +439,8 @@ def _failing_name(failure: Failure) -> str:
         return " › ".join(p for p in (failure.check, failure.step) if p)
     if failure.kind == "signal":
         return f"{failure.signal} {failure.service}"
+    if failure.kind == "routing":
+        return f"routing {failure.service}"
     return f"unhealthy {failure.service}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -364,6 +365,12 @@ def _seed_command(command, service: str | None, slice_name: str | None, as_json:
     _run(as_json, action)
 
 
+class ReferenceChoice(str, Enum):
+    """What `check --reference` compares with."""
+
+    previous = "previous"
+
+
 @app.command()
 def check(name: Annotated[Optional[str], typer.Argument(help="slice name (default: the only one)")] = None,
           run_all: Annotated[bool, typer.Option("--all", help="every check, not only those of the changed services")] = False,
@@ -371,6 +378,9 @@ def check(name: Annotated[Optional[str], typer.Argument(help="slice name (defaul
           junit: Annotated[Optional[Path], typer.Option("--junit", help="also write JUnit XML to this file")] = None,
           history: Annotated[bool, typer.Option("--history", help="show the previous verdicts instead")] = False,
           schema: Annotated[bool, typer.Option("--schema", help="print the JSON schema of the verdict")] = False,
+          reference: Annotated[Optional[ReferenceChoice], typer.Option(
+              "--reference", help="name regressions of p99 and error rate per link and load step against "
+                                  "the previous passing run")] = None,
           as_json: JsonOpt = False) -> None:
     """Run the slice's checks and print one verdict (exit 0 passed, 1 failed, 2 slice not healthy, 3 usage)."""
     if schema:
@@ -387,7 +397,8 @@ def check(name: Annotated[Optional[str], typer.Argument(help="slice name (defaul
             return
         quiet = as_json or not err_console.is_terminal
         progress = (lambda message: None) if quiet else (lambda message: err_console.print(f"[dim]{message}[/]"))
-        verdict = ops.check(session, name, run_all, only or [], on_progress=progress)
+        verdict = ops.check(session, name, run_all, only or [], reference=reference.value if reference else None,
+                            on_progress=progress)
         if junit:
             junit.parent.mkdir(parents=True, exist_ok=True)
             junit.write_text(to_junit(verdict))

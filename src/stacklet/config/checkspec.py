@@ -135,6 +135,29 @@ class Expect(_Strict):
         return self.status if isinstance(self.status, list) else [self.status]
 
 
+MAX_LOAD_REQUESTS = 10_000
+MAX_LOAD_CONCURRENCY = 64
+MAX_LOAD_SECONDS = 300
+
+
+class LoadExpect(_Strict):
+    """What a load step's requests must achieve together."""
+
+    p99_ms: float | None = Field(default=None, gt=0, description="slowest acceptable 99th percentile")
+    error_rate: float | None = Field(default=None, ge=0, le=1, description="largest acceptable share of errors "
+                                                                           "(0..1)")
+
+
+class LoadSpec(_Strict):
+    """A step sent many times: ``requests`` at ``concurrency``, stopping early after ``duration_s``."""
+
+    requests: int = Field(gt=0, le=MAX_LOAD_REQUESTS, description="how many requests to send")
+    concurrency: int = Field(default=4, gt=0, le=MAX_LOAD_CONCURRENCY, description="requests in flight at once")
+    duration_s: float | None = Field(default=None, gt=0, le=MAX_LOAD_SECONDS,
+                                     description="stop sending after this long, even if fewer were sent")
+    expect: LoadExpect = Field(default_factory=LoadExpect)
+
+
 class HttpStep(_Strict):
     """One HTTP request to a service of the slice, with expectations and captures."""
 
@@ -148,8 +171,19 @@ class HttpStep(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     expect: Expect = Field(default_factory=Expect)
     capture: dict[str, str] = Field(default_factory=dict, description="variable -> JSONPath in the response")
+    load: LoadSpec | None = Field(default=None, description="send the request many times (``${i}``: its number); "
+                                                            "an error is a failed request or an unexpected status")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _load_sends_no_captures(self) -> "HttpStep":
+        if self.load and (self.capture or self.expect.json_ or self.expect.headers
+                          or self.expect.body_contains is not None or self.expect.max_ms is not None):
+            raise ValueError(f"step {self.name!r} with `load:` checks only `expect.status` per request "
+                             f"(and `load.expect` together): remove capture, expect.json, headers, "
+                             f"body_contains and max_ms")
+        return self
 
     @field_validator("path")
     @classmethod
@@ -263,6 +297,6 @@ def undefined_placeholders(check: CheckSpec) -> list[tuple[str, str]]:
     for step in check.steps:
         used = placeholders([step.path, step.headers, step.json_, step.expect.json_, step.expect.headers,
                              step.expect.body_contains])
-        missing += [(step.name, name) for name in sorted(used - known)]
+        missing += [(step.name, name) for name in sorted(used - known - ({"i"} if step.load else set()))]
         known |= set(step.capture)
     return missing

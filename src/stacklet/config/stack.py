@@ -93,6 +93,9 @@ class ServiceMeta(_Strict):
     consumer: bool | None = Field(default=None, description="consumes from the stores it calls: runs in every "
                                                             "slice that runs one of them locally (false: never)")
     signals: ServiceSignals = Field(default_factory=ServiceSignals, description="how to read its logs in checks")
+    protocol: Literal["auto", "http", "tcp"] | None = Field(
+        default=None, description="what its link proxies follow: http records every request, tcp only counts "
+                                  "connections and bytes (default auto: HTTP when the client speaks HTTP/1.x)")
 
 
 class EdgeRef(_Strict):

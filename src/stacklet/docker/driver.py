@@ -261,9 +261,11 @@ class Driver:
             return False  # still used by a container, or tagged elsewhere: it stays
         return True
 
-    def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None) -> str:
+    def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None,
+                       timestamps: bool = False) -> str:
+        """A container's logs; ``timestamps`` prefixes each line with Docker's RFC 3339 time and a space."""
         try:
-            return self.client.container.logs(container_id, tail=tail, since=since)
+            return self.client.container.logs(container_id, tail=tail, since=since, timestamps=timestamps)
         except DockerException as exc:
             return f"(logs unavailable: {_stderr(exc)})"
 

@@ -6,18 +6,19 @@ use several threads, so every use goes through ``LinkProxyControl``, which point
 its own proxy under a process-wide lock for the duration of each call. A slice's link proxies
 require its bearer token (``Authorization: Bearer``); the client calls ``requests.get/post/delete``
 of its module, so for each call that name points at a ``requests.Session`` carrying the header.
+What the client lacks (a proxy's ``protocol``, its traffic counters and request records) is raw HTTP
+here, in one place, through the same session.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import requests
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 import toxiproxy.api
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
@@ -80,11 +81,13 @@ class LinkProxyControl:
         raise LinkProxyError(f"link proxy {self.name} did not answer on {self.host}:{self.port} within "
                              f"{timeout_s:.0f} s (last: {last})", hint="see `stacklet logs " + self.name + "`")
 
-    def populate(self, routes: dict[str, tuple[str, str]]) -> None:
-        """Create (or keep) one proxy per route: name -> (listen, upstream)."""
+    def populate(self, routes: dict[str, tuple[str, str]], protocols: dict[str, str] | None = None) -> None:
+        """Create (or keep) one proxy per route: name -> (listen, upstream); then set ``protocols`` by name."""
         wanted = [{"name": name, "listen": listen, "upstream": upstream}
                   for name, (listen, upstream) in routes.items()]
         self.call(lambda client: client.populate(wanted), "create its proxies")
+        if protocols:
+            self.set_protocols(protocols)
 
     def proxies(self) -> dict[str, dict]:
         """The proxies of this link proxy as plain dicts (name, listen, upstream, enabled, toxics)."""
@@ -96,48 +99,91 @@ class LinkProxyControl:
                     for name, p in client.proxies().items()}
         return self.call(read, "list its proxies")
 
-    def metrics(self) -> dict[str, "LinkCounters"]:
-        """Live byte counters and dial failures per proxy (link), from the Prometheus endpoint."""
+    def set_protocols(self, protocols: dict[str, str]) -> None:
+        """Set the ``protocol`` (auto, http, tcp) of proxies by name; toxiproxy-python has no such field."""
+        for name, protocol in protocols.items():
+            self._raw("PATCH", f"/proxies/{name}", f"set the protocol of {name}", json={"protocol": protocol})
+
+    def traffic(self, proxy: str, since: int | None = None) -> "ProxyTraffic":
+        """One proxy's counters, and its HTTP requests recorded after sequence number ``since``.
+
+        ``since=None`` reads the counters and ``last_seq`` only (the mark to read from later).
+        Raw HTTP: the request records are an endpoint of the link proxy that Toxiproxy lacks.
+        """
+        if since is None:
+            return ProxyTraffic.model_validate(self._raw("GET", f"/proxies/{proxy}/requests",
+                                                         f"count the traffic of {proxy}",
+                                                         params={"since": 2**63 - 1, "limit": 1}))
+        pages: list[ProxyTraffic] = []
+        for _ in range(MAX_TRAFFIC_PAGES):
+            page = ProxyTraffic.model_validate(self._raw("GET", f"/proxies/{proxy}/requests",
+                                                         f"read the requests of {proxy}",
+                                                         params={"since": since, "limit": TRAFFIC_PAGE}))
+            pages.append(page)
+            if len(page.requests) < TRAFFIC_PAGE:
+                break
+            since = page.next_since
+        last = pages[-1]
+        return last.model_copy(update={"truncated": pages[0].truncated or last.truncated,
+                                       "requests": [r for page in pages for r in page.requests]})
+
+    def _raw(self, method: str, path: str, what: str, **kwargs) -> dict:
         try:
-            response = self.http.get(f"http://{self.host}:{self.port}/metrics", timeout=5)
-            response.raise_for_status()
+            response = self.http.request(method, f"http://{self.host}:{self.port}{path}", timeout=5, **kwargs)
         except requests.RequestException as exc:
-            raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} has no metrics: {exc}",
-                                 hint="the official Toxiproxy image serves /metrics only with -enable-metrics") from exc
-        return parse_metrics(response.text)
+            raise LinkProxyError(f"link proxy {self.name} at {self.host}:{self.port} failed to {what}: {exc}",
+                                 hint="check `stacklet status`; the link proxy container may have stopped") from exc
+        if not response.ok:
+            raise LinkProxyError(f"link proxy {self.name} refused to {what}: HTTP {response.status_code} "
+                                 f"{response.text.strip()[:200]}",
+                                 hint="an older link proxy image lacks this endpoint: rebuild it (`stacklet up`)")
+        return response.json()
 
 
-class LinkCounters(BaseModel):
-    """Bytes through one link, per direction, and client connections whose upstream dial failed."""
-
-    to_upstream: int = 0
-    from_upstream: int = 0
-    dial_failures: int = 0
+MAX_TRAFFIC_PAGES = 10
+TRAFFIC_PAGE = 10_000
 
 
-_SAMPLE = re.compile(r'^(?P<metric>[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$')
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+class RequestRecord(BaseModel):
+    """One HTTP request through a proxy: ``status`` None when the connection ended before the answer."""
+
+    seq: int
+    start: float = Field(description="Unix time, seconds")
+    method: str
+    path: str
+    status: int | None = None
+    duration_ms: float | None = None
+    request_id: str | None = None
+    fault: str | None = Field(None, description="the HTTP toxic that answered it, if one did")
 
 
-def parse_metrics(text: str) -> dict[str, LinkCounters]:
-    """Per-proxy counters from Toxiproxy-style Prometheus text (sent bytes, by direction)."""
-    found: dict[str, LinkCounters] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line.strip())
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group("labels")))
-        proxy = labels.get("proxy")
-        if not proxy:
-            continue
-        counters = found.setdefault(proxy, LinkCounters())
-        value = int(float(match.group("value")))
-        metric = match.group("metric")
-        if metric == "toxiproxy_proxy_sent_bytes_total":
-            if labels.get("direction") == "upstream":
-                counters.to_upstream += value
-            elif labels.get("direction") == "downstream":
-                counters.from_upstream += value
-        elif metric == "linkproxy_dial_failures_total":
-            counters.dial_failures += value
-    return found
+class ByteCounts(BaseModel):
+    received: int = 0
+    sent: int = 0
+
+
+class ProxyCounters(BaseModel):
+    """A proxy's counters since it was created (``bytes.upstream`` is client → server)."""
+
+    connections_total: int = 0
+    connections_active: int = 0
+    connect_failures: int = 0
+    resets: int = 0
+    bytes: dict[str, ByteCounts] = Field(default_factory=dict)
+    http_connections: int = 0
+    requests: int = 0
+    responses: dict[str, int] = Field(default_factory=dict)
+    no_response: int = 0
+    faults: int = 0
+
+
+class ProxyTraffic(BaseModel):
+    """The answer of ``GET /proxies/{p}/requests``."""
+
+    proxy: str
+    protocol: str = "auto"
+    last_seq: int = 0
+    next_since: int = 0
+    truncated: bool = False
+    requests: list[RequestRecord] = Field(default_factory=list)
+    stats: ProxyCounters = Field(default_factory=ProxyCounters)

@@ -240,12 +240,15 @@ def restart(session: Session, service: Annotated[str, Field(description="the ser
 def check(session: Session, slice: SliceName = None,
           all: Annotated[bool, Field(description="run every check, not only those of the changed services")] = False,
           only: Annotated[list[str], Field(description="run just these checks, by name")] = [],
+          reference: Annotated[Literal["previous"] | None,
+                               Field(description="compare each link's and load step's p99 and error rate with "
+                                                 "the previous passing run, naming regressions")] = None,
           on_progress: Callable[[str], None] = lambda message: None) -> Verdict:
     """Run the stack's checks against a slice and return one verdict: `ok`, `verdict` (passed, failed,
     unhealthy), `failures` (kind, service, check, step, expected, actual, logs); `exit_code` 0 passed,
     1 checks failed, 2 slice not healthy."""
     return run_checks(session.engine, one_slice(session, slice), run_all=all, names=only or None,
-                      on_progress=on_progress)
+                      on_progress=on_progress, reference=reference)
 
 
 def check_history(session: Session, slice: SliceName = None) -> r.HistoryResult:

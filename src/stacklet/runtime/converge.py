@@ -217,7 +217,7 @@ class Converger:
         info = self.reader.container_of(name, service)
         self.driver.restart([info.id])
         info = wait_one(self.driver, info, self._strategy(info), timeout_s, after=" after a restart")
-        self._on_ready(info, lambda e: None)
+        self._on_ready(info, lambda e: None, self.reader.stack_of(name) if is_linkproxy(info.labels) else None)
         return self.reader.status(name).service(service)
 
     # -- the whole stack as the local baseline ----------------------------------------------
@@ -294,21 +294,25 @@ class Converger:
                on_event: EventSink, deadline: float | None = None) -> None:
         seeder = self._seeder(stack)
         start_in_order(self.driver, project, StartPlan(
-            services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event),
+            services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event, stack),
             seed=seeder.seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
 
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
                             address_of=self.reader.address_of)
 
-    def _on_ready(self, info: ContainerInfo, on_event: EventSink) -> None:
+    def _on_ready(self, info: ContainerInfo, on_event: EventSink, stack: Stack | None = None) -> None:
         """A link proxy that is ready gets its routes (before anything may connect through it)."""
         if is_linkproxy(info.labels):
-            self._configure_proxy(info, routes_of(info.labels), on_event)
+            self._configure_proxy(info, routes_of(info.labels), on_event, stack)
 
-    def _configure_proxy(self, info: ContainerInfo, routes: list[Route], on_event: EventSink) -> None:
+    def _configure_proxy(self, info: ContainerInfo, routes: list[Route], on_event: EventSink,
+                         stack: Stack | None) -> None:
+        """Create the routes; a target with ``protocol:`` in stack.yaml gets it on each of its routes."""
         control = self.reader.control(info)
-        control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in routes})
+        protocols = {r.name: protocol for r in routes
+                     if stack and (protocol := stack.service_meta(r.target).protocol)}
+        control.populate({r.name: (f"0.0.0.0:{r.port}", r.upstream) for r in routes}, protocols)
         on_event(Event("linked", info.service, ", ".join(r.name for r in routes)))
 
     def _seeder(self, stack: Stack | None) -> Seeder:

@@ -54,7 +54,7 @@ def test_tools_and_their_schemas():
     assert tools["fault_add"].input_schema["required"] == ["target", "type"]
     assert "session" not in json.dumps([t.input_schema for t in tools.values()])
     assert not any(name.startswith("on_") for t in tools.values() for name in t.input_schema.get("properties", {}))
-    assert set(tools["check"].input_schema["properties"]) == {"slice", "all", "only"}
+    assert set(tools["check"].input_schema["properties"]) == {"slice", "all", "only", "reference"}
 
 
 def test_plan_is_the_cli_json():

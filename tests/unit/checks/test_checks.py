@@ -17,11 +17,10 @@ from stacklet.checks.run import CheckRun, _check_json, select_checks
 from stacklet.config.checkspec import CheckSpec, ServiceSignals, substitute, undefined_placeholders
 from stacklet.docker.driver import ContainerEvent, ContainerInfo
 from stacklet.errors import PlanError, StackFileError
-from stacklet.docker.linkproxy_client import LinkCounters
-from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, link_signals, link_stats, log_signals
+from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, log_signals
 from stacklet.config.stack import load_stack
 from stacklet.runtime.status import Endpoint, ServiceStatus, SliceStatus
-from stacklet.checks.verdict import (CheckResult, Failure, LinkStats, LogLine, PreviousRun, StepResult, Verdict, conclude,
+from stacklet.checks.verdict import (CheckResult, Failure, LinkTraffic, LogLine, PreviousRun, StepResult, Verdict, conclude,
                               order_failures, read_history, record, render_history, render_text, to_junit)
 
 COMPOSE = {"services": {"api": {"image": "demo/api", "expose": ["8080"]},
@@ -250,21 +249,6 @@ class TestLogSignals:
         assert signal.count == 10 and len(signal.lines) == 3
 
 
-class TestLinks:
-    def test_stats_and_signals(self):
-        before = Snapshot(containers={}, links={"db:5432": LinkCounters(to_upstream=10, from_upstream=10)})
-        after = Snapshot(containers={}, links={"db:5432": LinkCounters(to_upstream=110, from_upstream=60),
-                                               "pay:8082": LinkCounters(dial_failures=2),
-                                               "inv:8083": LinkCounters(dial_failures=1)})
-        routes = {"db:5432": ("link-1", "db.origin:5432"), "pay:8082": ("link-1", "10.0.0.2:8082")}
-        stats = link_stats(before, after, routes, {"inv:8083": ["timeout"]})
-        by_link = {s.link: s for s in stats}
-        assert (by_link["db:5432"].bytes_to_upstream, by_link["db:5432"].bytes_from_upstream) == (100, 50)
-        assert by_link["inv:8083"].proxy == "?" and by_link["inv:8083"].faults == ["timeout"]
-        [signal] = link_signals(stats)
-        assert signal.service == "pay:8082" and signal.count == 2 and "10.0.0.2:8082" in signal.detail
-
-
 def failure(kind: str, **fields) -> Failure:
     return Failure(kind=kind, message=fields.pop("message", f"a {kind}"), **fields)
 
@@ -297,8 +281,8 @@ def failed_verdict() -> Verdict:
               CheckResult(name="refund", kind="http", outcome="passed", seconds=0.1),
               CheckResult(name="gateway", kind="http", outcome="skipped", reason="needs gateway")]
     return Verdict(**conclude(FIELDS, [*signals, step_failure], checks, healthy=True), seconds=1.5,
-                   links=[LinkStats(link="orders-db:5432", proxy="link-1", upstream="orders-db.origin:5432",
-                                    bytes_to_upstream=10)])
+                   traffic=[LinkTraffic(link="orders-db:5432", target="orders-db", proxy="link-1",
+                                        upstream="orders-db.origin:5432", bytes_to_upstream=10)])
 
 
 class TestVerdict:

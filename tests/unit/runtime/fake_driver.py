@@ -175,7 +175,8 @@ class FakeDriver:
 
     # -- logs, exec, attach -----------------------------------------------------------------
 
-    def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None) -> str:
+    def container_logs(self, container_id: str, tail: int | None = None, since: datetime | None = None,
+                       timestamps: bool = False) -> str:
         info = self.all.get(container_id)
         return self.logs.get(info.service if info else "", "") if info else ""
 

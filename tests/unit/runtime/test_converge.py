@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacklet.config.stack import load_stack
+from stacklet.config.stack import ServiceMeta, load_stack
 from stacklet.docker.linkproxy_client import LinkProxyControl
 from stacklet.errors import BootError
 from stacklet.labels import Label, marker_volume
@@ -30,7 +30,7 @@ def tiny(compose_cli):
 def link_proxies_answer(monkeypatch):
     routes: list[dict] = []
     monkeypatch.setattr(LinkProxyControl, "answers", lambda self, timeout_s=0.3: True)
-    monkeypatch.setattr(LinkProxyControl, "populate", lambda self, wanted: routes.append(wanted))
+    monkeypatch.setattr(LinkProxyControl, "populate", lambda self, wanted, protocols=None: routes.append(wanted))
     return routes
 
 
@@ -53,6 +53,19 @@ def test_up_starts_callees_first_and_configures_link_proxies_before_callers(tiny
     assert order.index("stacklet-link-1") < order.index("api.origin"), "the link proxy is routed before callers"
     assert link_proxies_answer, "the link proxy got its routes"
     assert marker_volume("t1") in driver.vols, "a finished boot leaves its marker for gc"
+
+
+def test_protocol_in_stack_yaml_is_set_on_the_routes_of_that_service(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(LinkProxyControl, "answers", lambda self, timeout_s=0.3: True)
+    populated: list[tuple[dict, dict | None]] = []
+    monkeypatch.setattr(LinkProxyControl, "populate",
+                        lambda self, wanted, protocols=None: populated.append((wanted, protocols)))
+    stack = tiny.model_copy(deep=True)
+    stack.meta.services["api"] = ServiceMeta(protocol="http")
+    driver = FakeDriver(with_healthcheck={"web", "api", "store.origin", "api.origin"})
+    engine_on(driver, tmp_path).up(make_plan(stack, ["web"]), stack, "t9")
+    [(wanted, protocols)] = populated
+    assert protocols == {route: "http" for route in wanted if route.split(":")[0] == "api"} and protocols
 
 
 def test_a_failed_service_tears_the_slice_down_and_names_it(tiny, tmp_path):

@@ -1,0 +1,158 @@
+"""Per-link traffic and the routing proof in the verdict, on a real `orders` slice of the shop.
+
+The shop is copied into a temporary folder and gets three extra checks: an order placed through
+the gateway (so `orders` is reached through its link), a check that only reads products through
+the gateway (it never reaches `orders`), and a bounded burst of orders sent while an
+`http_error` fault answers a share of the calls from orders to payments (a load step).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import copy_shop, orders_slice, run_cli
+
+SLICE = "vd-orders"
+ORDERS_SENT = 40
+
+EXTRA_CHECKS = """
+  - name: order-via-gateway
+    description: an order placed and read back through the gateway
+    services: [orders]
+    steps:
+      - name: place
+        service: gateway
+        method: POST
+        path: /orders
+        json: {user_id: u-1, items: [{sku: SKU-0003, qty: 1}], idempotency_key: "vd-${run}-gw"}
+        expect: {status: 201}
+        capture: {order_id: $.id}
+      - name: read-back
+        service: gateway
+        path: /orders/${order_id}
+        expect: {status: 200}
+  - name: products-only
+    description: reads the catalog through the gateway, never reaching orders
+    services: [orders]
+    steps:
+      - name: list
+        service: gateway
+        path: /products
+        expect: {status: 200}
+  - name: orders-under-a-payments-fault
+    description: a bounded burst of orders, every one expected to be placed
+    services: [orders]
+    steps:
+      - name: burst
+        service: orders
+        method: POST
+        path: /orders
+        json: {user_id: u-1, items: [{sku: SKU-0003, qty: 1, price_cents: 1299}], idempotency_key: "vd-${run}-${i}"}
+        expect: {status: 201}
+        load: {requests: %(count)d, concurrency: 4, duration_s: 120, expect: {error_rate: 0.0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    stack_dir = copy_shop(tmp_path_factory.mktemp("vd-shop"))
+    stack_file = stack_dir / "stack.yaml"
+    extra = EXTRA_CHECKS % {"count": ORDERS_SENT}
+    stack_file.write_text(stack_file.read_text().rstrip("\n") + "\n" + extra)
+    return stack_dir
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    return {"STACKLET_HOME": str(tmp_path_factory.mktemp("vd-stacklet-home"))}
+
+
+@pytest.fixture(scope="module")
+def slice_up(shop_baseline, copy, env, driver):
+    with orders_slice(copy, SLICE, env, driver) as status:
+        yield status
+
+
+def check_json(env: dict, *only: str, options: tuple[str, ...] = ()) -> tuple[int, dict]:
+    args = [arg for name in only for arg in ("--only", name)]
+    result = run_cli("check", SLICE, "--json", *args, *options, env=env, check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def links_of(verdict: dict) -> dict[str, dict]:
+    return {link["link"]: link for link in verdict["traffic"]}
+
+
+def test_link_counts_agree_with_the_requests_the_check_sent(slice_up, env):
+    code, verdict = check_json(env, "order-via-gateway")
+    assert code == 0 and verdict["verdict"] == "passed", verdict["failures"]
+    links = links_of(verdict)
+    # two steps through the gateway: each becomes exactly one request on the gateway's link to orders
+    assert links["orders"]["requests"] == 2 and links["orders"]["responses_5xx"] == 0
+    assert links["orders"]["p50_ms"] is not None and links["orders"]["p99_ms"] >= links["orders"]["p50_ms"]
+    # placing one order charges once (orders -> payments) and prices one item (gateway -> catalog, forwarded)
+    assert links["payments"]["requests"] == 1 and links["catalog"]["requests"] == 1
+    assert links["orders-db"]["bytes_to_upstream"] > 0
+    [routing] = verdict["routing"]
+    assert routing["service"] == "orders" and routing["requests"] == 2
+    assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("gateway", "orders", 2)]
+    assert verdict["checks"][0]["reached"] == ["orders"]
+
+
+def test_a_check_that_never_reaches_orders_is_flagged(slice_up, env):
+    code, verdict = check_json(env, "products-only")
+    assert code == 1 and verdict["verdict"] == "failed"
+    [finding] = verdict["failures"]
+    assert (finding["kind"], finding["service"]) == ("routing", "orders")
+    assert "products-only passed without reaching orders" in finding["message"]
+    assert links_of(verdict)["catalog"]["requests"] == 1 and "orders" not in links_of(verdict)
+    text = run_cli("check", SLICE, "--only", "products-only", env=env, check=False).stdout
+    assert "  routing: orders received nothing" in text.splitlines()
+
+
+def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts_and_fails_a_load_step(slice_up, env):
+    run_cli("fault", "add", "payments", "http_error", "status=502", "toxicity=0.5", "--slice", SLICE, env=env)
+    try:
+        code, verdict = check_json(env, "orders-under-a-payments-fault")
+    finally:
+        run_cli("fault", "clear", "--slice", SLICE, env=env)
+    assert code == 1 and verdict["verdict"] == "failed"
+    [step] = verdict["checks"][0]["steps"]
+    load = step["load"]
+    assert load["requests"] == ORDERS_SENT and set(load["statuses"]) <= {"201", "502"}, load
+    payments = links_of(verdict)["payments"]
+    assert payments["faults"] == ["http_error"] and payments["requests"] == ORDERS_SENT
+    # about half, and exactly the orders that answered 502: each failed charge fails its order
+    assert 8 <= payments["fault_responses"] <= 32
+    assert payments["responses_5xx"] == payments["fault_responses"] == load["statuses"].get("502", 0)
+    assert load["errors"] == payments["fault_responses"]
+    first = verdict["failures"][0]
+    assert (first["kind"], first["check"], first["step"]) == ("check", "orders-under-a-payments-fault", "burst")
+    assert first["message"].startswith("POST /orders under load: ") and first["expected"] == "error rate at most 0.0%"
+    [routing] = verdict["routing"]
+    assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("check", "direct", ORDERS_SENT)]
+
+
+def test_a_latency_fault_is_named_as_a_regression_against_the_previous_passing_run(slice_up, env):
+    code, reference = check_json(env, "order-via-gateway")
+    assert code == 0, reference["failures"]
+    run_cli("fault", "add", "payments", "latency", "latency=400", "--slice", SLICE, env=env)
+    try:
+        code, verdict = check_json(env, "order-via-gateway", options=("--reference", "previous"))
+        text = run_cli("check", SLICE, "--only", "order-via-gateway", "--reference", "previous", env=env,
+                       check=False).stdout
+    finally:
+        run_cli("fault", "clear", "--slice", SLICE, env=env)
+    assert code == 0 and verdict["reference"] == (f"the previous passing run {reference['run_id']} "
+                                                  f"({reference['started']})")
+    regressions = {r["name"]: r for r in verdict["regressions"]}
+    # the link proxy times a request from its head to the upstream's answer, before the fault's delay:
+    # the delay on payments shows on the link of its caller's caller, gateway → orders
+    assert "gateway → orders" in regressions, verdict["regressions"]
+    slower = regressions["gateway → orders"]
+    assert slower["p99_ms_before"] < 400 <= slower["p99_ms_after"], slower
+    assert slower["line"].startswith(f"gateway → orders: p99 {slower['p99_ms_before']:,.0f} ms → ")
+    assert any(line.startswith("    gateway → orders: p99 ") for line in text.splitlines()), text
