@@ -26,7 +26,7 @@ from stacklet.docker.remote import read_baseline, remote_baseline
 from stacklet.errors import ConfigError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
-from stacklet.ops.session import Session, changed, load, one_slice
+from stacklet.ops.session import Session, changed, changed_with_notes, load, one_slice
 from stacklet.ops.skill import render_skill
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import default_slice_name, make_plan, select_slice, validate_slice_name
@@ -64,16 +64,19 @@ def plan(session: Session, services: Services = [], since: Since = None, radius:
     and the `engine` and `started` time of an advertised baseline), `links`, `edges` with their origins, link
     `proxies` and `seeds`."""
     the_stack = load(session, stack, files, env_files, services, profiles or None)
-    return _plan_result(the_stack, make_slice_plan(the_stack, changed(the_stack, services, since), radius,
-                                                   baseline_engine))
+    return _plan_result(the_stack, make_slice_plan(the_stack, services, since, radius, baseline_engine))
 
 
-def make_slice_plan(stack, services: list[str], radius: int | None, baseline_engine: str | None = None):
-    """The slice plan, with the options that select its stack from here (for the hints it prints); forwarded
+def make_slice_plan(stack, services: list[str], since: str | None, radius: int | None,
+                    baseline_engine: str | None = None):
+    """The slice plan for the services named and those changed since ``since`` (with a note naming changed files
+    no service owns), with the options that select its stack from here (for the hints it prints); forwarded
     services go to the advertised baseline on ``baseline_engine`` (else stack.yaml ``baseline.engine``)."""
+    names, notes = changed_with_notes(stack, services, since)
     engine = baseline_engine or stack.meta.baseline.engine
-    the_plan = make_plan(stack, services, radius, baseline=remote_baseline(engine, stack.name) if engine else None)
+    the_plan = make_plan(stack, names, radius, baseline=remote_baseline(engine, stack.name) if engine else None)
     the_plan.stack_options = stack_reference(stack)
+    the_plan.notes.extend(notes)
     return the_plan
 
 
@@ -145,7 +148,7 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
     and return when it is ready; on a slice that runs, update only what changed (its age and expiry are kept).
     A failed boot names the failing service with its health output and logs, and removes the slice."""
     the_stack = load(session, stack, files, env_files, services, profiles or None)
-    the_plan = make_slice_plan(the_stack, changed(the_stack, services, since), radius, baseline_engine)
+    the_plan = make_slice_plan(the_stack, services, since, radius, baseline_engine)
     slice_name = validate_slice_name(name or default_slice_name(the_plan))
     on_plan(_plan_result(the_stack, the_plan))
     profile = load_fault_profile(find_fault_profile(fault)) if fault else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from stacklet.config.stack import STACK_FILE, Stack, find_compose_file, list_stacks, load_stack
 from stacklet.docker.driver import Driver
 from stacklet.errors import PlanError
-from stacklet.planning.changes import changed_services
+from stacklet.planning.changes import changes_since
 from stacklet.runtime.engine import SliceEngine
 
 
@@ -61,10 +61,21 @@ def load(session: Session, stack: str | None = None, files: list[Path] | None = 
 
 def changed(stack: Stack, services: list[str], since: str | None) -> list[str]:
     """The services named, plus those touched since a git ref."""
+    return changed_with_notes(stack, services, since)[0]
+
+
+def changed_with_notes(stack: Stack, services: list[str], since: str | None) -> tuple[list[str], list[str]]:
+    """The services named, plus those touched since a git ref; and a note naming the changed files that map to
+    no service (they change nothing in the slice)."""
     named = list(services)
-    if since:
-        named += [s for s in changed_services(stack, since) if s not in named]
-    return named
+    if not since:
+        return named, []
+    hits, unmapped = changes_since(stack, since)
+    named += [s for s in hits if s not in named]
+    if not unmapped:
+        return named, []
+    listed = ", ".join(unmapped[:10]) + (f" and {len(unmapped) - 10} more" if len(unmapped) > 10 else "")
+    return named, [f"changed since {since} but owned by no service: {listed} (map them with `paths:` in stack.yaml)"]
 
 
 def one_slice(session: Session, name: str | None) -> str:

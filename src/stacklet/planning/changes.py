@@ -105,6 +105,12 @@ def unmapped(files: list[Path], hits: dict[str, list[str]], stack: Stack) -> lis
 
 def changed_services(stack: Stack, ref: str, cwd: Path | None = None) -> dict[str, list[str]]:
     """Services touched since ``ref``; a PlanError naming the files when none is."""
+    return changes_since(stack, ref, cwd)[0]
+
+
+def changes_since(stack: Stack, ref: str, cwd: Path | None = None) -> tuple[dict[str, list[str]], list[str]]:
+    """Services touched since ``ref`` with their files, and the changed files no service owns; a PlanError
+    naming the files when no service is touched."""
     files = changed_files(ref, cwd or stack.root)
     hits = services_for_files(stack, files, ref)
     if not hits:
@@ -115,7 +121,7 @@ def changed_services(stack: Stack, ref: str, cwd: Path | None = None) -> dict[st
                         hint="a file maps to a service by its build context, `paths:` globs in stack.yaml, an "
                              "env_file it reads, its seed folder, or its definition in the Compose file; "
                              "name the changed services instead")
-    return hits
+    return hits, unmapped(files, hits, stack)
 
 
 def _seed_owner(stack: Stack, file: Path) -> set[str]:

@@ -54,3 +54,14 @@ def test_unmapped_files_are_named(repo, project):
     with pytest.raises(PlanError) as info:
         changed_services(load_stack(project), "HEAD")
     assert "notes.txt" in info.value.message and "env_file" in info.value.hint
+
+
+def test_files_no_service_owns_are_named_in_the_plan_when_others_map(repo, project, monkeypatch):
+    from stacklet.ops.commands import make_slice_plan
+
+    edit(repo, "stacks/demo/notes.txt")
+    edit(repo, "stacks/demo/worker.env", "QUEUE=other\n")
+    monkeypatch.chdir(project)
+    plan = make_slice_plan(load_stack(project), [], "HEAD", None)
+    assert plan.changed == ["worker"]
+    assert any("notes.txt" in note and "owned by no service" in note for note in plan.notes), plan.notes
