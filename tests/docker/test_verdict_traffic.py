@@ -1,9 +1,11 @@
-"""Per-link traffic and the routing proof in the verdict, on a real `orders` slice of the shop.
+"""Per-link traffic, the routing proof, metrics and regressions in the verdict, on a real `orders` slice.
 
-The shop is copied into a temporary folder and gets three extra checks: an order placed through
-the gateway (so `orders` is reached through its link), a check that only reads products through
-the gateway (it never reaches `orders`), and a bounded burst of orders sent while an
-`http_error` fault answers a share of the calls from orders to payments (a load step).
+The shop is copied into a temporary folder, where `orders` is changed: placing an order runs a slow
+query (``pg_sleep``). The copy gets four extra checks: an order placed through the gateway (so
+`orders` is reached through its link), a check that only reads products through the gateway (it
+never reaches `orders`), a bounded burst of orders sent while an `http_error` fault answers a share
+of the calls from orders to payments, and a load check on orders' latency. The slice is booted once
+for the module; the baseline (the unchanged shop) is the reference of `--reference baseline`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from stacklet.checks.verdict import Verdict, render_text
+
 from .conftest import copy_shop, orders_slice, run_cli
 
-SLICE = "vd-orders"
+SLICE = "ev-orders"
 ORDERS_SENT = 40
+SLOW_QUERY_S = 0.8  # the change: every order placed waits this long in orders-db
+LOAD_P99_MS = 600  # what the load check allows: well above the unchanged shop's p99, below the slow query
+LOAD_SENT = 16
 
 EXTRA_CHECKS = """
   - name: order-via-gateway
@@ -53,15 +60,33 @@ EXTRA_CHECKS = """
         json: {user_id: u-1, items: [{sku: SKU-0003, qty: 1, price_cents: 1299}], idempotency_key: "vd-${run}-${i}"}
         expect: {status: 201}
         load: {requests: %(count)d, concurrency: 4, duration_s: 120, expect: {error_rate: 0.0}}
+  - name: orders-latency
+    description: orders placed four at a time each answer within the allowed p99
+    services: [orders]
+    steps:
+      - name: burst
+        service: orders
+        method: POST
+        path: /orders
+        json: {user_id: u-1, items: [{sku: SKU-0004, qty: 1, price_cents: 1299}], idempotency_key: "vd-${run}-l${i}"}
+        expect: {status: 201}
+        load: {requests: %(load)d, concurrency: 4, duration_s: 60, expect: {p99_ms: %(p99)d}}
 """
+ORDERS_INSERT = "        with db() as cur:\n            cur.execute(f\"INSERT INTO orders"
+SLOWER_INSERT = (f"        with db() as cur:\n            cur.execute(\"SELECT pg_sleep({SLOW_QUERY_S})\")  # a slow query\n"
+                 "            cur.execute(f\"INSERT INTO orders")
 
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
     stack_dir = copy_shop(tmp_path_factory.mktemp("vd-shop"))
     stack_file = stack_dir / "stack.yaml"
-    extra = EXTRA_CHECKS % {"count": ORDERS_SENT}
+    extra = EXTRA_CHECKS % {"count": ORDERS_SENT, "load": LOAD_SENT, "p99": LOAD_P99_MS}
     stack_file.write_text(stack_file.read_text().rstrip("\n") + "\n" + extra)
+    orders = stack_dir / "services" / "orders" / "app.py"
+    source = orders.read_text()
+    assert source.count(ORDERS_INSERT) == 1, "the shop's orders no longer inserts orders as this test expects"
+    orders.write_text(source.replace(ORDERS_INSERT, SLOWER_INSERT))
     return stack_dir
 
 
@@ -110,7 +135,8 @@ def test_a_check_that_never_reaches_orders_is_flagged(slice_up, env):
     assert "products-only passed without reaching orders" in finding["message"]
     assert links_of(verdict)["catalog"]["requests"] == 1 and "orders" not in links_of(verdict)
     text = run_cli("check", SLICE, "--only", "products-only", env=env, check=False).stdout
-    assert "  routing: orders received nothing" in text.splitlines()
+    assert verdict["routing"][0]["unreached"] == ["products-only"]
+    assert "  routing: orders received nothing, not from products-only" in text.splitlines()
 
 
 def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts_and_fails_a_load_step(slice_up, env):
@@ -134,3 +160,31 @@ def test_an_http_error_fault_on_payments_is_seen_in_the_link_counts_and_fails_a_
     assert first["message"].startswith("POST /orders under load: ") and first["expected"] == "error rate at most 0.0%"
     [routing] = verdict["routing"]
     assert [(s["source"], s["via"], s["requests"]) for s in routing["sources"]] == [("check", "direct", ORDERS_SENT)]
+
+
+def test_a_slow_query_passes_the_functional_checks_but_fails_the_load_check_against_the_baseline(slice_up, env):
+    code, verdict = check_json(env, "place-order", "orders-latency", options=("--reference", "baseline"))
+    assert code == 1 and verdict["verdict"] == "failed"
+    outcomes = {check["name"]: check["outcome"] for check in verdict["checks"]}
+    assert outcomes == {"place-order": "passed", "orders-latency": "failed"}, verdict["failures"]
+    # the failure names orders and the metric that degraded, with the log lines of its slow requests
+    first = verdict["failures"][0]
+    assert (first["kind"], first["service"], first["check"]) == ("check", "orders", "orders-latency")
+    assert first["expected"] == f"p99 at most {LOAD_P99_MS} ms" and first["actual"].startswith("p99 ")
+    assert any(log["service"] == "orders" and "POST /orders 201" in log["line"] for log in first["logs"]), first
+    # the reference: the same checks on the baseline's orders, which has no slow query
+    assert verdict["reference"] == "the same 2 checks on the baseline"
+    load = "orders-latency › burst [orders]"
+    regression = next(r for r in verdict["regressions"] if r["name"] == load)
+    assert regression["p99_ms_before"] < LOAD_P99_MS < SLOW_QUERY_S * 1000 <= regression["p99_ms_after"]
+    assert regression["line"].startswith(f"{load}: p99 {regression['p99_ms_before']:,.0f} ms → "
+                                         f"{regression['p99_ms_after']:,.0f} ms (x")
+    assert " under " in regression["line"] and "req/s" in regression["line"]
+    # metrics: every container of the slice was sampled while the checks ran, and none restarted
+    metrics = {m["service"]: m for m in verdict["metrics"]}
+    assert metrics["orders"]["samples"] >= 1 and metrics["orders"]["peak_memory_mib"] > 0
+    assert all(m["restarts"] == 0 and m["oom_kills"] == 0 for m in metrics.values())
+    # the text form names the same regression and the failing load step under orders
+    text = render_text(Verdict.model_validate(verdict))
+    assert f"    {regression['line']}" in text.splitlines(), text
+    assert "1. check [orders] orders-latency › burst" in text.splitlines(), text

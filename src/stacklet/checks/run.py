@@ -29,15 +29,17 @@ from stacklet.runtime.faults import LinkProxyHandle, active_faults
 from stacklet.runtime.readiness import health
 from stacklet.runtime.workdir import ensure_workdir
 from stacklet.checks.load import judge, run_load
+from stacklet.checks.metrics import UsageSampler, container_metrics
+from stacklet.checks.reference import baseline_reference
 from stacklet.checks.regressions import figures, previous_passing, regressions
 from stacklet.checks.evidence import Entry, entries, failing_service, of_request
 from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, container_signals, link_signals, link_traffic,
-                                     log_signals, routing, unreached)
+                                     log_signals, mark_unreached, routing, unreached)
 from stacklet.planning.graph import ServiceGraph
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
-from stacklet.checks.verdict import (CheckResult, Failure, LogLine, Routing, Signal, StepResult, Verdict, conclude,
-                                    previous_run, record, regressed)
+from stacklet.checks.verdict import (CheckResult, Failure, Figure, LogLine, Routing, Signal, StepResult, Verdict,
+                                    conclude, previous_run, record, regressed)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
@@ -74,27 +76,39 @@ def select_checks(checks: list[CheckSpec], changed: list[str], local: list[str],
 
 def run_checks(engine: SliceEngine, name: str, *, run_all: bool = False, names: list[str] | None = None,
                on_progress: ProgressSink = lambda message: None, keep_history: bool = True,
-               reference: Literal["previous"] | None = None) -> Verdict:
+               reference: Literal["previous", "baseline"] | None = None) -> Verdict:
     """Run the slice's relevant checks and collect runtime signals; record the verdict in its history.
 
-    ``reference="previous"`` compares the figures of each link and load step with the slice's
-    previous passing run and names the regressions.
+    ``reference`` names regressions of each link's, load step's and container's figures against
+    the slice's previous passing run (``previous``) or the same checks run against the baseline
+    first (``baseline``).
     """
     stack = engine.stack_of(name)
     status = engine.status(name)
+    local = [s.name for s in status.services]
+    selected = select_checks(stack.checks, status.changed, local, run_all=run_all, names=names)
+    before: list[Figure] | None = None
+    described = None
+    if reference == "baseline":
+        on_progress("the same checks on the baseline (the reference)")
+        described, before = baseline_reference(
+            engine, stack.name, [c for c, reason in selected if not reason], status.changed, local,
+            lambda where, check: CheckRun(engine, stack, where, on_progress)._run_check(check))
     run = CheckRun(engine, stack, status, on_progress)
-    verdict = run.execute(select_checks(stack.checks, status.changed, [s.name for s in status.services],
-                                        run_all=run_all, names=names))
+    verdict = run.execute(selected)
     verdict.previous = previous_run(engine.workdir, name)
     verdict.regressed = regressed(verdict, verdict.previous)
     measured = figures(verdict)
     if reference == "previous":
-        before = previous_passing(engine.workdir, name)
-        if before:
-            verdict.reference = f"the previous passing run {before.run_id} ({before.started})"
-            verdict.regressions = regressions(measured, before.figures)
+        passing = previous_passing(engine.workdir, name)
+        if passing:
+            described, before = f"the previous passing run {passing.run_id} ({passing.started})", passing.figures
         else:
-            verdict.reference = "no previous passing run with traffic (nothing to compare)"
+            described = "no previous passing run with traffic (nothing to compare)"
+    if described is not None:
+        verdict.reference = described
+        verdict.reference_figures = before or []
+        verdict.regressions = regressions(measured, before) if before else []
     if keep_history:
         record(ensure_workdir(engine.workdir), verdict, measured)
     return verdict
@@ -134,14 +148,15 @@ class CheckRun:
         before = self._snapshot(containers)
         results = []
         windows = []
-        for check, reason in selected:
-            if reason:
-                results.append(next(s for s in skipped if s.name == check.name))
-                continue
-            self.on_progress(f"check {check.name}")
-            start = time.time()
-            results.append(self._run_check(check))
-            windows.append(CheckWindow(check.name, start, time.time()))
+        with UsageSampler(self.driver, [c.id for c in containers.values()]) as usage:
+            for check, reason in selected:
+                if reason:
+                    results.append(next(s for s in skipped if s.name == check.name))
+                    continue
+                self.on_progress(f"check {check.name}")
+                start = time.time()
+                results.append(self._run_check(check))
+                windows.append(CheckWindow(check.name, start, time.time()))
         after = self._snapshot(since=before)
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
@@ -158,9 +173,12 @@ class CheckRun:
         changed = [name for name in self.status.changed if name in local]
         routed = routing(changed, results, windows, traffic, {link: t.requests for link, t in after.links.items()},
                          {name: callers.get(name) or sorted(set(graph.callers(name)) & local) for name in changed})
+        mark_unreached(routed, results, {check.name: check.services for check, _ in selected})
         failures = self.failures + [_signal_failure(s) for s in signals] + _routing_failures(results, routed)
         verdict = conclude(fields, failures, results, healthy=True)
+        metrics = container_metrics(before.containers, after.containers, usage.samples, events)
         return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals, routing=routed,
+                       metrics=metrics,
                        traffic=[t for t in traffic if t.connections or t.bytes_to_upstream or t.bytes_from_upstream
                                 or t.connect_failures])
 

@@ -198,3 +198,12 @@ def unreached(checks: list[CheckResult], routed: list[Routing]) -> list[str]:
     if not routed or any(r.requests or r.connections for r in routed):
         return []
     return [c.name for c in checks if c.outcome == "passed" and c.kind == "http"]
+
+
+def mark_unreached(routed: list[Routing], checks: list[CheckResult], tags: dict[str, list[str]]) -> None:
+    """Name on each changed service the passed HTTP checks selected for it (tagged with it, or untagged) whose
+    requests never reached it: a check that passed against something else (a forwarded copy, another service)."""
+    for entry in routed:
+        entry.unreached = [c.name for c in checks if c.outcome == "passed" and c.kind == "http"
+                           and (not tags.get(c.name) or entry.service in tags[c.name])
+                           and entry.service not in c.reached]

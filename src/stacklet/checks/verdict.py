@@ -134,15 +134,32 @@ class Routing(BaseModel):
     requests: int = 0
     connections: int = 0
     sources: list[RoutingSource] = Field(default_factory=list)
+    unreached: list[str] = Field(default_factory=list, description="checks selected for this service that passed "
+                                                                   "without any of their requests reaching it")
+
+class ContainerMetrics(BaseModel):
+    """One container's resource use while the checks ran (sampled with `docker stats`)."""
+
+    service: str
+    container: str
+    samples: int = Field(0, description="`docker stats` samples taken during the run (about one a second)")
+    peak_memory_mib: float | None = Field(None, description="the highest memory use sampled, MiB")
+    peak_cpu_percent: float | None = Field(None, description="the highest CPU sampled, % of one core")
+    mean_cpu_percent: float | None = Field(None, description="CPU averaged over the samples, % of one core")
+    restarts: int = Field(0, description="restarts during the run")
+    oom_kills: int = Field(0, description="kills for using too much memory during the run")
+
 
 class Figure(BaseModel):
     """The comparable figures of one link or load step in a run (kept in the slice's history)."""
 
-    name: str = Field(description="`caller → target` for a link, `check › step [service]` for a load step")
-    requests: int
-    requests_per_s: float
+    name: str = Field(description="`caller → target` for a link, `check › step [service]` for a load step, "
+                                  "`service (container)` for a container")
+    requests: int = 0
+    requests_per_s: float = 0.0
     p99_ms: float | None = None
-    error_rate: float = Field(description="5xx (a link) or errors (a load step) per request")
+    error_rate: float = Field(0.0, description="5xx (a link) or errors (a load step) per request")
+    peak_memory_mib: float | None = Field(None, description="a container's peak memory")
 
 
 class Regression(BaseModel):
@@ -153,6 +170,8 @@ class Regression(BaseModel):
     p99_ms_after: float | None = None
     error_rate_before: float
     error_rate_after: float
+    peak_memory_mib_before: float | None = None
+    peak_memory_mib_after: float | None = None
     line: str = Field(description="one line, e.g. `orders → payments: p99 38 ms → 2,140 ms (x56) under 20 req/s`")
 
 
@@ -183,10 +202,14 @@ class Verdict(BaseModel):
     signals: list[Signal] = Field(default_factory=list)
     traffic: list[LinkTraffic] = Field(default_factory=list, description="every link that carried traffic")
     routing: list[Routing] = Field(default_factory=list, description="per changed service running in the slice")
+    metrics: list[ContainerMetrics] = Field(default_factory=list, description="per container of the slice")
     reference: str | None = Field(None, description="what `regressions` compare with: the previous passing run "
-                                                    "(`--reference previous`), by run id and start")
+                                                    "(`--reference previous`, by run id and start) or the same "
+                                                    "checks run against the baseline (`--reference baseline`)")
+    reference_figures: list[Figure] = Field(default_factory=list, description="the reference's figures")
     regressions: list[Regression] = Field(default_factory=list, description="links and load steps whose p99 at "
-                                                                            "least doubled or error rate grew")
+                                                                            "least doubled or error rate grew, "
+                                                                            "containers whose peak memory grew")
     previous: PreviousRun | None = None
     regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
                                                "and step, or signal and service; log noise aside)")
@@ -236,6 +259,7 @@ def render_text(verdict: Verdict) -> str:
         lines.append(f"  against {verdict.reference}: " + ("no regressions" if not verdict.regressions else
                                                          f"{len(verdict.regressions)} regression(s)"))
         lines += [f"    {_cut(regression.line, 160)}" for regression in verdict.regressions[:TEXT_REGRESSIONS]]
+    lines += [metrics_line(m) for m in verdict.metrics if m.restarts or m.oom_kills]
     if verdict.regressed and verdict.previous:
         new = new_failures([_failing_name(f) for f in verdict.failures], verdict.previous.failing)
         lines.append(f"  new since the previous run ({verdict.previous.failures} failures at "
@@ -276,8 +300,18 @@ def routing_line(routing: list[Routing]) -> str:
     for entry in routing:
         sources = ", ".join(f"{s.source} {_count(s)}" + ("" if s.via == "direct" else f" via {s.via}")
                             for s in entry.sources)
-        parts.append(f"{entry.service} received {_count(entry)}" + (f" ({sources})" if sources else ""))
+        parts.append(f"{entry.service} received {_count(entry)}" + (f" ({sources})" if sources else "")
+                     + (f", not from {', '.join(entry.unreached)}" if entry.unreached else ""))
     return "  " + _cut("routing: " + "; ".join(parts), 200)
+
+
+def metrics_line(metrics: ContainerMetrics) -> str:
+    """One line of a container that restarted or was OOM-killed during the run."""
+    parts = [f"restarted {metrics.restarts}×" if metrics.restarts else "",
+             f"OOM-killed {metrics.oom_kills}×" if metrics.oom_kills else "",
+             f"peak memory {metrics.peak_memory_mib:,.0f} MiB" if metrics.peak_memory_mib is not None else "",
+             f"peak CPU {metrics.peak_cpu_percent:g}%" if metrics.peak_cpu_percent is not None else ""]
+    return f"  {metrics.service}: " + ", ".join(p for p in parts if p)
 
 
 def load_line(check: str, step: StepResult) -> str:

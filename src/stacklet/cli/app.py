@@ -369,6 +369,7 @@ class ReferenceChoice(str, Enum):
     """What `check --reference` compares with."""
 
     previous = "previous"
+    baseline = "baseline"
 
 
 @app.command()
@@ -379,8 +380,8 @@ def check(name: Annotated[Optional[str], typer.Argument(help="slice name (defaul
           history: Annotated[bool, typer.Option("--history", help="show the previous verdicts instead")] = False,
           schema: Annotated[bool, typer.Option("--schema", help="print the JSON schema of the verdict")] = False,
           reference: Annotated[Optional[ReferenceChoice], typer.Option(
-              "--reference", help="name regressions of p99 and error rate per link and load step against "
-                                  "the previous passing run")] = None,
+              "--reference", help="name regressions of p99, error rate and peak memory against the previous "
+                                  "passing run, or the same checks run against the baseline first")] = None,
           as_json: JsonOpt = False) -> None:
     """Run the slice's checks and print one verdict (exit 0 passed, 1 failed, 2 slice not healthy, 3 usage)."""
     if schema:

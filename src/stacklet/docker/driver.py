@@ -104,6 +104,14 @@ class ContainerEvent(BaseModel):
     time: datetime | None = None
 
 
+class ContainerUsage(BaseModel):
+    """One sample of a container's resource use (``docker stats``)."""
+
+    container: str = Field(description="container id")
+    memory_bytes: int
+    cpu_percent: float = Field(description="of one core (200 on two busy cores), as docker stats reports it")
+
+
 class ExecResult(BaseModel):
     """The outcome of a command run inside a container."""
 
@@ -200,6 +208,23 @@ class Driver:
                 return []
             raise docker_error("inspect containers", done.stderr, self.endpoint, hint=ENGINE_HINT)
         return [_info_from_inspect(c) for c in found or []]
+
+    def stats(self, container_ids: list[str]) -> list[ContainerUsage]:
+        """One sample of the memory and CPU use of running containers (stopped or missing ones are left out)."""
+        if not container_ids:
+            return []
+        try:
+            found = self.client.container.stats(container_ids)
+        except NoSuchContainer:
+            return []
+        except DockerException as exc:
+            if is_missing(_stderr(exc)):
+                return []
+            raise docker_error("read container stats", _stderr(exc), self.endpoint, hint=ENGINE_HINT) from exc
+        wanted = set(container_ids)
+        return [ContainerUsage(container=next((c for c in wanted if c.startswith(s.container_id)), s.container_id),
+                               memory_bytes=int(s.memory_used), cpu_percent=float(s.cpu_percentage))
+                for s in found]
 
     def restart(self, container_ids: list[str], timeout_s: int = 5) -> None:
         """Restart containers (SIGTERM, then SIGKILL after ``timeout_s``)."""

@@ -243,9 +243,12 @@ def restart(session: Session, service: Annotated[str, Field(description="the ser
 def check(session: Session, slice: SliceName = None,
           all: Annotated[bool, Field(description="run every check, not only those of the changed services")] = False,
           only: Annotated[list[str], Field(description="run just these checks, by name")] = [],
-          reference: Annotated[Literal["previous"] | None,
-                               Field(description="compare each link's and load step's p99 and error rate with "
-                                                 "the previous passing run, naming regressions")] = None,
+          reference: Annotated[Literal["previous", "baseline"] | None,
+                               Field(description="name regressions of each link's and load step's p99 and error "
+                                                 "rate and each container's peak memory against the previous "
+                                                 "passing run (previous) or the same checks run against the "
+                                                 "baseline first (baseline; their requests reach the baseline)")
+                               ] = None,
           on_progress: Callable[[str], None] = lambda message: None) -> Verdict:
     """Run the stack's checks against a slice and return one verdict: `ok`, `verdict` (passed, failed,
     unhealthy), `failures` (kind, service, check, step, expected, actual, logs); `exit_code` 0 passed,

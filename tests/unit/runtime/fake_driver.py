@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from stacklet.docker.driver import ContainerInfo, EngineInfo, ExecResult
+from stacklet.docker.driver import ContainerInfo, ContainerUsage, EngineInfo, ExecResult
 from stacklet.labels import Label
 
 _ids = itertools.count(1)
@@ -85,6 +85,7 @@ class FakeDriver:
         self.progress: dict[str, int] = {}
         self.calls: list[tuple] = []
         self.logs: dict[str, str] = {}
+        self.memory: dict[str, int] = {}  # service -> bytes that `stats` reports
 
     # -- engine -----------------------------------------------------------------------------
 
@@ -182,6 +183,10 @@ class FakeDriver:
 
     def events(self, labels, since, until):
         return []
+
+    def stats(self, container_ids):
+        return [ContainerUsage(container=cid, memory_bytes=self.memory.get(self.all[cid].service, 0), cpu_percent=0.0)
+                for cid in container_ids if cid in self.all and self.all[cid].state == "running"]
 
     def follow_logs(self, container_ids, tail=None):
         return iter(())
