@@ -67,7 +67,7 @@ def test_tui_on_a_running_tiny_slice(engine, driver, tmp_path):
                 await pilot.press("a")
                 await _until(pilot, lambda: any(f.target == "store" for f in screen.snapshot.faults), what="fault")
                 assert "latency 300ms" in {table.get_row_at(i)[0].plain: table.get_row_at(i)
-                                           for i in range(table.row_count)}["store"][6].plain
+                                           for i in range(table.row_count)}["store"][-1].plain
                 await pilot.press("c")
                 await _until(pilot, lambda: not screen.snapshot.faults, what="faults cleared")
                 errors = [n.message for n in app._notifications if n.severity == "error"]

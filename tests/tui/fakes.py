@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stacklet.runtime.engine import Endpoint, ServiceStatus, SliceStatus, SliceSummary
 from stacklet.errors import EngineUnavailable, SliceNotFound, StackFileError
+from stacklet.docker.linkproxy_client import ProxyCounters, ProxyTraffic, RequestRecord
 from stacklet.runtime.faults import LinkProxyHandle
 from stacklet.runtime.seeds import SeedResult
 
@@ -106,6 +107,21 @@ class FakeControl:
     def __init__(self, name: str, routes: dict[str, str]):
         self.name = name
         self.state = {route: FakeProxy(route, upstream) for route, upstream in routes.items()}
+        self.records: dict[str, list[RequestRecord]] = {route: [] for route in routes}
+
+    def serve(self, route: str, durations_ms: list[float], status: int = 200) -> None:
+        """Count requests on ``route`` as the link proxy would record them."""
+        for duration in durations_ms:
+            seq = len(self.records[route]) + 1
+            self.records[route].append(RequestRecord(seq=seq, start=0.0, method="GET", path="/", status=status,
+                                                     duration_ms=duration))
+
+    def traffic(self, proxy: str, since: int | None = None) -> ProxyTraffic:
+        records = self.records[proxy]
+        stats = ProxyCounters(requests=len(records),
+                              responses={"5xx": sum(1 for r in records if r.status and r.status >= 500)})
+        return ProxyTraffic(proxy=proxy, last_seq=len(records), stats=stats,
+                            requests=[] if since is None else [r for r in records if r.seq > since])
 
     def call(self, action, what):
         return action(FakeClient(self.state))

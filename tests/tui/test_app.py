@@ -37,7 +37,7 @@ async def test_the_services_table_shows_roles_health_endpoints_and_forwarded_ser
         rows = {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}
         assert set(rows) == {"gateway", "inventory", "orders", "orders-db", "payments", "redis", "stacklet-link-1"}
         assert rows["orders"][1] == "changed"
-        assert rows["stacklet-link-1"][1] == "linkproxy" and rows["stacklet-link-1"][6] == "7 routes"
+        assert rows["stacklet-link-1"][1] == "linkproxy" and rows["stacklet-link-1"][-1] == "7 routes"
         assert rows["payments"][3].startswith("unhealthy curl: (7) Failed")
         assert rows["payments"][4] == "2"
         assert rows["gateway"][5] == "127.0.0.1:40001"
@@ -118,13 +118,13 @@ async def test_apply_a_profile_then_clear_all_faults(fake, make_app):
         assert list(state.toxics()) == ["slow-db.latency_downstream"] or len(state.toxics()) == 1
         assert any("applied slow-db: 1 fault(s)" in n for n in notifications(app))
         rows = {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}
-        assert rows["orders-db"][6] == "latency 250ms"
+        assert rows["orders-db"][-1] == "latency 250ms"
         assert "orders-db:5432" in str(app.screen.query_one("#active-faults").render())
         await pilot.press("c")
         await settle(pilot)
         assert state.toxics() == {}
         assert any("cleared 1 fault(s)" in n for n in notifications(app))
-        assert {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}["orders-db"][6] == "-"
+        assert {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}["orders-db"][-1] == "-"
 
 
 @sync
@@ -297,3 +297,30 @@ async def test_v_runs_the_checks_and_shows_the_verdict(fake, make_app, monkeypat
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, SliceScreen)
+
+
+@sync
+async def test_the_tables_show_each_links_requests_per_second_errors_and_p99_live(fake, make_app, monkeypatch):
+    app = make_app(fake)
+    clock = iter([1000.0, 1002.0, 1004.0])
+    monkeypatch.setattr("stacklet.ops.commands.time.time", lambda: next(clock))
+    link = fake.controls["stacklet-link-1"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the first reading: counters, no rate yet
+        rows = {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}
+        assert rows["orders"][6:9] == ["…", "0", "-"]
+        assert rows["gateway"][6:9] == ["-", "-", "-"]  # no link leads to gateway
+        link.serve("orders:8081", [10.0] * 9 + [480.0])
+        link.serve("orders:8081", [3.0, 5.0], status=502)
+        link.serve("catalog:8084", [20.0] * 4)
+        app.screen.refresh_status()
+        await settle(pilot)
+        rows = {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}
+        assert rows["orders"][6:9] == ["6", "2", "480 ms"]  # 12 requests in 2 s, two 502s, p99 of the 12
+        assert rows["stacklet-link-1"][6:9] == ["8", "2", "480 ms"]  # every route of the link proxy
+        forwarded = {r[0]: r for r in _rows(app.screen.query_one(ForwardedTable))}
+        assert forwarded["catalog"][4:7] == ["2", "0", "20 ms"] and forwarded["users"][4:7] == ["0", "0", "-"]
+        app.screen.refresh_status()  # nothing new: the rates fall to zero, the p99 stays that of the latest
+        await settle(pilot)
+        rows = {r[0]: r for r in _rows(app.screen.query_one(ServicesTable))}
+        assert rows["orders"][6:9] == ["0", "0", "480 ms"]

@@ -565,6 +565,9 @@ def mcp(stack: StackOpt = None) -> None:
     serve(stack, Options.context, Options.host)
 
 
+from stacklet.cli import traffic as _traffic_command  # noqa: E402,F401  (registers `stacklet traffic`)
+
+
 def run_cli(argv: list[str]) -> int:
     """Run the CLI on ``argv`` and return its exit code; nothing escapes as a traceback.
 

@@ -11,6 +11,7 @@ are supplied by the front end and are not part of a tool's arguments.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,11 +20,12 @@ from pydantic import Field
 
 from stacklet import __version__
 from stacklet.checks.run import run_checks
+from stacklet.checks.signals import percentile
 from stacklet.checks.verdict import Verdict, read_history
 from stacklet.config.faultprofile import find_fault_profile, load_fault_profile, parse_toxic_arguments
 from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, parse_duration, stack_reference
 from stacklet.docker.remote import read_baseline, remote_baseline
-from stacklet.errors import ConfigError, PlanError, short_repr
+from stacklet.errors import ConfigError, LinkProxyError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
 from stacklet.ops.session import Session, changed, changed_with_notes, load, one_slice
@@ -34,6 +36,8 @@ from stacklet.runtime.faults import active_faults, add_fault, apply_profile, che
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
 from stacklet.runtime.seeds import seed_plan
 from stacklet.runtime.status import EventSink
+
+RECENT_REQUESTS = 200  # the p99 of `traffic` is of this many latest requests per link
 
 Services = Annotated[list[str], Field(description="changed services (Compose service names), e.g. [\"orders\"]")]
 Since = Annotated[str | None, Field(description="also the services whose files changed since this git ref, e.g. "
@@ -257,6 +261,29 @@ def check(session: Session, slice: SliceName = None,
                       on_progress=on_progress, reference=reference)
 
 
+def traffic(session: Session, slice: SliceName = None) -> r.TrafficResult:
+    """Every link's counters now, as its link proxy keeps them: `connections`, HTTP `requests`, `responses_5xx`,
+    `no_response`, and the p99 of the latest requests; read twice for rates (`at` is when)."""
+    name = one_slice(session, slice)
+    result = r.TrafficResult(slice=name, at=time.time())
+    for handle in session.engine.link_proxies(name):
+        for route, upstream in sorted(handle.routes.items()):
+            try:
+                counted = handle.control.traffic(route)
+                latest = handle.control.traffic(route, max(0, counted.last_seq - RECENT_REQUESTS)).requests
+            except LinkProxyError as error:
+                result.errors.append(error.message)
+                continue
+            durations = sorted(q.duration_ms for q in latest if q.duration_ms is not None)
+            stats = counted.stats
+            result.links.append(r.LinkCounters(
+                link=route, target=route.split(":")[0], proxy=handle.name, upstream=upstream,
+                connections=stats.connections_total, requests=stats.requests,
+                responses_5xx=stats.responses.get("5xx", 0), no_response=stats.no_response,
+                p99_ms=percentile(durations, 99), recent=len(durations)))
+    return result
+
+
 def check_history(session: Session, slice: SliceName = None) -> r.HistoryResult:
     """The previous verdicts of a slice."""
     name = one_slice(session, slice)
@@ -360,6 +387,6 @@ def _ttl(value: str | None, default: int | None) -> int | None:
         raise ConfigError(str(exc), key="--ttl", hint=f"got {short_repr(value)}") from exc
 
 
-TOOLS = [plan, why, graph, skill, up, reload, status, ls, logs, down, gc, seed, reset, restart, check,
+TOOLS = [plan, why, graph, skill, up, reload, status, ls, logs, down, gc, seed, reset, restart, check, traffic,
          fault_apply, fault_add, fault_clear, fault_ls, baseline_up, baseline_down, baseline_status, doctor]
 """The commands offered to agents as MCP tools (``logs --follow`` and ``tui`` are for people)."""

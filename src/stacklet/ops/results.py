@@ -201,3 +201,28 @@ class VersionResult(Envelope):
     """``version``."""
 
     version: str
+
+
+class LinkCounters(BaseModel):
+    """One link of a slice as its link proxy counts it now (since the proxy started)."""
+
+    link: str = Field(description="the route: target, or target:port")
+    target: str
+    proxy: str
+    upstream: str
+    connections: int = 0
+    requests: int = Field(0, description="HTTP requests")
+    responses_5xx: int = 0
+    no_response: int = 0
+    p99_ms: float | None = Field(None, description="of the latest requests (up to `recent`)")
+    recent: int = Field(0, description="how many of the latest requests the p99 is of")
+
+
+class TrafficResult(Envelope):
+    """The counters of every link of a slice at one moment (`at`, Unix seconds): rates are the
+    difference of two readings."""
+
+    slice: str
+    at: float
+    links: list[LinkCounters] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list, description="link proxies that did not answer")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stacklet.errors import SliceNotFound, StackletError
 from stacklet.ops import commands as ops
+from stacklet.ops.results import TrafficResult
 from stacklet.ops.session import Session
 from stacklet.runtime.engine import SliceEngine, SliceStatus, SliceSummary
 from stacklet.runtime.faults import ActiveFault, active_faults, add_fault, apply_profile, check_stack, link_targets
@@ -39,6 +40,53 @@ class Route:
 
 
 @dataclass
+class LinkRate:
+    """A link's traffic between two readings: requests per second, new 5xx answers, p99 of the latest requests."""
+
+    requests_per_s: float | None = None
+    errors: int = 0
+    p99_ms: float | None = None
+
+
+class TrafficMeter:
+    """Reads every link's counters; each reading's rates are against the reading before it."""
+
+    def __init__(self):
+        self.last: TrafficResult | None = None
+
+    def read(self, engine: SliceEngine, name: str) -> dict[str, LinkRate]:
+        now = ops.traffic(Session.of(engine), name)
+        rates = link_rates(self.last, now)
+        self.last = now
+        return rates
+
+
+def link_rates(before: TrafficResult | None, now: TrafficResult) -> dict[str, LinkRate]:
+    """Per link: requests per second and 5xx answers since ``before`` (none yet on the first reading), p99 now."""
+    earlier = {link.link: link for link in before.links} if before else {}
+    seconds = now.at - before.at if before else 0.0
+    rates = {}
+    for link in now.links:
+        then = earlier.get(link.link)
+        counted = then is not None and seconds > 0 and link.requests >= then.requests
+        rates[link.link] = LinkRate(
+            requests_per_s=round((link.requests - then.requests) / seconds, 1) if counted else None,
+            errors=link.responses_5xx - then.responses_5xx if counted else 0, p99_ms=link.p99_ms)
+    return rates
+
+
+def target_rate(rates: dict[str, LinkRate], routes: list[str]) -> LinkRate | None:
+    """The traffic of a target served on several routes (ports) together: summed, the worst p99."""
+    mine = [rates[r] for r in routes if r in rates]
+    if not mine:
+        return None
+    measured = [m.requests_per_s for m in mine if m.requests_per_s is not None]
+    p99 = [m.p99_ms for m in mine if m.p99_ms is not None]
+    return LinkRate(requests_per_s=round(sum(measured), 1) if measured else None,
+                    errors=sum(m.errors for m in mine), p99_ms=max(p99) if p99 else None)
+
+
+@dataclass
 class SliceSnapshot:
     """Everything the slice screen shows, read in one go from a worker."""
 
@@ -48,6 +96,11 @@ class SliceSnapshot:
     faults: list[ActiveFault] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)
     fault_error: str | None = None
+    traffic: dict[str, LinkRate] = field(default_factory=dict)
+
+    def traffic_to(self, target: str) -> LinkRate | None:
+        """The traffic on the link(s) to ``target``; None when no link leads to it."""
+        return target_rate(self.traffic, [r.route for r in self.routes if r.target == target])
 
     @property
     def forwarded(self) -> list[Route]:
@@ -109,14 +162,17 @@ def tcp_answers(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return False
 
 
-def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = None) -> SliceSnapshot:
-    """Status, link targets, routes, faults in force and baseline answers of slice ``name``."""
+def load_snapshot(engine: SliceEngine, name: str, probe: BaselineProbe | None = None,
+                  meter: TrafficMeter | None = None) -> SliceSnapshot:
+    """Status, link targets, routes, faults in force, traffic and baseline answers of slice ``name``."""
     snapshot = SliceSnapshot(status=ops.status(Session.of(engine), name))
     try:
         handles = engine.link_proxies(name)
         snapshot.targets = link_targets(handles)
         snapshot.routes = [Route(h.name, route, upstream) for h in handles for route, upstream in sorted(h.routes.items())]
         snapshot.faults = active_faults(handles)
+        if meter is not None:
+            snapshot.traffic = meter.read(engine, name)
     except StackletError as error:  # a link proxy that does not answer must not hide the services
         snapshot.fault_error = error.message
     if probe is not None:

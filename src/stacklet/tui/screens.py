@@ -93,6 +93,7 @@ class SliceScreen(Screen):
         self.follow_selected = False
         self.selected: str | None = None
         self.probe = BaselineProbe()
+        self.meter = actions.TrafficMeter()
         self.profiles: list = []
         self._refreshing = False
         self._input_mode = "text"
@@ -127,7 +128,7 @@ class SliceScreen(Screen):
     @work(thread=True, group="refresh")
     def _load_snapshot(self) -> None:
         try:
-            snapshot = actions.load_snapshot(self.app.engine, self.slice_name, self.probe)
+            snapshot = actions.load_snapshot(self.app.engine, self.slice_name, self.probe, self.meter)
             profiles = self.profiles or actions.fault_profiles(snapshot.status.stack, self.app.faults_start)
         except StackletError as error:
             self.post_message(SnapshotFailed(error))

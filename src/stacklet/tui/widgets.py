@@ -10,7 +10,7 @@ from textual.widgets.option_list import Option
 
 from stacklet.runtime.faults import ActiveFault
 from stacklet.config.faultprofile import FaultProfile
-from stacklet.tui.actions import SliceSnapshot
+from stacklet.tui.actions import LinkRate, SliceSnapshot, target_rate
 from stacklet.tui.logbuffer import LogLine, LogView, colour_for
 
 ROLE_STYLE = {"changed": "bold yellow", "caller": "cyan", "callee": "green", "stateful": "magenta",
@@ -34,6 +34,17 @@ def fault_text(faults: list[ActiveFault]) -> Text:
     return Text(", ".join(dict.fromkeys(parts)), "bold red")
 
 
+def traffic_cells(rate: LinkRate | None) -> tuple[Text, Text, Text]:
+    """req/s, 5xx and p99 cells of a link's traffic ("-" where nothing is known yet)."""
+    if rate is None:
+        return Text("-", "dim"), Text("-", "dim"), Text("-", "dim")
+    per_s = Text(f"{rate.requests_per_s:g}" if rate.requests_per_s is not None else "…", "" if rate.requests_per_s
+                 else "dim")
+    errors = Text(str(rate.errors), "bold red" if rate.errors else "dim")
+    p99 = Text(f"{rate.p99_ms:,.0f} ms" if rate.p99_ms is not None else "-", "" if rate.p99_ms is not None else "dim")
+    return per_s, errors, p99
+
+
 def _one_line(text: str, width: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
@@ -42,7 +53,7 @@ def _one_line(text: str, width: int) -> str:
 class ServicesTable(DataTable):
     """One row per local service and link proxy of the slice."""
 
-    COLUMNS = ("service", "role", "state", "health", "restarts", "endpoint", "faults")
+    COLUMNS = ("service", "role", "state", "health", "restarts", "endpoint", "req/s", "5xx", "p99", "faults")
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -70,11 +81,13 @@ class ServicesTable(DataTable):
             if svc.role == "linkproxy":
                 routes = [r.route for r in snapshot.routes if r.link_proxy == svc.name]
                 faults = Text(f"{len(routes)} routes", "dim")
+                rate = target_rate(snapshot.traffic, routes)
             else:
                 faults = fault_text(snapshot.faults_on(svc.name))
+                rate = snapshot.traffic_to(svc.name)
             self.add_row(name, Text(svc.role, ROLE_STYLE.get(svc.role, "")),
                          Text(svc.state, STATE_STYLE.get(svc.state, "")), health, str(svc.restarts), endpoint,
-                         faults, key=svc.name)
+                         *traffic_cells(rate), faults, key=svc.name)
         keys = [svc.name for svc in [*status.services, *status.proxies]]
         if selected in keys:
             self.move_cursor(row=keys.index(selected), animate=False)
@@ -83,7 +96,7 @@ class ServicesTable(DataTable):
 class ForwardedTable(DataTable):
     """Forwarded services: their baseline address, link proxy, faults, and whether the baseline answers."""
 
-    COLUMNS = ("forwarded", "baseline address", "via", "baseline answers", "faults")
+    COLUMNS = ("forwarded", "baseline address", "via", "baseline answers", "req/s", "5xx", "p99", "faults")
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -95,6 +108,7 @@ class ForwardedTable(DataTable):
             answer = snapshot.answers.get(route.upstream, "checking…")
             style = "green" if answer == "yes" else "dim" if answer in ("unknown", "checking…") else "bold red"
             self.add_row(route.target, route.upstream, route.link_proxy, Text(answer, style),
+                         *traffic_cells(snapshot.traffic.get(route.route)),
                          fault_text(snapshot.faults_on(route.target)), key=route.route)
 
 
