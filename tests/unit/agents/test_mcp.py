@@ -22,7 +22,7 @@ from ..conftest import REPO_ROOT
 pytestmark = pytest.mark.usefixtures("compose_cli")
 
 TOOLS = {"plan", "why", "graph", "skill", "up", "reload", "status", "ls", "logs", "down", "gc", "seed", "reset",
-         "restart", "check", "fault_apply", "fault_add", "fault_clear", "fault_ls", "baseline_up", "baseline_down",
+         "restart", "check", "traffic", "fault_apply", "fault_add", "fault_clear", "fault_ls", "baseline_up", "baseline_down",
          "baseline_status", "doctor"}
 
 

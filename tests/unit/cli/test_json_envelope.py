@@ -34,6 +34,7 @@ COMMANDS = [
     ["seed", "--slice", "x"],
     ["reset", "--slice", "x"],
     ["check", "x"],
+    ["traffic", "x"],
     ["fault", "apply", "slow-db", "--slice", "x"],
     ["fault", "add", "orders-db", "latency", "latency=5", "--slice", "x"],
     ["fault", "clear", "--slice", "x"],
