@@ -327,7 +327,11 @@ class TestVerdict:
         verdict = failed_verdict()
         again = Verdict.model_validate_json(verdict.model_dump_json())
         assert again == verdict and json.loads(verdict.model_dump_json())["schema_version"] == 1
-        assert "failures" in Verdict.model_json_schema()["properties"]
+        schema = Verdict.model_json_schema()
+        assert {"failures", "traffic", "routing", "metrics", "reference", "reference_figures",
+                "regressions"} <= set(schema["properties"])
+        assert {"peak_memory_mib", "peak_cpu_percent", "restarts", "oom_kills"} <= set(
+            schema["$defs"]["ContainerMetrics"]["properties"])
 
 
 class TestHistory:
