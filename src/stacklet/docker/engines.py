@@ -122,7 +122,7 @@ class SshForwards:
             if local:
                 self._ssh("-O", "cancel", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}", check=False)
         self._save(table)
-        if not table and self.socket.exists():
+        if not table:
             self._ssh("-O", "exit", check=False)
 
     def table(self) -> dict[int, int]:
