@@ -294,7 +294,7 @@ def list_slices(as_json: JsonOpt = False) -> None:
         if as_json:
             _emit(result)
         else:
-            console.print(display.slices_table(result.slices) if result.slices else
+            console.print(display.slices_table(result.slices, len(result.engines)) if result.slices else
                           "no slices (start one with `stacklet up SERVICE`)")
             for report in (e for e in result.engines if not e.ok):
                 err_console.print(f"engine {report.engine} does not answer: {report.error}", highlight=False)

@@ -88,10 +88,10 @@ def endpoints_table(status: SliceStatus) -> Table:
     return table
 
 
-def slices_table(slices: list[SliceSummary]) -> Table:
-    """The slices on the engines: engine (when several), stack, changed services, age, expiry, containers, health."""
+def slices_table(slices: list[SliceSummary], engines: int = 1) -> Table:
+    """The slices on the engines: engine (when several are listed), stack, changed services, age, expiry, containers, health."""
     table = Table(box=None, pad_edge=False)
-    engines = len({s.engine for s in slices}) > 1
+    engines = engines > 1 or len({s.engine for s in slices}) > 1
     for column in ("slice", *(["engine"] if engines else []), "stack", "changed", "age", "expires", "containers",
                    "health"):
         table.add_column(column)
