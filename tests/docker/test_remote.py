@@ -80,7 +80,7 @@ def copy_linkproxy_image(here: Driver, there: Driver) -> None:
 def local_slice(team_baseline, driver) -> dict:
     """An `orders` slice on the local engine forwarding to the second engine's baseline; removed at the end."""
     up = json.loads(run_cli("up", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE,
-                            "--name", SLICE, "--json", timeout=1200).stdout)
+                            "--name", SLICE, "--timeout", "600", "--json", timeout=1200).stdout)
     yield up["slice"]
     run_cli("down", SLICE, "--json")
     assert leftovers(driver, SLICE) == NOTHING
@@ -90,7 +90,7 @@ def local_slice(team_baseline, driver) -> dict:
 def team_slice(team_baseline, team_engine) -> dict:
     """An `orders` slice on the second engine, published on its advertise address; removed at the end."""
     up = json.loads(run_cli("--host", TEAM_ENGINE, "--advertise", TEAM_ADDRESS, "up", "orders", "--stack", "shop",
-                            "--name", TEAM_SLICE, "--json", timeout=1200).stdout)
+                            "--name", TEAM_SLICE, "--timeout", "600", "--json", timeout=1200).stdout)
     yield up
     run_cli("--host", TEAM_ENGINE, "down", TEAM_SLICE, "--json")
     assert leftovers(team_engine, TEAM_SLICE) == NOTHING, "the slice left something on the second engine"

@@ -26,7 +26,7 @@ from stacklet.checks.verdict import Verdict, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.cli import display
 from stacklet.config.stack import MAX_TIMEOUT_S
-from stacklet.errors import PlanError, StackFileError, StackletError, UnexpectedError, short_text
+from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_text
 from stacklet.ops import commands as ops
 from stacklet.ops.results import Envelope, error_envelope
 from stacklet.ops.session import Session, load
@@ -188,6 +188,9 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
     session = _session()
 
     def action() -> None:
+        if watch and engine:
+            raise ConfigError("--watch follows the engine given with --host/--context", key="--engine",
+                              hint="use `stacklet --host ENGINE up --watch ...` instead of --engine")
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
                          keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
                          timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
