@@ -99,8 +99,8 @@ class Run:
     def baseline(self, stack: str, engine: str | None) -> dict[str, Any]:
         where = ["--host", engine] if engine else []
         _, status = stacklet(*where, "baseline", "status", "--stack", stack, check=False)
-        if status.get("ok") and status.get("healthy"):
-            return {"reused": True}
+        if status.get("ok"):  # someone's running baseline: used as it is, never stopped by this run
+            return {"reused": True, "healthy": status.get("healthy")}
         self.started_baselines.append((engine, stack))
         seconds, _ = stacklet(*where, "baseline", "up", "--stack", stack,
                               *(["--advertise", self.args.remote_advertise] if engine else []))
