@@ -165,12 +165,12 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
     profile = load_fault_profile(find_fault_profile(fault)) if fault else None
     ttl_s = _ttl(ttl, the_stack.meta.ttl)
     engine = session.engine
-    engine.driver.engine_info()
     if engine.driver.needs_advertise:
         raise ConfigError(f"the slice's ports would be published on the loopback of {engine.driver.endpoint}, "
                           "which nobody else reaches", key="--advertise",
                           hint="give the address this host reaches that engine's host on: `stacklet --host "
                                "ENGINE --advertise IP up ...`, or ENGINE=IP in STACKLET_ENGINES")
+    engine.driver.engine_info()
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
                                          seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)

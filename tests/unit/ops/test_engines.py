@@ -98,3 +98,15 @@ class FakeSession:
         if self.name == SILENT:
             raise EngineUnavailable(f"no Docker engine answers at {SILENT}")
         return type("Engine", (), {"list": lambda _: [summary("rm-a")]})()
+
+
+def test_up_on_a_tcp_engine_elsewhere_without_an_advertise_address_is_refused(monkeypatch):
+    from ..conftest import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.delenv("STACKLET_ENGINES", raising=False)
+    monkeypatch.setenv("STACKLET_ENGINES_FILE", "/nonexistent/engines.yaml")
+    result = CliRunner().invoke(app, ["--host", "tcp://10.250.0.77:2375", "up", "orders", "--stack", "shop", "--json"])
+    error = json.loads(result.stdout)
+    assert result.exit_code == 3 and error["error"] == "ConfigError" and error["message"].startswith("--advertise:")
+    assert "tcp://10.250.0.77:2375" in error["message"] and "--advertise IP" in error["hint"]
