@@ -60,6 +60,8 @@ class Label:
     """a baseline service's advertised addresses, JSON ``{"port": "host:port"}`` (see ``advertised_ports``)"""
     STARTED = f"{PREFIX}.started"
     """when a baseline was first started (UTC); kept when it is brought up to date"""
+    BASELINE_ENGINE = f"{PREFIX}.baseline-engine"
+    """the engine of the advertised baseline a slice forwards to (``baseline.engine`` / ``--baseline-engine``)"""
     TOKEN = f"{PREFIX}.token"
     """the bearer token a slice's link proxies require on their control API"""
 

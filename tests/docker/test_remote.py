@@ -1,7 +1,8 @@
 """Two real engines: the shop baseline on a second engine (a network namespace at 10.250.0.2, started
-by scripts/teambox.sh), advertised on that address, and an `orders` slice on the local engine that
-forwards to it. Needs root (network namespaces, iptables); traffic goes only to 127.0.0.1 and
-10.250.0.0/24."""
+by scripts/teambox.sh), advertised on that address, an `orders` slice on the local engine that
+forwards to it, and a slice on the second engine whose endpoints answer here; `ls` across both,
+and the verdict naming the baseline's host once its service stops. Needs root (network namespaces,
+iptables); traffic goes only to 127.0.0.1 and 10.250.0.0/24."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from stacklet.docker.driver import Driver
 from stacklet.labels import Label
+from stacklet.planning.plan import LINKPROXY_BUILD_CONTEXT, default_linkproxy_image
 
 from .conftest import NOTHING, REPO, http, leftovers, run_cli
 
@@ -22,6 +24,7 @@ TEAM_ADDRESS = "10.250.0.2"
 TEAM_ENGINE = f"tcp://{TEAM_ADDRESS}:2375"
 SILENT_ENGINE = "tcp://10.250.0.77:2375"  # in the test namespace's subnet, where nothing listens
 SLICE = "rm-remote-orders"
+TEAM_SLICE = "rm-team-orders"
 
 pytestmark = pytest.mark.timeout(1800)  # the first test also builds the shop on the second engine
 
@@ -42,7 +45,9 @@ def team_engine(driver) -> Driver:
     already_up = teambox("status", check=False).returncode == 0
     started = teambox("up", check=False)
     assert started.returncode == 0, f"scripts/teambox.sh up failed:\n{started.stdout}\n{started.stderr}"
-    yield Driver(host=TEAM_ENGINE)
+    team = Driver(host=TEAM_ENGINE)
+    copy_linkproxy_image(driver, team)
+    yield team
     if not already_up:
         teambox("down")
         assert teambox("status", check=False).returncode == 1
@@ -58,6 +63,37 @@ def team_baseline(team_engine) -> dict:
     labels = {Label.BASELINE: "shop"}
     assert (team_engine.containers(labels), team_engine.networks(labels), team_engine.volumes(labels)) == (
         [], [], []), "the baseline left something on the second engine"
+
+
+def copy_linkproxy_image(here: Driver, there: Driver) -> None:
+    """The link proxy image, copied to the second engine as scripts/teambox.sh copies the base image (no
+    registry; building it there would install its packages again)."""
+    tag = default_linkproxy_image()
+    if not there.image_exists(tag):
+        if not here.image_exists(tag):
+            here.build_image(LINKPROXY_BUILD_CONTEXT, tag)
+        subprocess.run(f"docker save {tag} | docker -H {TEAM_ENGINE} load", shell=True, check=True, timeout=300,
+                       capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def local_slice(team_baseline, driver) -> dict:
+    """An `orders` slice on the local engine forwarding to the second engine's baseline; removed at the end."""
+    up = json.loads(run_cli("up", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE,
+                            "--name", SLICE, "--timeout", "600", "--json", timeout=1200).stdout)
+    yield up["slice"]
+    run_cli("down", SLICE, "--json")
+    assert leftovers(driver, SLICE) == NOTHING
+
+
+@pytest.fixture(scope="module")
+def team_slice(team_baseline, team_engine) -> dict:
+    """An `orders` slice on the second engine, published on its advertise address; removed at the end."""
+    up = json.loads(run_cli("--host", TEAM_ENGINE, "--advertise", TEAM_ADDRESS, "up", "orders", "--stack", "shop",
+                            "--name", TEAM_SLICE, "--timeout", "600", "--json", timeout=1200).stdout)
+    yield up
+    run_cli("--host", TEAM_ENGINE, "down", TEAM_SLICE, "--json")
+    assert leftovers(team_engine, TEAM_SLICE) == NOTHING, "the slice left something on the second engine"
 
 
 def team_psql(container: str, db: str, sql: str) -> str:
@@ -94,35 +130,93 @@ def test_plan_names_the_baseline_each_forwarded_service_comes_from(team_baseline
     assert f"baseline on {TEAM_ENGINE}, started {team_baseline['served']['started']}" in " ".join(text.split())
 
 
-def test_an_orders_slice_here_forwards_to_the_baseline_there(team_baseline, team_engine, driver):
-    up = json.loads(run_cli("up", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE,
-                            "--name", SLICE, "--json", timeout=1200).stdout)
+def test_an_orders_slice_here_forwards_to_the_baseline_there(team_baseline, team_engine, local_slice):
+    status = local_slice
+    assert status["healthy"]
+    rid = "rm-remote-rid-1"
+    gateway = next(s for s in status["services"] if s["name"] == "gateway")["endpoints"][0]["host"]
+    code, order = http("POST", f"http://{gateway}/orders",
+                       {"user_id": "u-1", "items": [{"sku": "SKU-0002", "qty": 2}]}, {"X-Request-Id": rid})
+    assert code == 201, order
+    # the forwarded calls reached the second engine's catalog and users
+    for forwarded in ("catalog", "users"):
+        logs = team_engine.container_logs(container_of(team_baseline, forwarded))
+        assert rid in logs, f"the team box's {forwarded} did not see {rid}"
+    # the order is in the slice's own orders-db, not in the team box's
+    assert team_psql(container_of(team_baseline, "orders-db"), "orders",
+                     f"select count(*) from orders where id = '{order['id']}'") == "0"
+    slice_db = container_of(status, "orders-db")
+    assert subprocess.run(["docker", "exec", slice_db, "psql", "-U", "shop", "-d", "orders", "-tAc",
+                           f"select count(*) from orders where id = '{order['id']}'"], capture_output=True,
+                          text=True, check=True).stdout.strip() == "1"
+    # the link proxies' control API refuses requests without the slice's token
+    for proxy in status["proxies"]:
+        assert http("GET", f"http://{proxy['endpoints'][0]['host']}/proxies")[0] == 401
+    assert json.loads(run_cli("fault", "ls", "--slice", SLICE, "--json").stdout)["ok"]
+
+
+def test_a_slice_on_the_team_box_answers_from_here(team_slice):
+    status = team_slice["slice"]
+    assert status["healthy"] and team_slice["engine"] == TEAM_ENGINE
+    for service in [*status["services"], *status["proxies"]]:
+        for endpoint in service["endpoints"]:
+            assert endpoint["host"].startswith(f"{TEAM_ADDRESS}:"), (service["name"], endpoint)
+    gateway = next(s for s in status["services"] if s["name"] == "gateway")["endpoints"][0]["host"]
+    assert http("GET", f"http://{gateway}/health", timeout=10)[0] == 200
+    code, order = http("POST", f"http://{gateway}/orders", {"user_id": "u-1", "items": [{"sku": "SKU-0002", "qty": 1}]},
+                       {"X-Request-Id": "rm-team-rid-1"})
+    assert code == 201, order
+    # every command works from here against the slice there
+    on_team = ("--host", TEAM_ENGINE, "--advertise", TEAM_ADDRESS)
+    assert json.loads(run_cli(*on_team, "status", TEAM_SLICE, "--json").stdout)["healthy"]
+    logs = json.loads(run_cli(*on_team, "logs", "orders", "--slice", TEAM_SLICE, "--json").stdout)["lines"]
+    assert any("rm-team-rid-1" in line["line"] for line in logs)
+    added = run_cli(*on_team, "fault", "add", "payments", "latency", "latency=50", "--slice", TEAM_SLICE,
+                    "--json", check=False)
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert json.loads(run_cli(*on_team, "fault", "clear", "--slice", TEAM_SLICE, "--json").stdout)["ok"]
+    assert json.loads(run_cli(*on_team, "reset", "orders-db", "--slice", TEAM_SLICE, "--json").stdout)["ok"]
+    # its control API, published beyond loopback, wants the slice's token
+    proxy = status["proxies"][0]["endpoints"][0]["host"]
+    assert http("GET", f"http://{proxy}/proxies")[0] == 401
+
+
+def test_ls_lists_the_slices_of_both_engines_and_reports_a_silent_one(local_slice, team_slice):
+    engines = {"STACKLET_ENGINES": f"default,{TEAM_ENGINE}={TEAM_ADDRESS},{SILENT_ENGINE}"}
+    listing = json.loads(run_cli("ls", "--json", env=engines, timeout=120).stdout)
+    where = {s["name"]: s["engine"] for s in listing["slices"]}
+    assert where[SLICE] == "default" and where[TEAM_SLICE] == TEAM_ENGINE
+    reports = {e["engine"]: e for e in listing["engines"]}
+    assert reports["default"]["ok"] and reports[TEAM_ENGINE]["ok"] and not reports[SILENT_ENGINE]["ok"]
+    assert SILENT_ENGINE in reports[SILENT_ENGINE]["error"]
+    text = run_cli("ls", env=engines, timeout=120)
+    assert TEAM_SLICE in text.stdout and TEAM_ENGINE in " ".join(text.stdout.split())
+    assert f"engine {SILENT_ENGINE} does not answer" in " ".join(text.stderr.split())
+
+
+def test_a_stopped_baseline_service_is_named_with_its_host(local_slice, team_baseline, team_engine):
+    catalog = container_of(team_baseline, "catalog")
+    subprocess.run(["docker", "-H", TEAM_ENGINE, "stop", "-t", "1", catalog], check=True, capture_output=True,
+                   timeout=60)
     try:
-        status = up["slice"]
-        assert status["healthy"]
-        rid = "rm-remote-rid-1"
-        gateway = next(s for s in status["services"] if s["name"] == "gateway")["endpoints"][0]["host"]
-        code, order = http("POST", f"http://{gateway}/orders",
-                           {"user_id": "u-1", "items": [{"sku": "SKU-0002", "qty": 2}]}, {"X-Request-Id": rid})
-        assert code == 201, order
-        # the forwarded calls reached the second engine's catalog and users
-        for forwarded in ("catalog", "users"):
-            logs = team_engine.container_logs(container_of(team_baseline, forwarded))
-            assert rid in logs, f"the team box's {forwarded} did not see {rid}"
-        # the order is in the slice's own orders-db, not in the team box's
-        assert team_psql(container_of(team_baseline, "orders-db"), "orders",
-                         f"select count(*) from orders where id = '{order['id']}'") == "0"
-        slice_db = container_of(status, "orders-db")
-        assert subprocess.run(["docker", "exec", slice_db, "psql", "-U", "shop", "-d", "orders", "-tAc",
-                               f"select count(*) from orders where id = '{order['id']}'"], capture_output=True,
-                              text=True, check=True).stdout.strip() == "1"
-        # the link proxies' control API refuses requests without the slice's token
-        for proxy in status["proxies"]:
-            assert http("GET", f"http://{proxy['endpoints'][0]['host']}/proxies")[0] == 401
-        assert json.loads(run_cli("fault", "ls", "--slice", SLICE, "--json").stdout)["ok"]
+        result = run_cli("check", "--slice", SLICE, "--json", check=False, timeout=300)
+        verdict = json.loads(result.stdout)
+        assert result.returncode == 1 and verdict["verdict"] == "failed"
+        assert [(u["service"], u["engine"], u["host"]) for u in verdict["unanswered"]] == [
+            ("catalog", TEAM_ENGINE, TEAM_ADDRESS)]
+        assert verdict["failures"][0]["kind"] == "baseline"
+        text = " ".join(run_cli("check", "--slice", SLICE, check=False, timeout=300).stdout.split())
+        assert f"the baseline on {TEAM_ENGINE} (host {TEAM_ADDRESS}) does not answer" in text
+        # and a new slice forwarding there fails fast, naming the engine and the service
+        started = time.monotonic()
+        up = run_cli("up", "orders", "--stack", "shop", "--baseline-engine", TEAM_ENGINE, "--name", "rm-remote-late",
+                     "--json", check=False, timeout=120)
+        error = json.loads(up.stdout)
+        assert up.returncode == 2 and error["error"] == "EngineUnavailable", up.stdout
+        assert TEAM_ENGINE in error["message"] and "catalog at" in error["message"]
+        assert time.monotonic() - started < 60 and not driver_has_slice("rm-remote-late")
     finally:
-        run_cli("down", SLICE, "--json")
-    assert leftovers(driver, SLICE) == NOTHING
+        subprocess.run(["docker", "-H", TEAM_ENGINE, "start", catalog], check=True, capture_output=True, timeout=60)
 
 
 def test_up_fails_fast_naming_an_engine_that_does_not_answer(team_engine):

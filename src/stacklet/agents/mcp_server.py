@@ -6,7 +6,7 @@ and the progress callbacks, which the server supplies). Each call runs the comma
 of its own (``stacklet.agents.oprun``) and returns exactly its JSON envelope, plus ``exit_code``;
 errors come back as the error envelope (``ok: false``, ``message``, ``hint``), never as exceptions.
 A timed-out or cancelled call interrupts the command, which cleans up as on Ctrl-C.
-``stacklet mcp [--stack NAME]`` starts it; ``--context``/``--host`` are passed on to every command.
+``stacklet mcp [--stack NAME]`` starts it; ``--context``/``--host``/``--advertise`` are passed on to every command.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ the services, checks, fault profiles and seeds of the stack."""
 class OpRunner:
     """Runs one command in ``python -m stacklet.agents.oprun`` and returns its JSON and exit code."""
 
-    def __init__(self, context: str | None = None, host: str | None = None, stack: str | None = None):
-        self.request = {"context": context, "host": host, "stack": stack}
+    def __init__(self, context: str | None = None, host: str | None = None, stack: str | None = None,
+                 advertise: str | None = None):
+        self.request = {"context": context, "host": host, "stack": stack, "advertise": advertise}
 
     async def run(self, op: str, args: dict[str, Any], timeout_s: float = TIMEOUT_S) -> tuple[dict[str, Any], int]:
         """The command's JSON document and exit code; a failure to run it becomes an error document."""
@@ -138,9 +139,10 @@ def _plain(value: Any) -> Any:
     return str(value) if hasattr(value, "__fspath__") else value
 
 
-def build_server(stack: str | None = None, context: str | None = None, host: str | None = None) -> MCPServer:
+def build_server(stack: str | None = None, context: str | None = None, host: str | None = None,
+                 advertise: str | None = None) -> MCPServer:
     """The MCP server with a tool per command; ``stack`` is the default for tools that take one."""
-    runner = OpRunner(context, host, stack)
+    runner = OpRunner(context, host, stack, advertise)
     server = MCPServer("stacklet", version=__version__, instructions=INSTRUCTIONS)
     for op in TOOLS:
         name = op.__name__
@@ -156,6 +158,7 @@ def build_server(stack: str | None = None, context: str | None = None, host: str
     return server
 
 
-def serve(stack: str | None = None, context: str | None = None, host: str | None = None) -> None:
+def serve(stack: str | None = None, context: str | None = None, host: str | None = None,
+          advertise: str | None = None) -> None:
     """Run the MCP server on stdin/stdout until the client closes it."""
-    build_server(stack, context, host).run("stdio")
+    build_server(stack, context, host, advertise).run("stdio")

@@ -1,6 +1,6 @@
 """Run one command of ``stacklet.ops`` for the MCP server, in its own process, and print its JSON envelope.
 
-The request comes on stdin as ``{"op": NAME, "args": {...}, "context", "host", "stack"}``; the
+The request comes on stdin as ``{"op": NAME, "args": {...}, "context", "host", "stack", "advertise"}``; the
 answer is one JSON document on stdout and the command's exit code. A process of its own per call
 lets a cancelled or timed-out tool call interrupt the command (SIGINT), which then cleans up as on
 Ctrl-C, without touching the server.
@@ -25,7 +25,8 @@ OPERATIONS = {op.__name__: op for op in TOOLS}
 
 def run(request: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """The JSON document and exit code of one command."""
-    session = Session(context=request.get("context"), host=request.get("host"), default_stack=request.get("stack"))
+    session = Session(context=request.get("context"), host=request.get("host"), default_stack=request.get("stack"),
+                      advertise=request.get("advertise"))
     op = OPERATIONS.get(request.get("op", ""))
     if op is None:
         return error_envelope(ConfigError(f"no command {request.get('op')!r}",

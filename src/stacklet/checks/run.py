@@ -20,7 +20,8 @@ from typing import Any, Callable, Literal
 
 import requests
 
-from stacklet.labels import Label
+from stacklet.labels import Label, is_linkproxy
+from stacklet.checks.distance import unanswered_links
 from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, parse_jsonpath, substitute
 from stacklet.docker.driver import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
@@ -139,12 +140,14 @@ class CheckRun:
         skipped = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped", reason=r)
                    for c, r in selected if r]
         containers = self._containers()
+        unanswered = unanswered_links(self.driver, [c for c in containers.values() if is_linkproxy(c.labels)])
+        self.failures += [Failure(kind="baseline", service=u.service, message=u.message) for u in unanswered]
         unhealthy = self._unhealthy(containers)
         if unhealthy:
             not_run = [CheckResult(name=c.name, kind=c.kind, description=c.description, outcome="skipped",
                                    reason=r or "the slice is not healthy") for c, r in selected]
-            verdict = conclude(fields, unhealthy, not_run, healthy=False)
-            return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2))
+            verdict = conclude(fields, unhealthy + self.failures, not_run, healthy=False)
+            return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), unanswered=unanswered)
         before = self._snapshot(containers)
         results = []
         windows = []
@@ -178,7 +181,7 @@ class CheckRun:
         verdict = conclude(fields, failures, results, healthy=True)
         metrics = container_metrics(before.containers, after.containers, usage.samples, events)
         return Verdict(**verdict, seconds=round(time.monotonic() - clock, 2), signals=signals, routing=routed,
-                       metrics=metrics,
+                       metrics=metrics, unanswered=unanswered,
                        traffic=[t for t in traffic if t.connections or t.bytes_to_upstream or t.bytes_from_upstream
                                 or t.connect_failures])
 

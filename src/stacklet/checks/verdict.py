@@ -13,6 +13,8 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, Field
 
+from stacklet.checks.distance import UnansweredLink
+
 SCHEMA_VERSION = 1
 EXIT_CODES = {"passed": 0, "failed": 1, "unhealthy": 2}
 SIGNAL_ORDER = ("exit", "oom", "restart", "unhealthy", "http_5xx", "error_log", "link_errors")
@@ -31,8 +33,9 @@ class LogLine(BaseModel):
 class Failure(BaseModel):
     """One thing that went wrong, with the evidence an agent needs to fix it."""
 
-    kind: Literal["unhealthy", "check", "signal", "routing"] = Field(
-        description="routing: checks passed without reaching any changed service")
+    kind: Literal["unhealthy", "baseline", "check", "signal", "routing"] = Field(
+        description="baseline: a forwarded link whose baseline on another host does not answer; "
+                    "routing: checks passed without reaching any changed service")
     service: str | None = Field(None, description="the service that failed: for a check, the one whose error "
                                                   "came first in its request's logs (else the one the step called)")
     check: str | None = None
@@ -213,11 +216,13 @@ class Verdict(BaseModel):
     previous: PreviousRun | None = None
     regressed: bool = Field(False, description="a failure the previous run of this slice did not have (by check "
                                                "and step, or signal and service; log noise aside)")
+    unanswered: list[UnansweredLink] = Field(default_factory=list, description="forwarded links whose baseline on "
+                                                                               "another host does not answer")
 
 
 def order_failures(failures: list[Failure]) -> list[Failure]:
     """Unhealthy first, then failed checks (in run order), then signals by severity."""
-    kinds = {"unhealthy": 0, "check": 1, "routing": 2, "signal": 3}
+    kinds = {"unhealthy": 0, "baseline": 1, "check": 2, "routing": 3, "signal": 4}
     rank = {name: i for i, name in enumerate(SIGNAL_ORDER)}
     return sorted(failures, key=lambda f: (kinds[f.kind], rank.get(f.signal or "", 0) if f.kind == "signal" else 0))
 
@@ -267,7 +272,8 @@ def render_text(verdict: Verdict) -> str:
     for number, failure in enumerate(verdict.failures[:TEXT_FAILURES], start=1):
         lines.append("")
         where = " › ".join(p for p in (failure.check, failure.step) if p)
-        label = {"unhealthy": "not healthy", "check": "check", "routing": "routing",
+        label = {"unhealthy": "not healthy", "baseline": "baseline does not answer", "check": "check",
+                 "routing": "routing",
                  "signal": f"signal {failure.signal}"}[failure.kind]
         service = f"[{failure.service}] " if failure.service else ""
         lines.append(f"{number}. {label} {service}{where}".rstrip())

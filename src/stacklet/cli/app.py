@@ -26,7 +26,7 @@ from stacklet.checks.verdict import Verdict, render_history, to_junit
 from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.cli import display
 from stacklet.config.stack import MAX_TIMEOUT_S
-from stacklet.errors import PlanError, StackFileError, StackletError, UnexpectedError, short_text
+from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_text
 from stacklet.ops import commands as ops
 from stacklet.ops.results import Envelope, error_envelope
 from stacklet.ops.session import Session, load
@@ -47,6 +47,7 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 class Options:
     context: str | None = None
     host: str | None = None
+    advertise: str | None = None
 
 
 StackOpt = Annotated[Optional[str], typer.Option("--stack", "-s", envvar="STACKLET_STACK",
@@ -68,12 +69,15 @@ BaselineEngineOpt = Annotated[Optional[str], typer.Option(
 def main_options(
     context: Annotated[Optional[str], typer.Option("--context", "-c", help="docker context to use")] = None,
     host: Annotated[Optional[str], typer.Option("--host", "-H", help="Docker endpoint (default: DOCKER_HOST)")] = None,
+    advertise: Annotated[Optional[str], typer.Option("--advertise", help="publish slices on this address of the "
+                                                     "engine's host, which this host reaches (default: as listed in "
+                                                     "STACKLET_ENGINES or the engines file; else loopback)")] = None,
 ) -> None:
-    Options.context, Options.host = context, host
+    Options.context, Options.host, Options.advertise = context, host, advertise
 
 
 def _session() -> Session:
-    return Session(context=Options.context, host=Options.host)
+    return Session(context=Options.context, host=Options.host, advertise=Options.advertise)
 
 
 def _emit(data: Any) -> None:
@@ -175,15 +179,22 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
                                                                  "until Ctrl-C (the slice keeps running)")] = False,
        stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None,
-       baseline_engine: BaselineEngineOpt = None, as_json: JsonOpt = False) -> None:
+       baseline_engine: BaselineEngineOpt = None,
+       engine: Annotated[Optional[str], typer.Option("--engine", help="boot on this engine: `auto` (the listed "
+                                                     "engine with the fewest running slices, then the most free "
+                                                     "memory), a listed engine, a URL or a context")] = None,
+       as_json: JsonOpt = False) -> None:
     """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
     session = _session()
 
     def action() -> None:
+        if watch and engine:
+            raise ConfigError("--watch follows the engine given with --host/--context", key="--engine",
+                              hint="use `stacklet --host ENGINE up --watch ...` instead of --engine")
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
                          keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
                          timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
-                         profiles=compose_profile or [], baseline_engine=baseline_engine)
+                         profiles=compose_profile or [], baseline_engine=baseline_engine, engine=engine)
         if as_json:
             result = ops.up(session, **arguments)
             _emit(result)
@@ -199,6 +210,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
                 console.print(display.changes_table(result.reconcile))
                 console.print()
             console.print(display.endpoints_table(result.slice))
+            if result.placement:
+                console.print(f"\nplaced on {result.placement.engine}: {result.placement.reason}", highlight=False)
             console.print(f"\nslice [bold]{result.slice.name}[/] is up. `stacklet down {result.slice.name}` removes it.")
         if watch:
             the_stack = load(session, stack, file, env_file, services, compose_profile)
@@ -283,10 +296,11 @@ def list_slices(as_json: JsonOpt = False) -> None:
         result = ops.ls(_session())
         if as_json:
             _emit(result)
-        elif result.slices:
-            console.print(display.slices_table(result.slices))
         else:
-            console.print("no slices (start one with `stacklet up SERVICE`)")
+            console.print(display.slices_table(result.slices, len(result.engines)) if result.slices else
+                          "no slices (start one with `stacklet up SERVICE`)")
+            for report in (e for e in result.engines if not e.ok):
+                err_console.print(f"engine {report.engine} does not answer: {report.error}", highlight=False)
     _run(as_json, action)
 
 
@@ -562,7 +576,7 @@ def mcp(stack: StackOpt = None) -> None:
     """Serve stacklet's commands as Model Context Protocol tools over stdio (for coding agents)."""
     from stacklet.agents.mcp_server import serve  # the MCP SDK is imported only when the server runs
 
-    serve(stack, Options.context, Options.host)
+    serve(stack, Options.context, Options.host, Options.advertise)
 
 
 from stacklet.cli import traffic as _traffic_command  # noqa: E402,F401  (registers `stacklet traffic`)

@@ -88,15 +88,17 @@ def endpoints_table(status: SliceStatus) -> Table:
     return table
 
 
-def slices_table(slices: list[SliceSummary]) -> Table:
-    """The slices on the engine: stack, changed services, age, expiry, containers, health."""
+def slices_table(slices: list[SliceSummary], engines: int = 1) -> Table:
+    """The slices on the engines: engine (when several are listed), stack, changed services, age, expiry, containers, health."""
     table = Table(box=None, pad_edge=False)
-    for column in ("slice", "stack", "changed", "age", "expires", "containers", "health"):
+    engines = engines > 1 or len({s.engine for s in slices}) > 1
+    for column in ("slice", *(["engine"] if engines else []), "stack", "changed", "age", "expires", "containers",
+                   "health"):
         table.add_column(column)
     for s in slices:
         expires = Text(expiry_text(s.expires_in_s), "bold red" if s.expired else "dim" if s.expires is None else "")
-        table.add_row(s.name, s.stack, ",".join(s.changed), ("?" if s.age_s is None else span(s.age_s)), expires,
-                      f"{s.running}/{s.containers} running",
+        table.add_row(s.name, *([s.engine or "-"] if engines else []), s.stack, ",".join(s.changed),
+                      ("?" if s.age_s is None else span(s.age_s)), expires, f"{s.running}/{s.containers} running",
                       Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
     return table
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
+from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host
 from stacklet.labels import Label
 from stacklet.errors import ConfigError, DockerError, EngineUnavailable
 
@@ -81,6 +82,8 @@ class ContainerInfo(BaseModel):
     oom_killed: bool = False
     started_at: str | None = None
     ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port")
+    port_ips: dict[int, str] = Field(default_factory=dict, description="container port -> the host address that "
+                                                                       "port is published on")
     networks: list[str] = Field(default_factory=list)
     image: str = Field("", description="id of the image the container runs")
     addresses: dict[str, str] = Field(default_factory=dict, description="network -> IP address on it")
@@ -134,10 +137,34 @@ class EngineInfo(BaseModel):
 class Driver:
     """A Docker endpoint, and Compose projects on it."""
 
-    def __init__(self, context: str | None = None, host: str | None = None):
+    def __init__(self, context: str | None = None, host: str | None = None, advertise: str | None = None):
         self.context = context
         self.host = host
+        self.advertise = advertise
         self.client = DockerClient(context=context, host=host)
+        self.forwards = SshForwards(host) if host and host.startswith("ssh://") else None
+
+    # -- where the client reaches what the engine publishes ---------------------------------
+
+    @property
+    def publish_ip(self) -> str:
+        """The host address slices publish their ports on: the advertise address, else the engine's loopback."""
+        return self.advertise or "127.0.0.1"
+
+    @property
+    def needs_advertise(self) -> bool:
+        """Whether ports published on this engine's loopback are out of the client's reach with no way in:
+        a ``tcp://`` engine on another host and no advertise address (``ssh://`` engines get local forwards)."""
+        return not self.advertise and remote_tcp_host(self.host) is not None
+
+    def reach(self, host_ip: str, host_port: int) -> str:
+        """``host:port`` from which this client reaches a port the engine published on ``host_ip``."""
+        return reach_address(host_ip, host_port, self.advertise, self.forwards)
+
+    def release(self, host_ports: list[int]) -> None:
+        """Close the local forwards of these published ports (ssh engines; nothing otherwise)."""
+        if self.forwards:
+            self.forwards.close(host_ports)
 
     @property
     def endpoint(self) -> str:
@@ -160,6 +187,11 @@ class Driver:
         return EngineInfo(endpoint=self.endpoint, server_version=str(server.version),
                           api_version=str(server.api_version), os=str(info.operating_system),
                           cpus=int(info.n_cpu or 0), memory_bytes=int(info.mem_total or 0))
+
+    def memory_in_use(self) -> int:
+        """Bytes of memory the engine's running containers use now (one ``docker stats`` sample)."""
+        stats = self._call(lambda: self.client.container.stats(all=False), "read container stats")
+        return sum(int(s.memory_used or 0) for s in stats)
 
     def compose_version(self) -> str | None:
         """The Compose v2 plugin version, or None when it is missing."""
@@ -434,17 +466,19 @@ def _info_from_inspect(c: dict) -> ContainerInfo:
     last = (health.get("Log") or [None])[-1] or {}
     settings = c.get("NetworkSettings") or {}
     ports: dict[int, int] = {}
+    port_ips: dict[int, str] = {}
     for key, bindings in (settings.get("Ports") or {}).items():
-        host_port = next((b.get("HostPort") for b in bindings or [] if b.get("HostPort")), None)
-        if host_port:
-            ports[int(key.split("/")[0])] = int(host_port)
+        binding = next((b for b in bindings or [] if b.get("HostPort")), None)
+        if binding:
+            ports[int(key.split("/")[0])] = int(binding["HostPort"])
+            port_ips[int(key.split("/")[0])] = str(binding.get("HostIp") or "")
     networks = settings.get("Networks") or {}
     return ContainerInfo(
         id=c["Id"], name=str(c.get("Name", "")).lstrip("/"), labels=dict((c.get("Config") or {}).get("Labels") or {}),
         state=str(state.get("Status", "unknown")), health=health.get("Status") or None,
         health_output=str(last.get("Output") or "").strip(), exit_code=state.get("ExitCode"),
         restarts=int(c.get("RestartCount") or 0), oom_killed=bool(state.get("OOMKilled")),
-        started_at=state.get("StartedAt") or None, ports=ports, networks=list(networks),
+        started_at=state.get("StartedAt") or None, ports=ports, port_ips=port_ips, networks=list(networks),
         image=str(c.get("Image") or ""),
         addresses={name: n["IPAddress"] for name, n in networks.items() if (n or {}).get("IPAddress")},
     )

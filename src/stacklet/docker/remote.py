@@ -6,6 +6,9 @@ addresses in labels (``baseline up --advertise``), and this module reads them ba
 
 from __future__ import annotations
 
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
 from stacklet.docker.driver import Driver
 from stacklet.errors import EngineUnavailable, PlanError
 from stacklet.labels import AdvertisedBaseline, Label, advertised_ports
@@ -41,3 +44,32 @@ def remote_baseline(engine: str, stack: str) -> AdvertisedBaseline:
                         hint=f"start one there with `stacklet --host {engine} baseline up --stack {stack} "
                              "--advertise ADDRESS`")
     return baseline
+
+
+def silent_addresses(addresses: dict[str, str], timeout_s: float = 3.0) -> dict[str, str]:
+    """Those of ``addresses`` (name -> host:port) that refuse a TCP connection or do not accept one in time."""
+    def answers(address: str) -> bool:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    if not addresses:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(addresses))) as pool:
+        answered = dict(zip(addresses, pool.map(answers, addresses.values())))
+    return {name: address for name, address in addresses.items() if not answered[name]}
+
+
+def require_answers(baseline_services: dict[str, tuple[str, str]]) -> None:
+    """Fail fast, naming the engine and the services, when advertised baseline services (name -> (engine,
+    host:port)) do not answer from here."""
+    silent = silent_addresses({name: address for name, (_, address) in baseline_services.items()})
+    if silent:
+        engines = sorted({baseline_services[name][0] for name in silent})
+        listed = ", ".join(f"{name} at {address}" for name, address in sorted(silent.items()))
+        raise EngineUnavailable(f"the baseline on {', '.join(engines)} does not answer for {listed}",
+                                hint="start those services there (`stacklet --host ENGINE baseline up ...`), or "
+                                     "check that this host reaches the advertise address")

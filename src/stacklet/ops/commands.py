@@ -24,10 +24,11 @@ from stacklet.checks.signals import percentile
 from stacklet.checks.verdict import Verdict, read_history
 from stacklet.config.faultprofile import find_fault_profile, load_fault_profile, parse_toxic_arguments
 from stacklet.config.stack import MAX_RADIUS, MAX_TIMEOUT_S, parse_duration, stack_reference
-from stacklet.docker.remote import read_baseline, remote_baseline
+from stacklet.docker.remote import read_baseline, remote_baseline, require_answers
 from stacklet.errors import ConfigError, LinkProxyError, PlanError, short_repr
 from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
+from stacklet.ops.engines import choose_engine, slices_everywhere
 from stacklet.ops.session import Session, changed, changed_with_notes, load, one_slice
 from stacklet.ops.skill import render_skill
 from stacklet.planning.graph import ServiceGraph
@@ -35,7 +36,7 @@ from stacklet.planning.plan import default_slice_name, make_plan, select_slice, 
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
 from stacklet.runtime.seeds import seed_plan
-from stacklet.runtime.status import EventSink
+from stacklet.runtime.status import Event, EventSink
 
 RECENT_REQUESTS = 200  # the p99 of `traffic` is of this many latest requests per link
 
@@ -146,23 +147,39 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
        ttl: Annotated[str | None, Field(description="expire after e.g. 30m, 2h, 1d, or never (default: the "
                                                     "stack's ttl)")] = None,
        stack: StackRef = None, files: Files = None, env_files: EnvFiles = None, profiles: Profiles = [],
-       baseline_engine: BaselineEngine = None, on_plan: Callable[[r.PlanResult], None] = lambda plan: None,
+       baseline_engine: BaselineEngine = None,
+       engine: Annotated[str | None, Field(description="the engine to boot on: `auto` (the listed engine with the "
+                                                       "fewest running slices, then the most free memory), a "
+                                                       "listed engine, a URL or a context (default: the "
+                                                       "one stacklet was started with)", max_length=500)] = None,
+       on_plan: Callable[[r.PlanResult], None] = lambda plan: None,
        on_event: EventSink = lambda e: None) -> r.UpResult:
     """Boot the slice for a change (build from the working tree, start in dependency order, seed, apply faults)
     and return when it is ready; on a slice that runs, update only what changed (its age and expiry are kept).
-    A failed boot names the failing service with its health output and logs, and removes the slice."""
+    A failed boot names the failing service with its health output and logs, and removes the slice.
+    `engine` and `placement` say where it runs and why."""
+    session, placement = choose_engine(session, engine) if engine else (session, None)
+    if placement:
+        on_event(Event("placed", message=f"on {placement.engine}: {placement.reason}"))
     the_stack = load(session, stack, files, env_files, services, profiles or None)
     the_plan = make_slice_plan(the_stack, services, since, radius, baseline_engine)
+    require_answers({f.name: (f.engine, f.address) for f in the_plan.forwarded if f.engine and f.address})
     slice_name = validate_slice_name(name or default_slice_name(the_plan))
     on_plan(_plan_result(the_stack, the_plan))
     profile = load_fault_profile(find_fault_profile(fault)) if fault else None
     ttl_s = _ttl(ttl, the_stack.meta.ttl)
     engine = session.engine
+    if engine.driver.needs_advertise:
+        raise ConfigError(f"the slice's ports would be published on the loopback of {engine.driver.endpoint}, "
+                          "which nobody else reaches", key="--advertise",
+                          hint="give the address this host reaches that engine's host on: `stacklet --host "
+                               "ENGINE --advertise IP up ...`, or ENGINE=IP in STACKLET_ENGINES")
     engine.driver.engine_info()
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
                                          seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
-    return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled)
+    return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled, engine=engine.driver.endpoint,
+                      placement=placement)
 
 
 def reload(session: Session, service: Annotated[str, Field(description="the service to rebuild and restart")],
@@ -180,9 +197,11 @@ def status(session: Session, slice: SliceName = None) -> r.StatusResult:
 
 
 def ls(session: Session) -> r.SliceList:
-    """Every slice on the engine (`slices`: name, stack, changed, age_s, expires, expires_in_s, expired,
-    containers, running, healthy)."""
-    return r.SliceList(slices=session.engine.list())
+    """Every slice on every listed engine (STACKLET_ENGINES or the engines file; else the session's engine):
+    `slices` (name, engine, stack, changed, age_s, expires, expires_in_s, expired, containers, running, healthy)
+    and `engines` (engine, ok, slices, error: an engine that does not answer is reported, not fatal)."""
+    slices, engines = slices_everywhere(session)
+    return r.SliceList(slices=slices, engines=engines)
 
 
 def logs(session: Session, service: Annotated[str | None, Field(description="one service (default: all of "

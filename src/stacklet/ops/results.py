@@ -15,6 +15,8 @@ from stacklet.checks.verdict import HistoryEntry
 from stacklet.errors import StackletError
 from stacklet.labels import AdvertisedBaseline
 from stacklet.ops.doctor import Check
+from stacklet.ops.engines import EngineReport
+from stacklet.planning.placement import Placement
 from stacklet.planning.lifetime import GcDecision
 from stacklet.planning.plan import SlicePlan
 from stacklet.runtime.faults import ActiveFault
@@ -76,6 +78,8 @@ class UpResult(Envelope):
     plan: SlicePlan
     slice: SliceStatus
     reconcile: ReconcileResult | None = None
+    engine: str | None = Field(None, description="the engine the slice runs on")
+    placement: Placement | None = Field(None, description="why `--engine auto` chose that engine")
 
     def document(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"reconcile"})
@@ -104,6 +108,7 @@ class SliceList(Envelope):
     """``ls``: every slice on the engine."""
 
     slices: list[SliceSummary]
+    engines: list[EngineReport] = Field(default_factory=list, description="each listed engine: answered or why not")
 
 
 class Removed(Envelope):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stacklet.config.engines import advertise_of, configured_engines
 from stacklet.config.stack import STACK_FILE, Stack, find_compose_file, list_stacks, load_stack
 from stacklet.docker.driver import Driver
 from stacklet.errors import PlanError
@@ -23,6 +24,7 @@ class Session:
     context: str | None = None
     host: str | None = None
     default_stack: str | None = None
+    advertise: str | None = None  # the address other hosts reach the engine's host on (else as configured)
     _engine: SliceEngine | None = field(default=None, repr=False)
 
     @classmethod
@@ -33,7 +35,8 @@ class Session:
     @property
     def engine(self) -> SliceEngine:
         if self._engine is None:
-            self._engine = SliceEngine(Driver(context=self.context, host=self.host))
+            advertise = self.advertise or advertise_of(self.host, self.context, configured_engines())
+            self._engine = SliceEngine(Driver(context=self.context, host=self.host, advertise=advertise))
         return self._engine
 
     @property

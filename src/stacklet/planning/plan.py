@@ -318,6 +318,13 @@ def _forwarded(stack: Stack, name: str, sel: Selection, ports: list[int], notes:
     return ForwardedService(name=name, reasons=sel.reasons[name], ports=ports)
 
 
+def is_remote_upstream(upstream: str) -> bool:
+    """Whether a link proxy's upstream is outside the slice's engine (an advertised or a mapped baseline
+    address), not a local container or the local baseline."""
+    host = upstream.rpartition(":")[0]
+    return bool(host) and not host.endswith((ORIGIN_SUFFIX, BASELINE_SUFFIX))
+
+
 def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedService]) -> str:
     if route.target in sel.local:
         return f"{route.target}{ORIGIN_SUFFIX}:{route.port}"
@@ -349,10 +356,14 @@ def default_slice_name(plan: SlicePlan) -> str:
 
 
 def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str] | None = None,
-           fault_seed: int | None = None) -> dict[str, Any]:
-    """The Compose project of a slice: local services, renamed origins, link proxies, one network."""
+           fault_seed: int | None = None, publish_ip: str = "127.0.0.1") -> dict[str, Any]:
+    """The Compose project of a slice: local services, renamed origins, link proxies, one network; ports
+    published on ``publish_ip`` of the engine's host (its loopback unless an advertise address is given)."""
     project = slice_project_name(slice_name)
     common = {Label.SLICE: slice_name, Label.STACK: plan.stack, **(labels or {})}
+    engines = sorted({f.engine for f in plan.forwarded if f.engine})
+    if engines:
+        common[Label.BASELINE_ENGINE] = ",".join(engines)
     raw = stack.compose.raw
     declared = set(raw.get("volumes") or {})
     services: dict[str, Any] = {}
@@ -360,7 +371,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     proxy_of = {t: p.name for p in plan.proxies for t in p.targets}
 
     for svc in plan.local:
-        spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of)
+        spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of,
+                                   publish_ip)
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
                           Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports,
                                              stack.service_meta(svc.name).readiness)}
@@ -378,7 +390,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
             "image": plan.linkproxy_image,
             "command": _proxy_command(plan.linkproxy_image, fault_seed),
             "networks": networks,
-            "ports": [_loopback_port(CONTROL_PORT)],
+            "ports": [_loopback_port(CONTROL_PORT, host_ip=publish_ip)],
             "labels": {**common, Label.SERVICE: proxy.name, Label.ROLE: LINKPROXY_ROLE,
                        Label.TARGETS: ",".join(proxy.targets),
                        Label.ROUTES: encode_routes(proxy.routes)},
@@ -457,7 +469,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertis
 
 
 def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
-                        proxy_of: dict[str, str]) -> dict[str, Any]:
+                        proxy_of: dict[str, str], publish_ip: str = "127.0.0.1") -> dict[str, Any]:
     spec = dict(raw)
     for key in ("container_name", "profiles", "links", "network_mode", "networks", "ports", "hostname"):
         spec.pop(key, None)
@@ -470,7 +482,8 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
         aliases = sorted({a for net in (raw.get("networks") or {}).values() if isinstance(net, dict)
                           for a in net.get("aliases") or []})
         spec["networks"] = {"default": {"aliases": aliases} if aliases else None}
-        spec["ports"] = [_loopback_port(p) for p in svc.ports] + [_loopback_port(p, "udp") for p in svc.udp_ports]
+        spec["ports"] = ([_loopback_port(p, host_ip=publish_ip) for p in svc.ports]
+                         + [_loopback_port(p, "udp", publish_ip) for p in svc.udp_ports])
     depends: dict[str, Any] = {}
     for dep, options in (raw.get("depends_on") or {}).items():
         target = plan.local_service(dep)
@@ -528,8 +541,9 @@ def _proxy_command(image: str, fault_seed: int | None = None) -> list[str]:
             *(["--seed", str(fault_seed)] if fault_seed is not None else [])]
 
 
-def _loopback_port(target: int, protocol: str = "tcp") -> dict[str, Any]:
-    return {"target": target, "host_ip": "127.0.0.1", "published": "", "protocol": protocol, "mode": "ingress"}
+def _loopback_port(target: int, protocol: str = "tcp", host_ip: str = "127.0.0.1") -> dict[str, Any]:
+    """A port published on a free host port of ``host_ip`` (the engine's loopback by default)."""
+    return {"target": target, "host_ip": host_ip, "published": "", "protocol": protocol, "mode": "ingress"}
 
 
 def _advertised_port(target: int, address: str) -> dict[str, Any]:

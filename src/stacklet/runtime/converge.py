@@ -261,7 +261,7 @@ class Converger:
         seeds = seed_plan(stack, [s.name for s in plan.local]) if seed else {}
         if fault_profile:
             check_profile(fault_profile, plan)
-        spec = render(plan, stack, name, fault_seed=fault_seed,
+        spec = render(plan, stack, name, fault_seed=fault_seed, publish_ip=self.driver.publish_ip,
                       labels={Label.CHANGED: ",".join(plan.changed), **stack_labels(stack), **labels})
         for svc in spec["services"].values():
             svc["labels"][Label.COMPOSE_FILE] = str(compose_file)
@@ -316,7 +316,7 @@ class Converger:
         on_event(Event("linked", info.service, ", ".join(r.name for r in routes)))
 
     def _seeder(self, stack: Stack | None) -> Seeder:
-        return Seeder(self.driver, stack, self.reader.direct_address)
+        return Seeder(self.driver, stack, self.reader.address_of)
 
     def _apply_faults(self, name: str, fault_profile: FaultProfile | None, on_event: EventSink) -> None:
         if fault_profile:

@@ -128,7 +128,7 @@ class SliceEngine:
         if service and service not in seeded:
             raise StackFileError(f"{service} has no seed files",
                                  hint=f"add files under seeds/{stack.name}/{service}/ and declare `seed:` in stack.yaml")
-        seeder = Seeder(self.driver, stack, self.reader.direct_address)
+        seeder = Seeder(self.driver, stack, self.reader.address_of)
         return [(seeder.reset if reset else seeder.seed)(svc, containers[svc]) for svc in seeded]
 
     # -- remove -----------------------------------------------------------------------------

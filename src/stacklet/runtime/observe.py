@@ -80,7 +80,7 @@ class SliceReader:
         services, proxies = [], []
         for info in sorted(containers, key=lambda c: c.service):
             status = _service_status(info, info.labels.get(Label.ROLE, "?"), lambda p: f"{info.service}:{p}",
-                                     lambda p, i=info: vantage and vantage.address(i, p, owners))
+                                     lambda p, i=info: vantage and vantage.address(i, p, owners), self.published)
             (proxies if status.role == "linkproxy" else services).append(status)
         return SliceStatus(
             in_container=self.driver.self_container() is not None, attached_as=vantage and vantage.container,
@@ -144,20 +144,23 @@ class SliceReader:
         if direct:
             host, port = direct.rsplit(":", 1)
             return LinkProxyControl(info.service, host, int(port), info.labels.get(Label.TOKEN))
-        port = info.ports.get(CONTROL_PORT)
-        if not port:
+        published = self.published(info, CONTROL_PORT)
+        if not published:
             raise BootError(f"link proxy {info.service} publishes no control port", service=info.service,
                             hint="the link proxy container may have exited; see its logs")
-        return LinkProxyControl(info.service, "127.0.0.1", port, info.labels.get(Label.TOKEN))
+        host, port = published.rsplit(":", 1)
+        return LinkProxyControl(info.service, host, int(port), info.labels.get(Label.TOKEN))
 
     def address_of(self, info: ContainerInfo, port: int) -> str | None:
         """``host:port`` that reaches ``port`` of a container from here (its network IP when attached,
-        else its port published on the engine's loopback); None when neither exists."""
-        direct = self.direct_address(info, port)
-        if direct:
-            return direct
-        published = info.ports.get(port)
-        return f"127.0.0.1:{published}" if published else None
+        else its published port, as the client reaches it); None when neither exists."""
+        return self.direct_address(info, port) or self.published(info, port)
+
+    def published(self, info: ContainerInfo, port: int) -> str | None:
+        """``host:port`` from which this client reaches ``port`` of a container as the engine published it
+        (the engine's loopback here, its advertise address, or a local ssh forward); None when unpublished."""
+        host_port = info.ports.get(port)
+        return self.driver.reach(info.port_ips.get(port, ""), host_port) if host_port else None
 
     # -- baselines --------------------------------------------------------------------------
 
@@ -167,7 +170,8 @@ class SliceReader:
         if not containers:
             raise SliceNotFound(f"no baseline of stack {stack_name!r} runs on {self.driver.endpoint}",
                                 hint=f"`stacklet baseline up --stack {stack_name}` starts it")
-        services = [_service_status(c, "baseline", lambda p, c=c: f"{c.service}.baseline:{p}", lambda p: None)
+        services = [_service_status(c, "baseline", lambda p, c=c: f"{c.service}.baseline:{p}", lambda p: None,
+                                    self.published)
                     for c in sorted(containers, key=lambda c: c.service)]
         return SliceStatus(name=f"baseline-{stack_name}", stack=stack_name, project=baseline_project_name(stack_name),
                            healthy=healthy(containers), services=services)
@@ -202,8 +206,8 @@ class SliceReader:
         return f"{ip}:{port}" if ip else None
 
 
-def _service_status(info: ContainerInfo, role: str, network_name, address) -> ServiceStatus:
+def _service_status(info: ContainerInfo, role: str, network_name, address, published) -> ServiceStatus:
     return ServiceStatus(name=info.service, role=role, container=info.name, state=info.state, health=info.health,
                          health_output=info.health_output, restarts=info.restarts,
-                         endpoints=[Endpoint(port=p, host=f"127.0.0.1:{h}", network=network_name(p), address=address(p))
-                                    for p, h in sorted(info.ports.items())])
+                         endpoints=[Endpoint(port=p, host=published(info, p), network=network_name(p),
+                                             address=address(p)) for p in sorted(info.ports)])

@@ -83,7 +83,7 @@ class Seeder:
                  direct: Callable[[ContainerInfo, int], str | None] = lambda info, port: None):
         self.driver = driver
         self.stack = stack
-        self.direct = direct  # host:port of a container on its network, when this process is attached to it
+        self.direct = direct  # host:port that reaches a container port from here (its network, or as published)
 
     def seed(self, service: str, container: ContainerInfo) -> SeedResult:
         """Load the seed files (fresh), and make the service's data exactly the seeded state."""

@@ -81,6 +81,7 @@ class SliceSummary(BaseModel):
     expires: str | None = Field(None, description="UTC time the slice expires (`up --ttl`); None: never")
     expires_in_s: float | None = Field(None, description="seconds until it expires, negative once expired")
     expired: bool = False
+    engine: str | None = Field(None, description="the engine it runs on, when several are listed")
 
 
 class ReloadResult(BaseModel):

@@ -55,12 +55,13 @@ class Teardown:
         """Remove everything labelled with slice ``name`` (whatever state it is in) and its folder."""
         project = project or self.project(name)
         self._detach_all(name)
+        labels = {Label.SLICE: name}
+        self.driver.release([port for c in self.driver.containers(labels) for port in c.ports.values()])
         if project.file.is_file():
             try:
                 project.down()
             except DockerError:
                 pass  # whatever Compose could not remove is removed by label below
-        labels = {Label.SLICE: name}
         self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
         self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
         if project.file.parent == self.slice_folder(name):

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from stacklet.config.stack import BaselineConfig
 from stacklet.labels import AdvertisedBaseline, Label, advertised_ports, encode_advertised
-from stacklet.planning.plan import TOKEN_ENV, advertise_layout, make_plan, render, render_baseline
+from stacklet.planning.plan import (TOKEN_ENV, advertise_layout, is_remote_upstream, make_plan, render,
+                                     render_baseline)
 
 from .test_plan import all_ports, with_meta
 
@@ -111,3 +112,23 @@ class TestLinkProxyToken:
         project = render(make_plan(shop, ["orders"]), shop, "rm-unit")
         assert not any("environment" in spec for name, spec in project["services"].items()
                        if spec["labels"][Label.ROLE] == "linkproxy")
+
+
+class TestSliceOnAnotherEngine:
+    def test_a_slice_publishes_on_the_engines_advertise_address_only_when_given(self, shop):
+        plan = make_plan(shop, ["orders"])
+        assert {p["host_ip"] for _, p in all_ports(render(plan, shop, "rm-unit"))} == {"127.0.0.1"}
+        remote = render(plan, shop, "rm-unit", publish_ip=TEAM_BOX)
+        assert {p["host_ip"] for _, p in all_ports(remote)} == {TEAM_BOX}
+
+    def test_the_slice_names_the_engine_of_the_baseline_it_forwards_to(self, shop):
+        baseline = advertised_baseline(render_baseline(shop, advertise=TEAM_BOX))
+        project = render(make_plan(shop, ["orders"], baseline=baseline), shop, "rm-unit")
+        assert {spec["labels"][Label.BASELINE_ENGINE] for spec in project["services"].values()} == {
+            "tcp://10.250.0.2:2375"}
+        assert not any(Label.BASELINE_ENGINE in spec["labels"]
+                       for spec in render(make_plan(shop, ["orders"]), shop, "rm-unit")["services"].values())
+
+    def test_remote_upstreams(self):
+        assert is_remote_upstream("10.250.0.2:8084") and is_remote_upstream("catalog.staging.example:443")
+        assert not is_remote_upstream("users.baseline:8085") and not is_remote_upstream("orders-db.origin:5432")

@@ -73,6 +73,13 @@ class FakeDriver:
     """Containers, networks and volumes in memory; containers follow their service's script once started."""
 
     endpoint = "the fake engine"
+    publish_ip = "127.0.0.1"
+
+    def reach(self, host_ip: str, host_port: int) -> str:
+        return f"127.0.0.1:{host_port}"
+
+    def release(self, host_ports: list[int]) -> None:
+        self.released = [*getattr(self, "released", []), *host_ports]
 
     def __init__(self, scripts: dict[str, list[str]] | None = None, *, with_healthcheck: set[str] = frozenset(),
                  broken_builds: set[str] = frozenset()):
