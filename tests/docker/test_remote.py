@@ -199,13 +199,13 @@ def test_a_stopped_baseline_service_is_named_with_its_host(local_slice, team_bas
     subprocess.run(["docker", "-H", TEAM_ENGINE, "stop", "-t", "1", catalog], check=True, capture_output=True,
                    timeout=60)
     try:
-        result = run_cli("check", "--slice", SLICE, "--json", check=False, timeout=300)
+        result = run_cli("check", SLICE, "--json", check=False, timeout=300)
         verdict = json.loads(result.stdout)
         assert result.returncode == 1 and verdict["verdict"] == "failed"
         assert [(u["service"], u["engine"], u["host"]) for u in verdict["unanswered"]] == [
             ("catalog", TEAM_ENGINE, TEAM_ADDRESS)]
         assert verdict["failures"][0]["kind"] == "baseline"
-        text = " ".join(run_cli("check", "--slice", SLICE, check=False, timeout=300).stdout.split())
+        text = " ".join(run_cli("check", SLICE, check=False, timeout=300).stdout.split())
         assert f"the baseline on {TEAM_ENGINE} (host {TEAM_ADDRESS}) does not answer" in text
         # and a new slice forwarding there fails fast, naming the engine and the service
         started = time.monotonic()
