@@ -166,6 +166,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        name: Annotated[Optional[str], typer.Option("--name", "-n", help="slice name")] = None,
        keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed slice running")] = False,
        no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
+       no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="prepare seeded stores from scratch "
+                                                                       "(initdb, jobs, seeds), no snapshot")] = False,
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
        timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
@@ -181,7 +183,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
 
     def action() -> None:
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
-                         keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
+                         keep_on_failure=keep_on_failure, no_seed=no_seed, no_snapshot=no_snapshot, fault=fault,
+                         fault_seed=fault_seed,
                          timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
                          profiles=compose_profile or [], baseline_engine=baseline_engine)
         if as_json:

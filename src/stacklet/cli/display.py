@@ -63,14 +63,16 @@ def status_table(status: SliceStatus) -> Group:
     head = Text.assemble((status.name, "bold"), f"  stack {status.stack}  ",
                          ("healthy" if status.healthy else "NOT healthy", "green" if status.healthy else "bold red"))
     table = Table(box=None, pad_edge=False)
-    for column in ("service", "role", "state", "health", "host", "in network"):
+    for column in ("service", "role", "state", "health", "host", "in network", "data"):
         table.add_column(column)
     for svc in [*status.services, *status.proxies]:
         state = Text(svc.state, STATE_STYLE.get(svc.state, ""))
         health = Text(svc.health or "-", STATE_STYLE.get(svc.health or "", ""))
+        data = (f"snapshot {svc.snapshot}" if svc.snapshot else
+                f"not run: satisfied by {svc.satisfied_by}" if svc.satisfied_by else "")
         table.add_row(svc.name, Text(svc.role, ROLE_STYLE.get(svc.role, "")), state, health,
                       " ".join(e.host or "" for e in svc.endpoints) or "-",
-                      " ".join(e.network for e in svc.endpoints) or "-")
+                      " ".join(e.network for e in svc.endpoints) or "-", Text(data, "dim"))
     return Group(head, table)
 
 

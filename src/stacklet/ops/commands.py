@@ -136,6 +136,8 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
                                                      "shop-orders)")] = None,
        keep_on_failure: Annotated[bool, Field(description="leave a failed slice running to inspect it")] = False,
        no_seed: Annotated[bool, Field(description="do not load seed data")] = False,
+       no_snapshot: Annotated[bool, Field(description="prepare seeded stores from scratch (initdb, jobs, seeds) "
+                                                      "instead of starting them from their snapshot")] = False,
        fault: Annotated[str | None, Field(description="fault profile (faults/NAME.yaml) to apply once ready")] = None,
        fault_seed: Annotated[int | None, Field(description="seed for repeatable fault randomness")] = None,
        timeout: Timeout = DEFAULT_TIMEOUT_S,
@@ -156,7 +158,7 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
     engine = session.engine
     engine.driver.engine_info()
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
-                                         seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
+                                         seed=not no_seed, snapshots=not no_snapshot, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
     return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled)
 

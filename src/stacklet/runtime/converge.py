@@ -29,11 +29,14 @@ from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkp
                              utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
+from stacklet.planning.images import is_source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, WaitStrategy, strategy_for
-from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
+from stacklet.runtime import snapshots
+from stacklet.runtime.seeds import Seeder, seed_files, seed_plan, seeds_folder_near
+from stacklet.runtime.snapshots import SnapshotStep
 from stacklet.runtime.startup import StartPlan, start_in_order, wait_one
 from stacklet.runtime.status import Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus
 from stacklet.runtime.teardown import Teardown
@@ -55,7 +58,7 @@ class Converger:
     # -- a slice from nothing ---------------------------------------------------------------
 
     def converge(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False,
-                 seed: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+                 seed: bool = True, snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
                  timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
                  on_event: EventSink = lambda e: None) -> tuple[SliceStatus, ReconcileResult | None]:
         """Make slice ``name`` run ``plan``: boot it from nothing, or reconcile it when it runs (the one place
@@ -65,16 +68,18 @@ class Converger:
             result = self.reconcile(plan, stack, name, seed=seed, fault_profile=fault_profile,
                                     fault_seed=fault_seed, timeout_s=timeout_s, on_event=on_event)
             return result.status, result
-        return self.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, fault_profile=fault_profile,
+        return self.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, snapshots=snapshots,
+                       fault_profile=fault_profile,
                        fault_seed=fault_seed, timeout_s=timeout_s, ttl_s=ttl_s, on_event=on_event), None
 
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
-           fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+           snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
         """Boot the new slice ``name`` for ``plan`` and return when every local service is ready (and seeded).
 
         ``ttl_s`` labels it to expire that many seconds from now (`stacklet gc` removes it then).
+        With ``snapshots`` (and stack.yaml ``snapshots:`` not false), seeded stores start from their snapshot.
         """
         now = datetime.now(timezone.utc)
         expiry = {Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
@@ -87,10 +92,12 @@ class Converger:
         with self._guarded(name, project, on_failure, on_event,
                            kept=lambda: self.teardown.mark_booted(name, plan.stack, "kept", expiry)):
             self._build(project, spec["services"], plan, on_event)
+            snapshot = self._snapshot_step(plan, stack, spec, compose_file, seeds, snapshots and seed, on_event)
             deadline = self.teardown.set_boot_deadline(project, spec, timeout_s)
             on_event(Event("creating", message=f"{len(spec['services'])} containers"))
             project.create()
-            self._start(project.name, spec["services"], stack, seeds, timeout_s, on_event, deadline=deadline)
+            self._start(project.name, spec["services"], stack, seeds, timeout_s, on_event, deadline=deadline,
+                        snapshot=snapshot)
             self._apply_faults(name, fault_profile, on_event)
             self.teardown.mark_booted(name, plan.stack, "ready", expiry)
         status = self.reader.status(name)
@@ -281,7 +288,9 @@ class Converger:
                 plan.linkproxy_image):
             on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
             self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
-        to_build = [s for s, v in services.items() if v.get("build")]
+        built = [s for s, v in services.items() if v.get("build")]
+        present = self.driver.image_ids([services[s]["image"] for s in built if is_source_tag(services[s].get("image"))])
+        to_build = [s for s in built if services[s].get("image") not in present]  # an image per source state
         service_names = {s: (services[s].get("labels") or {}).get(Label.SERVICE, s) for s in to_build}
         for service in to_build:
             on_event(Event("building", service_names[service]))
@@ -291,11 +300,33 @@ class Converger:
         return to_build
 
     def _start(self, project: str, services: dict, stack: Stack, seeds: dict[str, list[str]], timeout_s: int,
-               on_event: EventSink, deadline: float | None = None) -> None:
+               on_event: EventSink, deadline: float | None = None, snapshot: SnapshotStep | None = None) -> None:
         seeder = self._seeder(stack)
+        seed = snapshot.seed_and_keep(seeder.seed, seeder.flush) if snapshot else seeder.seed
+        if snapshot:  # stores from a snapshot are not seeded; the jobs they satisfy do not run
+            seeds = {s: files for s, files in seeds.items() if s not in snapshot.restored}
+            services = {k: v for k, v in services.items() if Label.SATISFIED_BY not in v["labels"]}
         start_in_order(self.driver, project, StartPlan(
             services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event, stack),
-            seed=seeder.seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+            seed=seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+
+    def _snapshot_step(self, plan: SlicePlan, stack: Stack, spec: dict, compose_file: Path,
+                       seeds: dict[str, list[str]], enabled: bool, on_event: EventSink) -> SnapshotStep | None:
+        """Choose, for each seeded store, its snapshot (once its images are built): restored ones start from it
+        (the project is written again), missing ones are kept after seeding. None when snapshots are off."""
+        if not enabled or not stack.meta.snapshots or not seeds:
+            return None
+        services = spec["services"]
+        choices = snapshots.choose(self.driver, plan, services, {s: seed_files(stack, s) for s in seeds},
+                                   {s: stack.service_meta(s).seed for s in seeds})
+        for job in snapshots.restore(services, choices, plan):
+            on_event(Event("satisfied", services[job]["labels"][Label.SERVICE],
+                           f"not run: {services[job]['labels'][Label.SATISFIED_BY]}"))
+        for choice in choices.values():
+            on_event(Event("snapshot", choice.service, f"from snapshot {choice.key}" if choice.present
+                           else f"no snapshot {choice.key} yet: seeding, then keeping one"))
+        _write(compose_file, spec)
+        return snapshots.SnapshotStep(self.driver, choices, str(stack.source or ""))
 
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),

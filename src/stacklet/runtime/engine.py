@@ -50,11 +50,11 @@ class SliceEngine:
     # -- converge ---------------------------------------------------------------------------
 
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
-           fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+           snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
         """Boot slice ``name`` (or reconcile it when it runs); its status. See ``Converger.converge``."""
-        return self.converge(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed,
+        return self.converge(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, snapshots=snapshots,
                              fault_profile=fault_profile, fault_seed=fault_seed, timeout_s=timeout_s,
                              ttl_s=ttl_s, on_event=on_event)[0]
 

@@ -245,10 +245,12 @@ def health(info: ContainerInfo) -> Verdict:
     """The one health rule for a container of a slice or baseline that is up (not booting).
 
     Ready: running and not unhealthy (a healthcheck still starting counts as waiting), or a
-    one-shot job that exited 0. Anything else (exited, killed, dead, restarting, unhealthy) is not.
+    one-shot job that exited 0 (or was never run because its stores came from a snapshot). Anything else (exited, killed, dead, restarting, unhealthy) is not.
     A link proxy is judged by running alone: its routes were set once its control API answered.
     """
     labels = SliceLabels.of(info.labels)
+    if labels.one_shot and labels.satisfied_by and info.state == "created":
+        return READY  # never run: the stores it prepares started from their snapshot
     if labels.one_shot:
         return Completed().poll(info)
     if labels.is_linkproxy:
