@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
+from stacklet.errors import DockerError
 from stacklet.labels import Label
 from stacklet.planning.plan import SlicePlan
 
@@ -145,7 +146,7 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
     labels = {Label.SNAPSHOT: choice.key, Label.SNAPSHOT_OF: f"{info.labels.get(Label.STACK, '')}/{choice.service}",
               Label.SNAPSHOT_SOURCE: source}
     with tempfile.TemporaryDirectory(prefix="stacklet-snapshot-") as folder:
-        driver.pause(info.id)
+        paused = _pause(driver, info.id)
         try:
             archives = []
             for index, path in enumerate(info.volume_paths):
@@ -154,7 +155,8 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
                 archives.append((archive.name, str(Path(path).parent)))
             committed = driver.commit(info.id, labels if not archives else {}, pause=False)
         finally:
-            driver.unpause(info.id)
+            if paused:
+                driver.unpause(info.id)
         if not archives:
             driver.tag_image(committed, choice.image)
             return committed
@@ -162,6 +164,16 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
         (Path(folder) / "Dockerfile").write_text("\n".join(lines) + "\n")
         return driver.build_folder(Path(folder), choice.image)
+
+
+def _pause(driver: EngineDriver, container_id: str) -> bool:
+    """Pause a store while it is copied; an engine that cannot freeze (no cgroup freezer, or a freeze that
+    times out under load) copies it running: its data was flushed and nothing but its boot writes to it yet."""
+    try:
+        driver.pause(container_id)
+    except DockerError:
+        return False
+    return True
 
 
 class SnapshotStep:
