@@ -126,7 +126,7 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
     def action() -> None:
         result = ops.plan(_session(), services or [], since, radius, stack, file, env_file, compose_profile or [],
                           baseline_engine)
-        _emit(result) if as_json else console.print(display.plan_table(result, result.seeds))
+        _emit(result) if as_json else console.print(display.plan_table(result, result.seeds, result.snapshots))
     _run(as_json, action)
 
 
@@ -268,7 +268,7 @@ def reload_service(service: Annotated[str, typer.Argument(help="the service to r
 def down(name: Annotated[Optional[str], typer.Argument(help="slice name")] = None,
          all_slices: Annotated[bool, typer.Option("--all", help="remove every slice on the engine")] = False,
          as_json: JsonOpt = False) -> None:
-    """Remove a slice (or all): containers, network, volumes and the images it built."""
+    """Remove a slice (or all): containers, network, volumes (its images stay for other slices)."""
     def action() -> None:
         said = (lambda removed: None) if as_json else (lambda removed: console.print(f"removed slice {removed}"))
         result = ops.down(_session(), name, all_slices, on_removed=said)
@@ -300,7 +300,12 @@ def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these sli
     """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
     def action() -> None:
         result = ops.gc(_session(), names or [], dry_run)
-        _emit(result) if as_json else console.print(display.gc_table(result.decisions, dry_run))
+        if as_json:
+            _emit(result)
+        else:
+            console.print(display.gc_table(result.decisions, dry_run))
+            if result.snapshots:
+                console.print(display.snapshot_gc_table(result.snapshots, dry_run))
     _run(as_json, action)
 
 

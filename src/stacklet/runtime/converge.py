@@ -35,7 +35,7 @@ from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, WaitStrategy, strategy_for
 from stacklet.runtime import snapshots
-from stacklet.runtime.seeds import Seeder, seed_files, seed_plan, seeds_folder_near
+from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
 from stacklet.runtime.snapshots import SnapshotStep
 from stacklet.runtime.startup import StartPlan, start_in_order, wait_one
 from stacklet.runtime.status import Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus
@@ -317,8 +317,7 @@ class Converger:
         if not enabled or not stack.meta.snapshots or not seeds:
             return None
         services = spec["services"]
-        choices = snapshots.choose(self.driver, plan, services, {s: seed_files(stack, s) for s in seeds},
-                                   {s: stack.service_meta(s).seed for s in seeds})
+        choices = snapshots.choose(self.driver, plan, services, stack, list(seeds))
         for job in snapshots.restore(services, choices, plan):
             on_event(Event("satisfied", services[job]["labels"][Label.SERVICE],
                            f"not run: {services[job]['labels'][Label.SATISFIED_BY]}"))
@@ -326,6 +325,7 @@ class Converger:
             on_event(Event("snapshot", choice.service, f"from snapshot {choice.key}" if choice.present
                            else f"no snapshot {choice.key} yet: seeding, then keeping one"))
         _write(compose_file, spec)
+        snapshots.record_use(self.workdir, [c.key for c in choices.values() if c.present])
         return snapshots.SnapshotStep(self.driver, choices, str(stack.source or ""))
 
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:

@@ -29,16 +29,19 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stacklet.config.stack import Stack, load_stack
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
-from stacklet.errors import DockerError
-from stacklet.labels import Label
-from stacklet.planning.plan import SlicePlan
+from stacklet.errors import DockerError, StackletError
+from stacklet.labels import PREFIX, Label, parse_utc, utc_text
+from stacklet.planning.plan import SlicePlan, make_plan, render
+from stacklet.runtime.seeds import seed_files, seed_plan
 
 SNAPSHOT_REPOSITORY = "stacklet-snapshot"
 CONFIG_KEYS = ("environment", "command", "entrypoint", "user", "working_dir", "tmpfs")
@@ -73,28 +76,28 @@ def store_config(spec: dict[str, Any], seed_config: Any = None) -> dict[str, Any
     return {**{k: spec.get(k) for k in CONFIG_KEYS}, "volumes": volumes, "seed": seed}
 
 
-def snapshot_key(store_image: str, seed_files: list[Path], job_images: dict[str, str],
+def snapshot_key(store_image: str, files: list[Path], job_images: dict[str, str],
                  config: dict[str, Any]) -> str:
     """The key of a store's prepared data: image id, seed files (name and content), jobs' images, config."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"image": store_image, "jobs": job_images, "config": config}, sort_keys=True,
                              default=str).encode())
-    for file in seed_files:
+    for file in files:
         digest.update(f"\0{file.name}\0".encode())
         digest.update(hashlib.sha256(file.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
 
-def choose(driver: EngineDriver, plan: SlicePlan, services: dict[str, Any],
-           seed_files: dict[str, list[Path]], seed_configs: dict[str, Any]) -> dict[str, SnapshotChoice]:
+def choose(driver: EngineDriver, plan: SlicePlan, services: dict[str, Any], stack: Stack,
+           seeded: list[str]) -> dict[str, SnapshotChoice]:
     """Compose key -> the snapshot choice of each seeded store of the slice (built images must exist).
 
     A store is snapshotted when it is stateful and has seed files; its images (and its jobs') are
     read from the engine, so this runs after the build. A store whose image cannot be found is left out.
     """
     compose = {svc.name: svc.compose_name for svc in plan.local}
-    stores = [svc for svc in plan.local if svc.stateful and seed_files.get(svc.name)
-              and svc.compose_name in services]
+    files = {name: seed_files(stack, name) for name in seeded}
+    stores = [svc for svc in plan.local if svc.stateful and files.get(svc.name) and svc.compose_name in services]
     refs = {services[s.compose_name].get("image") for s in stores}
     refs |= {services[compose[j]].get("image") for s in stores for j in s.seed_after if compose.get(j) in services}
     ids = driver.image_ids(sorted(r for r in refs if r))
@@ -106,12 +109,26 @@ def choose(driver: EngineDriver, plan: SlicePlan, services: dict[str, Any],
         job_images = {j: ids.get(services[compose[j]].get("image") or "") for j in jobs}
         if not image or not all(job_images.values()):
             continue
-        key = snapshot_key(image, seed_files[store.name], job_images, store_config(spec, seed_configs.get(store.name)))
+        key = snapshot_key(image, files[store.name], job_images,
+                           store_config(spec, stack.service_meta(store.name).seed))
         choices[store.compose_name] = SnapshotChoice(service=store.name, key=key,
                                                      image=snapshot_tag(plan.stack, store.name, key),
                                                      present=False, jobs=jobs)
     present = driver.image_ids([c.image for c in choices.values()])
     return {k: c.model_copy(update={"present": c.image in present}) for k, c in choices.items()}
+
+
+def preview(driver: EngineDriver, plan: SlicePlan, stack: Stack) -> dict[str, SnapshotChoice]:
+    """Store -> its snapshot choice for ``plan``, as a boot would make it now (empty when snapshots are off,
+    no engine answers, or its images are not built yet)."""
+    files = seed_plan(stack, [s.name for s in plan.local])
+    if not stack.meta.snapshots or not files:
+        return {}
+    try:
+        choices = choose(driver, plan, render(plan, stack, "plan")["services"], stack, list(files))
+    except StackletError:
+        return {}
+    return {c.service: c for c in choices.values()}
 
 
 def restore(services: dict[str, Any], choices: dict[str, SnapshotChoice], plan: SlicePlan) -> set[str]:
@@ -145,6 +162,9 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
         return existing
     labels = {Label.SNAPSHOT: choice.key, Label.SNAPSHOT_OF: f"{info.labels.get(Label.STACK, '')}/{choice.service}",
               Label.SNAPSHOT_SOURCE: source}
+    # a commit keeps the container's labels: those of the slice and of Compose are blanked (Docker cannot
+    # drop a label), so a store started from the snapshot carries only the labels of its own slice
+    blanked = {k: "" for k in info.labels if k.startswith((PREFIX + ".", "com.docker.compose."))}
     with tempfile.TemporaryDirectory(prefix="stacklet-snapshot-") as folder:
         paused = _pause(driver, info.id)
         try:
@@ -153,15 +173,12 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
                 archive = Path(folder) / f"volume-{index}.tar"
                 driver.copy_out(info.id, path, archive)
                 archives.append((archive.name, str(Path(path).parent)))
-            committed = driver.commit(info.id, labels if not archives else {}, pause=False)
+            committed = driver.commit(info.id, {}, pause=False)
         finally:
             if paused:
                 driver.unpause(info.id)
-        if not archives:
-            driver.tag_image(committed, choice.image)
-            return committed
         lines = [f"FROM {committed}"] + [f"ADD {name} {parent.rstrip('/')}/" for name, parent in archives]
-        lines += [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
+        lines += [f"LABEL {k}={json.dumps(v)}" for k, v in {**blanked, **labels}.items()]
         (Path(folder) / "Dockerfile").write_text("\n".join(lines) + "\n")
         return driver.build_folder(Path(folder), choice.image)
 
@@ -203,3 +220,91 @@ class SnapshotStep:
                 self.taken[service] = take(self.driver, info, missing[service], self.source)
             return result
         return seeded
+
+
+# -- gc --------------------------------------------------------------------------------------------
+
+UNUSED_DAYS = 7
+"""A snapshot no boot started from for this long is removed even when its key is still current."""
+
+
+class SnapshotGcDecision(BaseModel):
+    """What gc does with one snapshot image, and why."""
+
+    image: str
+    store: str = Field(description="<stack>/<service>")
+    key: str
+    reason: str
+    remove: bool
+
+
+def current_key(driver: EngineDriver, stack: Stack, service: str) -> str | None:
+    """The key a boot would use for ``service`` of ``stack`` now (None: not a seeded store, or not built)."""
+    plan = make_plan(stack, [service])
+    services = render(plan, stack, "gc")["services"]
+    files = seed_plan(stack, [s.name for s in plan.local])
+    choices = choose(driver, plan, services, stack, list(files))
+    return next((c.key for c in choices.values() if c.service == service), None)
+
+
+def collect(driver: EngineDriver, workdir: Path, now: datetime, dry_run: bool = False) -> list[SnapshotGcDecision]:
+    """Decide on every snapshot image, and remove the stale ones (unless ``dry_run``).
+
+    The rule: a snapshot a container still uses is kept. Otherwise it is removed when its key is not the
+    current key of its store (its stack file is gone, the store is no longer a seeded store of it, or an
+    image, seed file or config that made it changed), or when no boot started from it for ``UNUSED_DAYS``
+    (its last use is recorded under the workdir's ``snapshots/`` at each boot that starts from it)."""
+    used = {c.image for c in driver.containers({Label.SLICE: ""})} | {c.image for c in driver.containers(
+        {Label.BASELINE: ""})}
+    stacks: dict[str, Stack | None] = {}
+    decisions = []
+    for image in driver.images({Label.SNAPSHOT_OF: ""}):
+        store, key = image.labels.get(Label.SNAPSHOT_OF, "?/?"), image.labels.get(Label.SNAPSHOT, "")
+        stack_name, _, service = store.partition("/")
+        name = next(iter(image.tags), image.id)
+        reason, remove = "in use by a container", False
+        if image.id not in used:
+            source = image.labels.get(Label.SNAPSHOT_SOURCE, "")
+            if source not in stacks:
+                stacks[source] = _load(source)
+            stack = stacks[source]
+            current = current_key(driver, stack, service) if stack and service in stack.services else None
+            last = max(filter(None, [parse_utc(image.created[:19] + "Z"), last_use(workdir, key)]), default=None)
+            if stack is None:
+                reason, remove = f"its stack file {source or '?'} is gone", True
+            elif current != key:
+                reason, remove = (f"stale: {service} now has key {current}" if current else
+                                  f"stale: {service} is not a built, seeded store of {stack_name} now"), True
+            elif last and now - last > timedelta(days=UNUSED_DAYS):
+                reason, remove = f"not used for {UNUSED_DAYS} days (last {utc_text(last)})", True
+            else:
+                reason = "current key"
+        if remove and not dry_run:
+            remove = driver.remove_image(name) or dry_run
+        decisions.append(SnapshotGcDecision(image=name, store=store, key=key, reason=reason, remove=remove))
+    return decisions
+
+
+def record_use(workdir: Path, keys: list[str]) -> None:
+    """Note that a boot started from these snapshots (gc's "unused for long" reads it)."""
+    folder = workdir / "snapshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        (folder / key).write_text(utc_text(datetime.now(timezone.utc)))
+
+
+def last_use(workdir: Path, key: str) -> datetime | None:
+    """When a boot last started from snapshot ``key`` (None: never recorded here)."""
+    marker = workdir / "snapshots" / key
+    return parse_utc(marker.read_text().strip()) if marker.is_file() else None
+
+
+def _load(source: str) -> Stack | None:
+    """The stack a snapshot was made from, or None when its file is gone or no longer loads."""
+    if not source or not Path(source).exists():
+        return None
+    try:
+        return load_stack(source) if source.endswith(("stack.yaml", "stack.yml")) else load_stack(
+            compose_files=[Path(source)])
+    except StackletError:
+        return None

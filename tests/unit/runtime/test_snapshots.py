@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -12,7 +13,7 @@ from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.engine import SliceEngine
 from stacklet.runtime.readiness import health
-from stacklet.runtime.snapshots import snapshot_key, store_config
+from stacklet.runtime.snapshots import UNUSED_DAYS, snapshot_key, store_config
 
 from ..conftest import REPO_ROOT
 from .fake_driver import FakeDriver
@@ -125,3 +126,29 @@ def test_unchanged_images_are_reused_not_rebuilt(forum, tmp_path):
     builds = [c for c in driver.calls if c[0] == "build"]
     boot(driver, forum, tmp_path, "s2")
     assert [c for c in driver.calls if c[0] == "build"] == builds + [("build", ())], "nothing built the second time"
+
+
+def test_gc_removes_stale_and_long_unused_snapshots_and_keeps_current_and_used_ones(forum, tmp_path):
+    driver = FakeDriver(dict(SCRIPTS))
+    engine, _ = boot(driver, forum, tmp_path, "s1")
+    first = {t for t in driver.images_by_tag if t.startswith("stacklet-snapshot/")}
+    seed = tmp_path / "seeds" / "forum" / "db" / "002-events.sql"
+    seed.write_text(seed.read_text() + "\n-- edited\n")
+    boot(driver, forum, tmp_path, "s2")
+    engine.down("s1")
+    engine.down("s2")
+    decisions = {d.image: d for d in engine.gc_snapshots(dry_run=True)}
+    old_db = next(t for t in first if "forum-db" in t)
+    assert decisions[old_db].remove and "stale" in decisions[old_db].reason
+    assert sum(d.remove for d in decisions.values()) == 1, "only the snapshot whose seed file changed is stale"
+    assert old_db in driver.images_by_tag, "a dry run removes nothing"
+    engine.gc_snapshots()
+    assert old_db not in driver.images_by_tag and len(decisions) - 1 == sum(
+        t.startswith("stacklet-snapshot/") for t in driver.images_by_tag)
+
+    _, running = boot(driver, forum, tmp_path, "s3")
+    later = datetime.now(timezone.utc) + timedelta(days=UNUSED_DAYS + 1)
+    kept = engine.gc_snapshots(dry_run=True, now=later)
+    assert all(not d.remove and d.reason == "in use by a container" for d in kept), "a store's image is in use"
+    engine.down("s3")
+    assert all(d.remove and "not used for" in d.reason for d in engine.gc_snapshots(dry_run=True, now=later))
