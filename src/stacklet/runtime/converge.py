@@ -33,7 +33,7 @@ from stacklet.planning.images import is_source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, WaitStrategy, strategy_for
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, ON_DEMAND_TIMEOUT_S, WaitStrategy, strategy_for
 from stacklet.runtime import snapshots
 from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
 from stacklet.runtime.snapshots import SnapshotStep
@@ -330,7 +330,14 @@ class Converger:
 
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
-                            address_of=self.reader.address_of)
+                            address_of=self.reader.address_of, run_check=self._run_healthcheck)
+
+    def _run_healthcheck(self, info: ContainerInfo, command: list[str]) -> bool:
+        """Run a container's healthcheck command in it now; whether it passed (a slow one did not)."""
+        try:
+            return self.driver.exec(info.id, command, None, ON_DEMAND_TIMEOUT_S).returncode == 0
+        except DockerError:
+            return False
 
     def _on_ready(self, info: ContainerInfo, on_event: EventSink, stack: Stack | None = None) -> None:
         """A link proxy that is ready gets its routes (before anything may connect through it)."""
