@@ -24,6 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -129,25 +130,43 @@ def healthcheck_command(info: ContainerInfo) -> list[str]:
     return []
 
 
+_CHECK_RUNNER: ThreadPoolExecutor | None = None
+
+
+def _check_runner() -> ThreadPoolExecutor:
+    """The threads that run healthcheck commands, so a boot's poll loop never waits on a ``docker exec``."""
+    global _CHECK_RUNNER
+    if _CHECK_RUNNER is None:
+        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthcheck")
+    return _CHECK_RUNNER
+
+
 @dataclass
 class HealthcheckOnDemand:
     """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
-    own command (``run``: in the container, exit 0) every ``ON_DEMAND_INTERVAL_S``: a service is ready for its
-    dependents as soon as it is, not at Docker's next tick. Unhealthy and exited stay Docker's verdicts."""
+    own command (``run``: in the container, exit 0) every ``ON_DEMAND_INTERVAL_S`` in a worker thread: a
+    service is ready for its dependents as soon as it is, not at Docker's next tick. Unhealthy and exited
+    stay Docker's verdicts."""
 
     run: Callable[[ContainerInfo, list[str]], bool]
     description: str = "healthcheck"
-    last_run: float = 0.0
+    last_run: float = float("-inf")
+    pending: Future | None = None
 
     def poll(self, info: ContainerInfo) -> Verdict:
         verdict = HealthcheckPassing().poll(info)
         command = healthcheck_command(info)
         if verdict.state != "waiting" or info.state != "running" or not command:
             return verdict
-        if time.monotonic() - self.last_run < ON_DEMAND_INTERVAL_S:
-            return verdict
-        self.last_run = time.monotonic()
-        return READY if self.run(info, command) else verdict
+        if self.pending is not None and self.pending.done():
+            passed = self.pending.exception() is None and self.pending.result()
+            self.pending = None
+            if passed:
+                return READY
+        if self.pending is None and time.monotonic() - self.last_run >= ON_DEMAND_INTERVAL_S:
+            self.last_run = time.monotonic()
+            self.pending = _check_runner().submit(self.run, info, command)
+        return verdict
 
 
 @dataclass(frozen=True)

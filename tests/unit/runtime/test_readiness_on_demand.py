@@ -21,6 +21,8 @@ def test_the_command_is_the_healthchecks_own():
 def test_ready_when_the_command_passes_while_docker_still_says_starting():
     runs: list[list[str]] = []
     strategy = HealthcheckOnDemand(lambda info, argv: runs.append(argv) or True)
+    assert strategy.poll(container()).state == "waiting", "the command runs in a worker, the poll does not wait"
+    strategy.pending.result(timeout=5)
     assert strategy.poll(container()).ready
     assert runs == [["/bin/sh", "-c", "pg_isready -q"]]
 
@@ -28,6 +30,8 @@ def test_ready_when_the_command_passes_while_docker_still_says_starting():
 def test_a_failing_command_waits_and_is_not_rerun_within_the_interval():
     runs: list[list[str]] = []
     strategy = HealthcheckOnDemand(lambda info, argv: runs.append(argv) and False)
+    assert strategy.poll(container()).state == "waiting"
+    strategy.pending.result(timeout=5)
     assert strategy.poll(container()).state == "waiting"
     assert strategy.poll(container()).state == "waiting"
     assert len(runs) == 1, "run at most every ON_DEMAND_INTERVAL_S"
