@@ -1,9 +1,10 @@
-"""Seeded snapshots on real Docker, with the forum (db: PostgreSQL prepared by the migrate job and seeded; cache:
-Redis without a volume; search: a service with a named volume, seeded by a shell script).
+"""Seeded snapshots on real Docker, with the forum's db: PostgreSQL in a named volume, prepared by the migrate
+job and seeded with two SQL files.
 
-One module, four boots of the `migrate` slice (7 services, no baseline needed): without snapshots, the boot
-that keeps them (or reuses those already kept), one that starts from them, and one after an edited seed file
-and a rebuilt migration image.
+One module, four boots of the `db` slice (db, migrate and a link proxy; no baseline needed): without
+snapshots, the boot that keeps one (or reuses the one kept before), one that starts from it, and one after an
+edited seed file and a rebuilt migration image. (Stores without a volume, committed as they are, are covered
+on the fake engine in tests/unit/runtime/test_snapshots.py.)
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def env(tmp_path_factory, forum, driver):
 
 
 def up(forum: Path, env: dict, name: str, *extra: str) -> tuple[dict, str]:
-    """Boot the migrate slice in text mode (its boot events), then read its status as JSON."""
+    """Boot the db slice in text mode (its boot events), then read its status as JSON."""
     environment = {k: v for k, v in env.items() if not k.startswith("_")}
-    events = run_cli("up", "migrate", "--stack", str(forum), "--name", name, "--timeout", "300", *extra,
+    events = run_cli("up", "db", "--stack", str(forum), "--name", name, "--timeout", "300", *extra,
                      env=environment)
     status = json.loads(run_cli("status", name, "--json", env=environment).stdout)
     return {s["name"]: s for s in status["services"]}, events.stdout + events.stderr
@@ -63,7 +64,7 @@ def psql(container: str, sql: str) -> str:
 
 def plan_snapshots(forum: Path, env: dict) -> dict:
     environment = {k: v for k, v in env.items() if not k.startswith("_")}
-    return json.loads(run_cli("plan", "migrate", "--stack", str(forum), "--json", env=environment).stdout)["snapshots"]
+    return json.loads(run_cli("plan", "db", "--stack", str(forum), "--json", env=environment).stdout)["snapshots"]
 
 
 def test_no_snapshot_boots_the_stores_from_scratch(forum, env):
@@ -79,7 +80,7 @@ def test_a_snapshot_is_reused_no_seed_runs_no_migration_and_the_data_is_there(fo
     seeded_rows = psql(kept["db"]["container"], "select count(*) from posts")
     run_cli("down", "sn-snap-keep", env={k: v for k, v in env.items() if not k.startswith("_")})
     present = plan_snapshots(forum, env)
-    assert {s for s, c in present.items() if c["present"]} == {"db", "cache", "search"}
+    assert {s for s, c in present.items() if c["present"]} == {"db"}
 
     services, events = up(forum, env, "sn-snap-from")
     db = services["db"]
@@ -88,8 +89,6 @@ def test_a_snapshot_is_reused_no_seed_runs_no_migration_and_the_data_is_there(fo
     assert services["migrate"]["state"] == "created", "the migration job did not run"
     assert "seeding" not in events and f"from snapshot {db['snapshot']}" in events
     assert int(seeded_rows) > 0 and psql(db["container"], "select count(*) from posts") == seeded_rows
-    assert subprocess.run(["docker", "exec", services["cache"]["container"], "redis-cli", "--raw", "dbsize"],
-                          capture_output=True, text=True, check=True).stdout.strip() != "0", "redis data restored"
 
 
 def test_reset_returns_the_exact_seeded_state(forum, env):
@@ -113,7 +112,6 @@ def test_an_edited_seed_file_and_a_rebuilt_migration_make_new_keys_and_gc_remove
     seed.write_text(seed.read_text() + "\n-- edited: a new key\n")
     edited = plan_snapshots(forum, env)
     assert edited["db"]["key"] != before["db"]["key"] and not edited["db"]["present"]
-    assert edited["cache"] == before["cache"], "other stores keep their snapshot"
 
     migration = forum / "services" / "migrate"
     source = next(p for p in sorted(migration.iterdir()) if p.is_file() and p.suffix == ".py")
@@ -132,5 +130,5 @@ def test_an_edited_seed_file_and_a_rebuilt_migration_make_new_keys_and_gc_remove
     gc = json.loads(run_cli("gc", "--json", env=environment).stdout)
     removed = {d["key"] for d in gc["snapshots"] if d["remove"]}
     assert before["db"]["key"] in removed, gc["snapshots"]
-    assert after["db"]["key"] not in removed and after["cache"]["key"] not in removed
+    assert after["db"]["key"] not in removed
     assert not driver.image_ids([before["db"]["image"]])

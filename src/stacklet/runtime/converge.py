@@ -29,7 +29,7 @@ from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkp
                              utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
-from stacklet.planning.images import is_source_tag
+from stacklet.planning.images import is_source_tag, source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
@@ -186,7 +186,7 @@ class Converger:
         key = info.compose_service
         built = bool(spec["services"][key].get("build"))
         build_s = 0.0
-        if built:
+        if built and self._renamed_by_sources(spec, key, info, project.file):
             on_event(Event("building", service))
             try:
                 project.build([key])
@@ -215,6 +215,18 @@ class Converger:
                             rebuilt=info.image != new.image, built=built, seconds=round(done - started, 2),
                             build_s=round(build_s, 2), ready_s=round(done - recreated, 2), seeded=seeded,
                             status=self.reader.status(name).service(service))
+
+    def _renamed_by_sources(self, spec: dict, key: str, info: ContainerInfo, compose_file: Path) -> bool:
+        """Name a reloaded service's image by its sources now (the project is written again when the name
+        changed); whether it must be built (no image of that source state exists yet)."""
+        service = spec["services"][key]
+        if not is_source_tag(service.get("image")):
+            return True
+        tag = source_tag(info.labels.get(Label.STACK, ""), info.service, service["build"])
+        if tag != service["image"]:
+            service["image"] = tag
+            _write(compose_file, spec)
+        return not self.driver.image_ids([tag])
 
     def restart(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> ServiceStatus:
         """Restart one service of a slice and wait until it is ready again; returns its new status.
