@@ -65,6 +65,15 @@ class Label:
     TOKEN = f"{PREFIX}.token"
     """the bearer token a slice's link proxies require on their control API"""
 
+    SNAPSHOT = f"{PREFIX}.snapshot"
+    """on a store: the key of the seeded snapshot it started from; on a snapshot image: its key"""
+    SNAPSHOT_OF = f"{PREFIX}.snapshot-of"
+    """on a snapshot image: ``<stack>/<service>`` it holds the prepared data of"""
+    SNAPSHOT_SOURCE = f"{PREFIX}.snapshot-source"
+    """on a snapshot image: the stack file (or first Compose file) of its stack, for ``gc`` to recompute keys"""
+    SATISFIED_BY = f"{PREFIX}.satisfied-by"
+    """on a job not run because every store it prepares came from a snapshot: ``snapshot:<key>``"""
+
     COMPOSE_PROJECT = "com.docker.compose.project"
     COMPOSE_SERVICE = "com.docker.compose.service"
 
@@ -89,6 +98,8 @@ class SliceLabels(BaseModel):
     stack_file: str | None = None
     compose_files: list[str] = Field(default_factory=list)
     one_shot: bool = False
+    snapshot: str | None = None
+    satisfied_by: str | None = None
 
     @classmethod
     def of(cls, labels: dict[str, str]) -> "SliceLabels":
@@ -98,7 +109,8 @@ class SliceLabels(BaseModel):
                    created=labels.get(Label.CREATED), changed=split_list(labels.get(Label.CHANGED)),
                    expires=labels.get(Label.EXPIRES), compose_file=labels.get(Label.COMPOSE_FILE),
                    stack_file=labels.get(Label.STACK_FILE), compose_files=split_list(labels.get(Label.COMPOSE_FILES)),
-                   one_shot=labels.get(Label.ONE_SHOT) == "true")
+                   one_shot=labels.get(Label.ONE_SHOT) == "true", snapshot=labels.get(Label.SNAPSHOT),
+                   satisfied_by=labels.get(Label.SATISFIED_BY))
 
     @property
     def is_linkproxy(self) -> bool:

@@ -130,7 +130,7 @@ def plan(services: Annotated[Optional[list[str]], typer.Argument(help="changed s
     def action() -> None:
         result = ops.plan(_session(), services or [], since, radius, stack, file, env_file, compose_profile or [],
                           baseline_engine)
-        _emit(result) if as_json else console.print(display.plan_table(result, result.seeds))
+        _emit(result) if as_json else console.print(display.plan_table(result, result.seeds, result.snapshots))
     _run(as_json, action)
 
 
@@ -170,6 +170,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
        name: Annotated[Optional[str], typer.Option("--name", "-n", help="slice name")] = None,
        keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed slice running")] = False,
        no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
+       no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="prepare seeded stores from scratch "
+                                                                       "(initdb, jobs, seeds), no snapshot")] = False,
        fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
        fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
        timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
@@ -192,7 +194,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
             raise ConfigError("--watch follows the engine given with --host/--context", key="--engine",
                               hint="use `stacklet --host ENGINE up --watch ...` instead of --engine")
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
-                         keep_on_failure=keep_on_failure, no_seed=no_seed, fault=fault, fault_seed=fault_seed,
+                         keep_on_failure=keep_on_failure, no_seed=no_seed, no_snapshot=no_snapshot, fault=fault,
+                         fault_seed=fault_seed,
                          timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
                          profiles=compose_profile or [], baseline_engine=baseline_engine, engine=engine)
         if as_json:
@@ -278,7 +281,7 @@ def reload_service(service: Annotated[str, typer.Argument(help="the service to r
 def down(name: Annotated[Optional[str], typer.Argument(help="slice name")] = None,
          all_slices: Annotated[bool, typer.Option("--all", help="remove every slice on the engine")] = False,
          as_json: JsonOpt = False) -> None:
-    """Remove a slice (or all): containers, network, volumes and the images it built."""
+    """Remove a slice (or all): containers, network, volumes (its images stay for other slices)."""
     def action() -> None:
         said = (lambda removed: None) if as_json else (lambda removed: console.print(f"removed slice {removed}"))
         result = ops.down(_session(), name, all_slices, on_removed=said)
@@ -311,7 +314,12 @@ def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these sli
     """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
     def action() -> None:
         result = ops.gc(_session(), names or [], dry_run)
-        _emit(result) if as_json else console.print(display.gc_table(result.decisions, dry_run))
+        if as_json:
+            _emit(result)
+        else:
+            console.print(display.gc_table(result.decisions, dry_run))
+            if result.snapshots:
+                console.print(display.snapshot_gc_table(result.snapshots, dry_run))
     _run(as_json, action)
 
 

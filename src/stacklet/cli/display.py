@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
 import time
 
@@ -21,8 +23,10 @@ STATE_STYLE = {"healthy": "green", "running": "green", "ready": "green", "waitin
                "starting": "yellow", "building": "yellow", "failed": "bold red", "unhealthy": "red"}
 
 
-def plan_table(plan: SlicePlan, seeds: dict[str, list[str]] | None = None) -> Group:
-    """The plan as tables: local services, forwarded services, link proxies, notes."""
+def plan_table(plan: SlicePlan, seeds: dict[str, list[str]] | None = None,
+               snapshots: dict[str, Any] | None = None) -> Group:
+    """The plan as tables: local services, forwarded services, link proxies, notes; the seeds column says when a
+    store starts from its snapshot (``snapshots``: service -> its SnapshotChoice)."""
     title = Text.assemble(("slice of ", ""), (plan.stack, "bold"), (" for ", ""),
                           (", ".join(plan.changed), "bold yellow"), (f" (radius {plan.radius})", "dim"))
     local = Table(title="local", title_justify="left", box=None, pad_edge=False)
@@ -30,8 +34,12 @@ def plan_table(plan: SlicePlan, seeds: dict[str, list[str]] | None = None) -> Gr
         local.add_column(column)
     for svc in plan.local:
         seeded = (seeds or {}).get(svc.name, [])
+        choice = (snapshots or {}).get(svc.name)
+        data = f"{len(seeded)} files" if seeded else "-"
+        if choice is not None:
+            data = f"snapshot {choice.key}" if choice.present else f"{data}, then snapshot {choice.key}"
         local.add_row(svc.name, Text(svc.role, ROLE_STYLE[svc.role]), ",".join(map(str, svc.ports)) or "-",
-                      f"{len(seeded)} files" if seeded else "-", "; ".join(svc.reasons))
+                      data, "; ".join(svc.reasons))
     parts = [title, Text(""), local]
     if plan.forwarded:
         forwarded = Table(title="forwarded", title_justify="left", box=None, pad_edge=False)
@@ -63,14 +71,16 @@ def status_table(status: SliceStatus) -> Group:
     head = Text.assemble((status.name, "bold"), f"  stack {status.stack}  ",
                          ("healthy" if status.healthy else "NOT healthy", "green" if status.healthy else "bold red"))
     table = Table(box=None, pad_edge=False)
-    for column in ("service", "role", "state", "health", "host", "in network"):
+    for column in ("service", "role", "state", "health", "host", "in network", "data"):
         table.add_column(column)
     for svc in [*status.services, *status.proxies]:
         state = Text(svc.state, STATE_STYLE.get(svc.state, ""))
         health = Text(svc.health or "-", STATE_STYLE.get(svc.health or "", ""))
+        data = (f"snapshot {svc.snapshot}" if svc.snapshot else
+                f"not run: satisfied by {svc.satisfied_by}" if svc.satisfied_by else "")
         table.add_row(svc.name, Text(svc.role, ROLE_STYLE.get(svc.role, "")), state, health,
                       " ".join(e.host or "" for e in svc.endpoints) or "-",
-                      " ".join(e.network for e in svc.endpoints) or "-")
+                      " ".join(e.network for e in svc.endpoints) or "-", Text(data, "dim"))
     return Group(head, table)
 
 
@@ -118,6 +128,18 @@ def gc_table(decisions: list[GcDecision], dry_run: bool) -> Group | Text:
     summary = (f"{removed} to remove, {len(decisions) - removed} kept (dry run: nothing removed)" if dry_run
                else f"{removed} removed, {len(decisions) - removed} kept")
     return Group(table, Text(summary, "dim"))
+
+
+def snapshot_gc_table(decisions: list, dry_run: bool) -> Table:
+    """What `stacklet gc` did with each seeded snapshot, and why."""
+    table = Table(box=None, pad_edge=False, title="snapshots", title_justify="left")
+    for column in ("", "store", "key", "why"):
+        table.add_column(column)
+    verb = "would remove" if dry_run else "removed"
+    for d in sorted(decisions, key=lambda d: not d.remove):
+        table.add_row(Text(verb if d.remove else "kept", "bold yellow" if d.remove else "green"), d.store, d.key,
+                      d.reason)
+    return table
 
 
 def faults_table(targets: dict[str, str], faults: list) -> Table:

@@ -199,6 +199,8 @@ class StackFile(_Strict):
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     linkproxy: LinkProxyConfig = Field(default_factory=LinkProxyConfig)
     ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
+    snapshots: bool = Field(default=True, description="start seeded stores from a snapshot of their prepared data "
+                                                      "(false: initdb, jobs and seeds on every boot)")
     services: dict[str, ServiceMeta] = Field(default_factory=dict)
     edges: EdgesConfig = Field(default_factory=EdgesConfig)
     checks: list[CheckSpec] = Field(default_factory=list, description="validation steps `stacklet check` runs")

@@ -87,6 +87,10 @@ class ContainerInfo(BaseModel):
     networks: list[str] = Field(default_factory=list)
     image: str = Field("", description="id of the image the container runs")
     addresses: dict[str, str] = Field(default_factory=dict, description="network -> IP address on it")
+    volume_paths: list[str] = Field(default_factory=list, description="where volumes (named or anonymous) are "
+                                                                      "mounted in the container")
+    healthcheck: list[str] = Field(default_factory=list, description="the healthcheck's test (CMD or CMD-SHELL "
+                                                                     "form), empty without one")
 
     @property
     def service(self) -> str:
@@ -121,6 +125,15 @@ class ExecResult(BaseModel):
     returncode: int
     stdout: str
     stderr: str
+
+
+class ImageInfo(BaseModel):
+    """One local image, as ``images`` lists it."""
+
+    id: str
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    created: str = ""
 
 
 class EngineInfo(BaseModel):
@@ -206,6 +219,92 @@ class Driver:
     def build_image(self, context: Path, tag: str) -> None:
         """Build ``context`` (holding a Dockerfile) as ``tag``."""
         self._call(lambda: self.client.legacy_build(context, tags=[tag]), f"build image {tag} from {context}")
+
+    def image_id(self, ref: str) -> str | None:
+        """The id of a local image (tag or id), or None when there is none."""
+        done = self._docker(["image", "inspect", "--format", "{{.Id}}", ref], f"inspect image {ref}", check=False)
+        return done.stdout.decode().strip() or None if done.returncode == 0 else None
+
+    def image_ids(self, refs: list[str]) -> dict[str, str]:
+        """ref -> image id for the refs that exist locally, in one ``docker image inspect``."""
+        if not refs:
+            return {}
+        done = self._docker(["image", "inspect", "--format", "{{json .RepoTags}} {{.Id}}", *dict.fromkeys(refs)],
+                            "inspect images", check=False)
+        found: dict[str, str] = {}
+        for line in done.stdout.decode().splitlines():
+            tags, _, image_id = line.rpartition(" ")
+            for ref in refs:
+                if ref in json.loads(tags or "[]") or ref == image_id:
+                    found[ref] = image_id
+        return found
+
+    def images(self, labels: dict[str, str]) -> list[ImageInfo]:
+        """Local images carrying all ``labels`` (an empty value matches any value)."""
+        filters = [arg for key, value in _label_filters(labels) for arg in ("--filter", f"{key}={value}")]
+        ids = self._docker(["image", "ls", "-q", "--no-trunc", *filters], "list images").stdout.decode().split()
+        if not ids:
+            return []
+        found = json.loads(self._docker(["image", "inspect", *dict.fromkeys(ids)], "inspect images").stdout or b"[]")
+        return [ImageInfo(id=i["Id"], tags=i.get("RepoTags") or [], labels=(i.get("Config") or {}).get("Labels") or {},
+                          created=i.get("Created", "")) for i in found]
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image by tag or id (not forced: one a container uses stays); False when it stayed."""
+        try:
+            self.client.image.remove(ref, prune=True)
+        except DockerException:
+            return False
+        return True
+
+    def tag_image(self, source: str, tag: str) -> None:
+        """Give image ``source`` the tag ``tag`` too."""
+        self._call(lambda: self.client.image.tag(source, tag), f"tag image {source} as {tag}")
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of a container (its files stay as they are while it is read)."""
+        self._call(lambda: self.client.container.pause(container_id), f"pause container {container_id[:12]}")
+
+    def unpause(self, container_id: str) -> None:
+        self._call(lambda: self.client.container.unpause(container_id), f"unpause container {container_id[:12]}")
+
+    def copy_out(self, container_id: str, path: str, archive: Path) -> None:
+        """Write ``path`` of a container (with owners and modes) as a tar archive to ``archive``."""
+        with archive.open("wb") as out:
+            command = ["docker", *self._endpoint_flags(), "container", "cp", f"{container_id}:{path}", "-"]
+            done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, timeout=600)
+        if done.returncode != 0:
+            raise docker_error(f"copy {path} out of container {container_id[:12]}", done.stderr.decode(),
+                               self.endpoint)
+
+    def commit(self, container_id: str, labels: dict[str, str], pause: bool = True) -> str:
+        """An image of the container's filesystem (volumes excluded) with ``labels``; returns its id.
+
+        The CLI directly: python-on-whales' commit takes no ``--change`` (labels)."""
+        changes = [arg for key, value in labels.items() for arg in ("--change", f"LABEL {key}={json.dumps(value)}")]
+        done = self._docker(["container", "commit", f"--pause={str(pause).lower()}", *changes, container_id],
+                            f"commit container {container_id[:12]}")
+        return done.stdout.decode().strip()
+
+    def build_folder(self, folder: Path, tag: str) -> str:
+        """Build ``folder`` (a Dockerfile and what it adds) as ``tag`` with the classic builder; returns the id."""
+        self._docker(["build", "-q", "-t", tag, str(folder)], f"build image {tag}")
+        return self.image_id(tag) or tag
+
+    def _docker(self, args: list[str], what: str, check: bool = True,
+                timeout_s: float = 600) -> subprocess.CompletedProcess:
+        """Run one docker CLI command: for what python-on-whales lacks (commit --change, cp to a file, build
+        without BuildKit) or does one object at a time (it inspects each image with its own process)."""
+        try:
+            done = subprocess.run(["docker", *self._endpoint_flags(), *args], capture_output=True, timeout=timeout_s,
+                                  env={**os.environ, "DOCKER_BUILDKIT": "0"} if args[0] == "build" else None)
+        except FileNotFoundError as exc:
+            raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise DockerError(f"docker did not {what} within {timeout_s:.0f} s", hint=ENGINE_HINT) from exc
+        if check and done.returncode != 0:
+            raise docker_error(what, done.stderr.decode(errors="replace"), self.endpoint)
+        return done
 
     # -- containers, networks, volumes by label -------------------------------------------
 
@@ -481,6 +580,8 @@ def _info_from_inspect(c: dict) -> ContainerInfo:
         started_at=state.get("StartedAt") or None, ports=ports, port_ips=port_ips, networks=list(networks),
         image=str(c.get("Image") or ""),
         addresses={name: n["IPAddress"] for name, n in networks.items() if (n or {}).get("IPAddress")},
+        volume_paths=sorted(m["Destination"] for m in c.get("Mounts") or [] if m.get("Type") == "volume"),
+        healthcheck=list(((c.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []),
     )
 
 

@@ -35,6 +35,7 @@ from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
+from stacklet.runtime import snapshots
 from stacklet.runtime.seeds import seed_plan
 from stacklet.runtime.status import Event, EventSink
 
@@ -67,9 +68,12 @@ def plan(session: Session, services: Services = [], since: Since = None, radius:
     """Show the slice a change would boot, without Docker (unless a baseline engine is read): `local` services
     (role changed/caller/callee/consumer/job/stateful, ports, reasons), `forwarded` services (baseline address,
     and the `engine` and `started` time of an advertised baseline), `links`, `edges` with their origins, link
-    `proxies` and `seeds`."""
+    `proxies`, `seeds`, and `snapshots` (when an engine answers: each seeded store's snapshot key, `present`
+    when it starts from it)."""
     the_stack = load(session, stack, files, env_files, services, profiles or None)
-    return _plan_result(the_stack, make_slice_plan(the_stack, services, since, radius, baseline_engine))
+    result = _plan_result(the_stack, make_slice_plan(the_stack, services, since, radius, baseline_engine))
+    result.snapshots = snapshots.preview(session.engine.driver, result, the_stack)
+    return result
 
 
 def make_slice_plan(stack, services: list[str], since: str | None, radius: int | None,
@@ -141,6 +145,8 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
                                                      "shop-orders)")] = None,
        keep_on_failure: Annotated[bool, Field(description="leave a failed slice running to inspect it")] = False,
        no_seed: Annotated[bool, Field(description="do not load seed data")] = False,
+       no_snapshot: Annotated[bool, Field(description="prepare seeded stores from scratch (initdb, jobs, seeds) "
+                                                      "instead of starting them from their snapshot")] = False,
        fault: Annotated[str | None, Field(description="fault profile (faults/NAME.yaml) to apply once ready")] = None,
        fault_seed: Annotated[int | None, Field(description="seed for repeatable fault randomness")] = None,
        timeout: Timeout = DEFAULT_TIMEOUT_S,
@@ -176,7 +182,7 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
                                "ENGINE --advertise IP up ...`, or ENGINE=IP in STACKLET_ENGINES")
     engine.driver.engine_info()
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
-                                         seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
+                                         seed=not no_seed, snapshots=not no_snapshot, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
     return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled, engine=engine.driver.endpoint,
                       placement=placement)
@@ -222,7 +228,7 @@ def down(session: Session, name: Annotated[str | None, Field(description="slice 
                                                                          "running slice)")] = None,
          all: Annotated[bool, Field(description="remove every slice on the engine")] = False,
          on_removed: Callable[[str], None] = lambda name: None) -> r.Removed:
-    """Remove a slice (or all): containers, network, volumes, the images it built, its folder."""
+    """Remove a slice (or all): containers, network, volumes, its folder (its images stay for other slices)."""
     engine = session.engine
     names = [s.name for s in engine.list()] if all else [one_slice(session, name)]
     for slice_name in names:
@@ -235,10 +241,13 @@ def gc(session: Session, names: Annotated[list[str], Field(description="only the
                                                                         "slice)")] = [],
        dry_run: Annotated[bool, Field(description="say what would be removed, remove nothing")] = False
        ) -> r.GcResult:
-    """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
+    """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left),
+    and stale seeded snapshots (`snapshots`: not used by a container, and their key is no longer current or
+    they were not used for 7 days)."""
     decisions = session.engine.gc(dry_run=dry_run, only=names or None)
+    stale = [] if names else session.engine.gc_snapshots(dry_run=dry_run)
     return r.GcResult(dry_run=dry_run, removed=[d for d in decisions if d.remove],
-                      kept=[d for d in decisions if not d.remove])
+                      kept=[d for d in decisions if not d.remove], snapshots=stale)
 
 
 def seed(session: Session, service: Annotated[str | None, Field(description="one service (default: every "

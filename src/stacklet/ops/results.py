@@ -21,6 +21,7 @@ from stacklet.planning.lifetime import GcDecision
 from stacklet.planning.plan import SlicePlan
 from stacklet.runtime.faults import ActiveFault
 from stacklet.runtime.seeds import SeedResult
+from stacklet.runtime.snapshots import SnapshotChoice, SnapshotGcDecision
 from stacklet.runtime.status import ReconcileResult, ReloadResult, SliceStatus, SliceSummary
 
 
@@ -43,6 +44,9 @@ class PlanResult(Envelope, SlicePlan):
     """``plan``: the slice for a change, and the seed files of its local services."""
 
     seeds: dict[str, list[str]] = Field(default_factory=dict)
+    snapshots: dict[str, SnapshotChoice] = Field(
+        default_factory=dict, description="seeded store -> its snapshot key and whether it exists (`present`: it "
+                                          "starts from it, its jobs do not run); empty when no engine answers")
 
 
 class WhyEdge(BaseModel):
@@ -129,6 +133,8 @@ class GcResult(Envelope):
     dry_run: bool
     removed: list[GcDecision]
     kept: list[GcDecision]
+    snapshots: list[SnapshotGcDecision] = Field(default_factory=list,
+                                                description="seeded snapshots removed (stale) or kept, with why")
 
     @property
     def decisions(self) -> list[GcDecision]:

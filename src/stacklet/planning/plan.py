@@ -20,6 +20,7 @@ from stacklet.errors import PlanError, short_repr
 from stacklet.config.stack import MAX_RADIUS, Stack
 from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, AdvertisedBaseline, Label, baseline_project_name, decode_routes,
                              encode_advertised, encode_routes, slice_project_name)
+from stacklet.planning.images import source_tag
 from stacklet.planning.graph import ServiceGraph, acyclic_additions
 from stacklet.planning.selection import Selection
 from stacklet.planning.traits import Traits, service_ports, traits_of
@@ -373,6 +374,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     for svc in plan.local:
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of,
                                    publish_ip)
+        if spec.get("build"):
+            spec["image"] = source_tag(plan.stack, svc.name, spec["build"], stack.root)
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
                           Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports,
                                              stack.service_meta(svc.name).readiness)}
@@ -474,7 +477,7 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
     for key in ("container_name", "profiles", "links", "network_mode", "networks", "ports", "hostname"):
         spec.pop(key, None)
     if spec.get("build"):
-        spec.pop("image", None)
+        spec.pop("image", None)  # render names it by its sources
     network_mode = _network_mode(raw.get("network_mode"), plan)
     if network_mode:
         spec["network_mode"] = network_mode

@@ -29,11 +29,14 @@ from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkp
                              utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
                                     render, render_baseline, routes_of, stack_labels)
+from stacklet.planning.images import is_source_tag, source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, WaitStrategy, strategy_for
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, ON_DEMAND_TIMEOUT_S, WaitStrategy, strategy_for
+from stacklet.runtime import snapshots
 from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
+from stacklet.runtime.snapshots import SnapshotStep
 from stacklet.runtime.startup import StartPlan, start_in_order, wait_one
 from stacklet.runtime.status import Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus, SliceStatus
 from stacklet.runtime.teardown import Teardown
@@ -55,7 +58,7 @@ class Converger:
     # -- a slice from nothing ---------------------------------------------------------------
 
     def converge(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False,
-                 seed: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+                 seed: bool = True, snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
                  timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
                  on_event: EventSink = lambda e: None) -> tuple[SliceStatus, ReconcileResult | None]:
         """Make slice ``name`` run ``plan``: boot it from nothing, or reconcile it when it runs (the one place
@@ -65,16 +68,18 @@ class Converger:
             result = self.reconcile(plan, stack, name, seed=seed, fault_profile=fault_profile,
                                     fault_seed=fault_seed, timeout_s=timeout_s, on_event=on_event)
             return result.status, result
-        return self.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, fault_profile=fault_profile,
+        return self.up(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, snapshots=snapshots,
+                       fault_profile=fault_profile,
                        fault_seed=fault_seed, timeout_s=timeout_s, ttl_s=ttl_s, on_event=on_event), None
 
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
-           fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+           snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
         """Boot the new slice ``name`` for ``plan`` and return when every local service is ready (and seeded).
 
         ``ttl_s`` labels it to expire that many seconds from now (`stacklet gc` removes it then).
+        With ``snapshots`` (and stack.yaml ``snapshots:`` not false), seeded stores start from their snapshot.
         """
         now = datetime.now(timezone.utc)
         expiry = {Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))} if ttl_s else {}
@@ -87,10 +92,12 @@ class Converger:
         with self._guarded(name, project, on_failure, on_event,
                            kept=lambda: self.teardown.mark_booted(name, plan.stack, "kept", expiry)):
             self._build(project, spec["services"], plan, on_event)
+            snapshot = self._snapshot_step(plan, stack, spec, compose_file, seeds, snapshots and seed, on_event)
             deadline = self.teardown.set_boot_deadline(project, spec, timeout_s)
             on_event(Event("creating", message=f"{len(spec['services'])} containers"))
             project.create()
-            self._start(project.name, spec["services"], stack, seeds, timeout_s, on_event, deadline=deadline)
+            self._start(project.name, spec["services"], stack, seeds, timeout_s, on_event, deadline=deadline,
+                        snapshot=snapshot)
             self._apply_faults(name, fault_profile, on_event)
             self.teardown.mark_booted(name, plan.stack, "ready", expiry)
         status = self.reader.status(name)
@@ -179,7 +186,7 @@ class Converger:
         key = info.compose_service
         built = bool(spec["services"][key].get("build"))
         build_s = 0.0
-        if built:
+        if built and self._renamed_by_sources(spec, key, info, project.file):
             on_event(Event("building", service))
             try:
                 project.build([key])
@@ -208,6 +215,18 @@ class Converger:
                             rebuilt=info.image != new.image, built=built, seconds=round(done - started, 2),
                             build_s=round(build_s, 2), ready_s=round(done - recreated, 2), seeded=seeded,
                             status=self.reader.status(name).service(service))
+
+    def _renamed_by_sources(self, spec: dict, key: str, info: ContainerInfo, compose_file: Path) -> bool:
+        """Name a reloaded service's image by its sources now (the project is written again when the name
+        changed); whether it must be built (no image of that source state exists yet)."""
+        service = spec["services"][key]
+        if not is_source_tag(service.get("image")):
+            return True
+        tag = source_tag(info.labels.get(Label.STACK, ""), info.service, service["build"])
+        if tag != service["image"]:
+            service["image"] = tag
+            _write(compose_file, spec)
+        return not self.driver.image_ids([tag])
 
     def restart(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> ServiceStatus:
         """Restart one service of a slice and wait until it is ready again; returns its new status.
@@ -281,7 +300,9 @@ class Converger:
                 plan.linkproxy_image):
             on_event(Event("building", message=f"link proxy image {plan.linkproxy_image}"))
             self.driver.build_image(LINKPROXY_BUILD_CONTEXT, plan.linkproxy_image)
-        to_build = [s for s, v in services.items() if v.get("build")]
+        built = [s for s, v in services.items() if v.get("build")]
+        present = self.driver.image_ids([services[s]["image"] for s in built if is_source_tag(services[s].get("image"))])
+        to_build = [s for s in built if services[s].get("image") not in present]  # an image per source state
         service_names = {s: (services[s].get("labels") or {}).get(Label.SERVICE, s) for s in to_build}
         for service in to_build:
             on_event(Event("building", service_names[service]))
@@ -291,15 +312,44 @@ class Converger:
         return to_build
 
     def _start(self, project: str, services: dict, stack: Stack, seeds: dict[str, list[str]], timeout_s: int,
-               on_event: EventSink, deadline: float | None = None) -> None:
+               on_event: EventSink, deadline: float | None = None, snapshot: SnapshotStep | None = None) -> None:
         seeder = self._seeder(stack)
+        seed = snapshot.seed_and_keep(seeder.seed, seeder.flush) if snapshot else seeder.seed
+        if snapshot:  # stores from a snapshot are not seeded; the jobs they satisfy do not run
+            seeds = {s: files for s, files in seeds.items() if s not in snapshot.restored}
+            services = {k: v for k, v in services.items() if Label.SATISFIED_BY not in v["labels"]}
         start_in_order(self.driver, project, StartPlan(
             services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event, stack),
-            seed=seeder.seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+            seed=seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+
+    def _snapshot_step(self, plan: SlicePlan, stack: Stack, spec: dict, compose_file: Path,
+                       seeds: dict[str, list[str]], enabled: bool, on_event: EventSink) -> SnapshotStep | None:
+        """Choose, for each seeded store, its snapshot (once its images are built): restored ones start from it
+        (the project is written again), missing ones are kept after seeding. None when snapshots are off."""
+        if not enabled or not stack.meta.snapshots or not seeds:
+            return None
+        services = spec["services"]
+        choices = snapshots.choose(self.driver, plan, services, stack, list(seeds))
+        for job in snapshots.restore(services, choices, plan):
+            on_event(Event("satisfied", services[job]["labels"][Label.SERVICE],
+                           f"not run: {services[job]['labels'][Label.SATISFIED_BY]}"))
+        for choice in choices.values():
+            on_event(Event("snapshot", choice.service, f"from snapshot {choice.key}" if choice.present
+                           else f"no snapshot {choice.key} yet: seeding, then keeping one"))
+        _write(compose_file, spec)
+        snapshots.record_use(self.workdir, [c.key for c in choices.values() if c.present])
+        return snapshots.SnapshotStep(self.driver, choices, str(stack.source or ""))
 
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
-                            address_of=self.reader.address_of)
+                            address_of=self.reader.address_of, run_check=self._run_healthcheck)
+
+    def _run_healthcheck(self, info: ContainerInfo, command: list[str]) -> bool:
+        """Run a container's healthcheck command in it now; whether it passed (a slow one did not)."""
+        try:
+            return self.driver.exec(info.id, command, None, ON_DEMAND_TIMEOUT_S).returncode == 0
+        except DockerError:
+            return False
 
     def _on_ready(self, info: ContainerInfo, on_event: EventSink, stack: Stack | None = None) -> None:
         """A link proxy that is ready gets its routes (before anything may connect through it)."""

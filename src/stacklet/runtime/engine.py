@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from stacklet.config.stack import Stack
@@ -23,6 +23,8 @@ from stacklet.runtime.converge import BASELINE_TIMEOUT_S, Converger
 from stacklet.runtime.faults import LinkProxyHandle
 from stacklet.runtime.observe import SliceReader, Vantage
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, MAX_RESTARTS
+from stacklet.runtime import snapshots
+from stacklet.runtime.snapshots import SnapshotGcDecision
 from stacklet.runtime.seeds import SeedResult, Seeder, seed_plan
 from stacklet.runtime.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus,
                                      SliceStatus, SliceSummary)
@@ -50,11 +52,11 @@ class SliceEngine:
     # -- converge ---------------------------------------------------------------------------
 
     def up(self, plan: SlicePlan, stack: Stack, name: str, *, keep_on_failure: bool = False, seed: bool = True,
-           fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
+           snapshots: bool = True, fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
            timeout_s: int = DEFAULT_TIMEOUT_S, ttl_s: int | None = None,
            on_event: EventSink = lambda e: None) -> SliceStatus:
         """Boot slice ``name`` (or reconcile it when it runs); its status. See ``Converger.converge``."""
-        return self.converge(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed,
+        return self.converge(plan, stack, name, keep_on_failure=keep_on_failure, seed=seed, snapshots=snapshots,
                              fault_profile=fault_profile, fault_seed=fault_seed, timeout_s=timeout_s,
                              ttl_s=ttl_s, on_event=on_event)[0]
 
@@ -134,7 +136,8 @@ class SliceEngine:
     # -- remove -----------------------------------------------------------------------------
 
     def down(self, name: str) -> None:
-        """Remove slice ``name``: containers, network, volumes, the images it built, its folder."""
+        """Remove slice ``name``: containers, network, volumes and its folder (its images, named by their
+        sources, stay for other slices)."""
         self.teardown.down(name)
 
     def baseline_down(self, stack_name: str, keep_images: bool = False) -> list[str]:
@@ -147,3 +150,7 @@ class SliceEngine:
            only: list[str] | None = None) -> list[GcDecision]:
         """Remove expired and orphaned slices; see ``Teardown.gc``."""
         return self.teardown.gc(dry_run=dry_run, now=now, only=only)
+
+    def gc_snapshots(self, *, dry_run: bool = False, now: datetime | None = None) -> list[SnapshotGcDecision]:
+        """Remove stale seeded snapshots; see ``snapshots.collect`` for the rule."""
+        return snapshots.collect(self.driver, self.workdir, now or datetime.now(timezone.utc), dry_run)

@@ -209,5 +209,6 @@ class SliceReader:
 def _service_status(info: ContainerInfo, role: str, network_name, address, published) -> ServiceStatus:
     return ServiceStatus(name=info.service, role=role, container=info.name, state=info.state, health=info.health,
                          health_output=info.health_output, restarts=info.restarts,
+                         snapshot=info.labels.get(Label.SNAPSHOT), satisfied_by=info.labels.get(Label.SATISFIED_BY),
                          endpoints=[Endpoint(port=p, host=published(info, p), network=network_name(p),
                                              address=address(p)) for p in sorted(info.ports)])

@@ -4,6 +4,8 @@ A boot waits on each container with the strategy that fits it (testcontainers' w
 are the model: one object, one ``poll``):
 
 - ``HealthcheckPassing``: the image or Compose file has a healthcheck; Docker's status decides;
+- ``HealthcheckOnDemand``: the same, but while Docker still says starting, stacklet runs the
+  healthcheck's own command in the container every 0.2 s (ready as soon as the service is);
 - ``ProtocolAnswers``: no healthcheck, but a port whose protocol stacklet knows (Postgres, Redis,
   AMQP, HTTP, or any TCP port): the port answers the protocol's greeting, probed every 0.1 s;
 - ``Running``: no healthcheck and no port to probe: running is ready;
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -109,6 +113,60 @@ class HealthcheckPassing:
         if info.health == "unhealthy":
             return Verdict("failed", "is unhealthy")
         return Verdict("waiting", info.health)
+
+
+ON_DEMAND_INTERVAL_S = 0.2
+"""How often stacklet runs a starting service's healthcheck command itself (Docker's own interval is often 1 s+)."""
+ON_DEMAND_TIMEOUT_S = 2.0
+
+
+def healthcheck_command(info: ContainerInfo) -> list[str]:
+    """The argv of a container's healthcheck test (``CMD`` or ``CMD-SHELL`` form); empty without one."""
+    test = info.healthcheck
+    if test[:1] == ["CMD"]:
+        return test[1:]
+    if test[:1] == ["CMD-SHELL"] and len(test) > 1:
+        return ["/bin/sh", "-c", test[1]]
+    return []
+
+
+_CHECK_RUNNER: ThreadPoolExecutor | None = None
+
+
+def _check_runner() -> ThreadPoolExecutor:
+    """The threads that run healthcheck commands, so a boot's poll loop never waits on a ``docker exec``."""
+    global _CHECK_RUNNER
+    if _CHECK_RUNNER is None:
+        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthcheck")
+    return _CHECK_RUNNER
+
+
+@dataclass
+class HealthcheckOnDemand:
+    """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
+    own command (``run``: in the container, exit 0) every ``ON_DEMAND_INTERVAL_S`` in a worker thread: a
+    service is ready for its dependents as soon as it is, not at Docker's next tick. Unhealthy and exited
+    stay Docker's verdicts."""
+
+    run: Callable[[ContainerInfo, list[str]], bool]
+    description: str = "healthcheck"
+    last_run: float = float("-inf")
+    pending: Future | None = None
+
+    def poll(self, info: ContainerInfo) -> Verdict:
+        verdict = HealthcheckPassing().poll(info)
+        command = healthcheck_command(info)
+        if verdict.state != "waiting" or info.state != "running" or not command:
+            return verdict
+        if self.pending is not None and self.pending.done():
+            passed = self.pending.exception() is None and self.pending.result()
+            self.pending = None
+            if passed:
+                return READY
+        if self.pending is None and time.monotonic() - self.last_run >= ON_DEMAND_INTERVAL_S:
+            self.last_run = time.monotonic()
+            self.pending = _check_runner().submit(self.run, info, command)
+        return verdict
 
 
 @dataclass(frozen=True)
@@ -221,10 +279,12 @@ def probe_label(protocol: str, port: int) -> str:
 
 def strategy_for(info: ContainerInfo, *, one_shot: bool = False,
                  control_api: Callable[[ContainerInfo], bool] | None = None,
-                 address_of: Callable[[ContainerInfo, int], str | None] | None = None) -> WaitStrategy:
+                 address_of: Callable[[ContainerInfo, int], str | None] | None = None,
+                 run_check: Callable[[ContainerInfo, list[str]], bool] | None = None) -> WaitStrategy:
     """The wait strategy for one container of a slice or baseline, from its labels and healthcheck.
 
-    ``one_shot`` also marks jobs other services wait for with ``service_completed_successfully``.
+    ``one_shot`` also marks jobs other services wait for with ``service_completed_successfully``;
+    ``run_check`` runs a healthcheck's command in the container (then it is run on demand).
     """
     labels = SliceLabels.of(info.labels)
     if labels.is_linkproxy and control_api is not None:
@@ -232,7 +292,7 @@ def strategy_for(info: ContainerInfo, *, one_shot: bool = False,
     if one_shot or labels.one_shot:
         return Completed()
     if info.health is not None:
-        return HealthcheckPassing()
+        return HealthcheckOnDemand(run_check) if run_check is not None else HealthcheckPassing()
     readiness = info.labels.get(Label.READINESS, "")
     if readiness and address_of is not None:
         protocol, _, port = readiness.partition(":")
@@ -245,10 +305,12 @@ def health(info: ContainerInfo) -> Verdict:
     """The one health rule for a container of a slice or baseline that is up (not booting).
 
     Ready: running and not unhealthy (a healthcheck still starting counts as waiting), or a
-    one-shot job that exited 0. Anything else (exited, killed, dead, restarting, unhealthy) is not.
+    one-shot job that exited 0 (or was never run because its stores came from a snapshot). Anything else (exited, killed, dead, restarting, unhealthy) is not.
     A link proxy is judged by running alone: its routes were set once its control API answered.
     """
     labels = SliceLabels.of(info.labels)
+    if labels.one_shot and labels.satisfied_by and info.state == "created":
+        return READY  # never run: the stores it prepares started from their snapshot
     if labels.one_shot:
         return Completed().poll(info)
     if labels.is_linkproxy:

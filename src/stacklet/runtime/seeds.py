@@ -135,6 +135,16 @@ class Seeder:
         return SeedResult(service=service, files=[f.name for f in files], seconds=time.monotonic() - started,
                           action="reset")
 
+    def flush(self, service: str, container: ContainerInfo) -> None:
+        """Make the seeded data durable in the container's files (before a snapshot copies them):
+        a PostgreSQL ``CHECKPOINT``, a Redis ``SAVE``; other kinds write their files as they go."""
+        config = self.stack.service_meta(service).seed or SeedConfig()
+        if config.sql:
+            _, user = self._postgres(service, config)
+            self._psql(service, container, user, "postgres", "CHECKPOINT")
+        if config.redis:
+            self._redis_cli(service, container, config, b"SAVE\n", "SAVE")
+
     # -- kinds --------------------------------------------------------------------------------
 
     def _apply(self, service: str, container: ContainerInfo, config: SeedConfig, file: Path) -> None:

@@ -159,6 +159,7 @@ def start_in_order(driver: EngineDriver, project: str, start: StartPlan, on_even
                         raise BootError(f"nothing can start: {', '.join(blocked)} wait for services that cannot "
                                         "reach their condition", hint="check depends_on of these services")
                     time.sleep(POLL_S)
+            settle(driver, [ids[s] for s in services], start.timeout_s)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # no seed still writes when the slice is torn down
 
@@ -195,6 +196,22 @@ def failure(driver: EngineDriver, info: ContainerInfo, what: str) -> BootError:
                      hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
 
+def settle(driver: EngineDriver, container_ids: list[str], timeout_s: float) -> None:
+    """Wait until Docker's own healthchecks agree with what the on-demand checks found (no ``starting``
+    left), so the one health rule (``readiness.health``) sees the slice as ready: one healthcheck interval at
+    most, once at the end of a boot rather than once per dependency layer."""
+    deadline = time.monotonic() + timeout_s
+    while container_ids:
+        starting = [c for c in driver.inspect(container_ids) if c.state == "running" and c.health == "starting"]
+        if not starting:
+            return
+        if time.monotonic() > deadline:
+            raise failure(driver, starting[0], f"passed its healthcheck command but Docker still says starting "
+                                               f"after {timeout_s} s")
+        container_ids = [c.id for c in starting]
+        time.sleep(POLL_S)
+
+
 def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, timeout_s: int,
              on_event: EventSink = lambda e: None, after: str = "") -> ContainerInfo:
     """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError."""
@@ -205,7 +222,8 @@ def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, 
         verdict: Verdict = strategy.poll(info)
         if verdict.ready:
             _report_ready(info, strategy.description, on_event)
-            return info
+            settle(driver, [info.id], timeout_s)
+            return driver.inspect([info.id])[0]
         if verdict.failed:
             raise failure(driver, info, verdict.detail)
         if time.monotonic() > deadline:

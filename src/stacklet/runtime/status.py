@@ -47,6 +47,8 @@ class ServiceStatus(BaseModel):
     health_output: str = ""
     restarts: int = 0
     endpoints: list[Endpoint] = Field(default_factory=list)
+    snapshot: str | None = Field(None, description="a store: the key of the seeded snapshot it started from")
+    satisfied_by: str | None = Field(None, description="a job not run: `snapshot:KEY` of the stores it prepares")
 
 
 class SliceStatus(BaseModel):

@@ -45,7 +45,8 @@ class Teardown:
         return self.driver.project(self.slice_folder(name) / COMPOSE_FILE, slice_project_name(name))
 
     def down(self, name: str) -> None:
-        """Remove slice ``name``: containers, network, volumes, the images it built, and its folder."""
+        """Remove slice ``name``: containers, network, volumes and its folder (its images, named by their
+        sources, stay for other slices)."""
         if not self.driver.containers({Label.SLICE: name}) and not self.driver.networks({Label.SLICE: name}):
             raise SliceNotFound(f"no slice named {name!r} on {self.driver.endpoint}",
                                 hint="`stacklet ls` lists the slices")
@@ -59,7 +60,7 @@ class Teardown:
         self.driver.release([port for c in self.driver.containers(labels) for port in c.ports.values()])
         if project.file.is_file():
             try:
-                project.down()
+                project.down(remove_images=False)  # images are named by their sources and shared by slices
             except DockerError:
                 pass  # whatever Compose could not remove is removed by label below
         self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])

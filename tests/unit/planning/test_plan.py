@@ -379,10 +379,12 @@ class TestRenderShop:
                 assert dep in project["services"], (name, dep)
         assert "depends_on" not in project["services"]["orders-db.origin"]
 
-    def test_build_contexts_are_absolute_and_images_dropped_for_builds(self, project):
+    def test_build_contexts_are_absolute_and_images_named_by_their_sources(self, project, orders_plan, shop):
         spec = project["services"]["orders.origin"]
         assert spec["build"]["context"].startswith("/")
-        assert "image" not in spec
+        assert spec["image"].startswith("stacklet-build/shop-orders:")
+        again = render(orders_plan, shop, "other-slice")["services"]["orders.origin"]
+        assert again["image"] == spec["image"]  # the same sources name the same image in every slice
 
     def test_environment_is_untouched(self, project, shop):
         assert project["services"]["orders.origin"]["environment"] == shop.compose.services["orders"].environment

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from stacklet.docker.driver import ContainerInfo, ContainerUsage, EngineInfo, ExecResult
+from stacklet.docker.driver import ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo
 from stacklet.labels import Label
 
 _ids = itertools.count(1)
@@ -31,10 +31,14 @@ class FakeProject:
 
     def build(self, services: list[str]) -> None:
         self.driver.calls.append(("build", tuple(services)))
+        spec = yaml.safe_load(self.file.read_text()) if self.file.is_file() else {"services": {}}
         for service in services:
             if service in self.driver.broken_builds:
                 from stacklet.errors import DockerError
                 raise DockerError(f"docker failed to build {service}", details="build failed")
+            tag = (spec["services"].get(service) or {}).get("image")
+            if tag:
+                self.driver.add_image(tag)
 
     def create(self) -> None:
         self.driver.calls.append(("create", self.name))
@@ -50,8 +54,12 @@ class FakeProject:
             health = "starting" if service.get("healthcheck") or key in self.driver.with_healthcheck else None
             ports = {int(p["target"]): 40000 + next(_ids) for p in service.get("ports") or []
                      if isinstance(p, dict) and p.get("protocol", "tcp") == "tcp"}
+            image = self.driver.images_by_tag.get(service.get("image") or "", f"img-{key}")
             self.driver.all[cid] = ContainerInfo(id=cid, name=f"{self.name}-{key}-1", labels=labels, state="created",
-                                                 health=health, image=f"img-{key}", ports=ports)
+                                                 health=health, image=image, ports=ports,
+                                                 volume_paths=sorted(str(v).split(":")[-1] if isinstance(v, str)
+                                                                     else v.get("target", "")
+                                                                     for v in service.get("volumes") or []))
         for network in (spec.get("networks") or {}).values():
             if isinstance(network, dict) and network.get("name") and not network.get("external"):
                 self.driver.nets[network["name"]] = dict(network.get("labels") or {})
@@ -93,6 +101,9 @@ class FakeDriver:
         self.calls: list[tuple] = []
         self.logs: dict[str, str] = {}
         self.memory: dict[str, int] = {}  # service -> bytes that `stats` reports
+        self.images_by_tag: dict[str, str] = {}
+        self.image_labels: dict[str, dict[str, str]] = {}
+        self.execs: list[tuple[str, tuple[str, ...]]] = []
 
     # -- engine -----------------------------------------------------------------------------
 
@@ -109,6 +120,57 @@ class FakeDriver:
     def remove_image_if_unused(self, image_id: str) -> bool:
         self.calls.append(("remove_image", image_id))
         return True
+
+    def add_image(self, tag: str, labels: dict[str, str] | None = None) -> str:
+        """An image under ``tag`` (test helper; what a build or a snapshot leaves)."""
+        image_id = self.images_by_tag.setdefault(tag, f"sha256:{abs(hash(tag)):x}-{next(_ids)}")
+        self.image_labels[image_id] = dict(labels or {})
+        return image_id
+
+    def image_id(self, ref: str) -> str | None:
+        return self.images_by_tag.get(ref)
+
+    def image_ids(self, refs: list[str]) -> dict[str, str]:
+        return {r: self.images_by_tag[r] for r in refs if r in self.images_by_tag}
+
+    def images(self, labels: dict[str, str]) -> list[ImageInfo]:
+        tags: dict[str, list[str]] = {}
+        for tag, image_id in self.images_by_tag.items():
+            tags.setdefault(image_id, []).append(tag)
+        return [ImageInfo(id=i, tags=t, labels=self.image_labels.get(i, {})) for i, t in tags.items()
+                if _matches(self.image_labels.get(i, {}), labels)]
+
+    def remove_image(self, ref: str) -> bool:
+        self.calls.append(("remove_image", ref))
+        if any(c.image == self.images_by_tag.get(ref) for c in self.all.values()):
+            return False
+        return self.images_by_tag.pop(ref, None) is not None
+
+    def tag_image(self, source: str, tag: str) -> None:
+        self.images_by_tag[tag] = source
+
+    def pause(self, container_id: str) -> None:
+        self.calls.append(("pause", self.all[container_id].service))
+
+    def unpause(self, container_id: str) -> None:
+        self.calls.append(("unpause", self.all[container_id].service))
+
+    def copy_out(self, container_id: str, path: str, archive: Path) -> None:
+        self.calls.append(("copy_out", self.all[container_id].service, path))
+        archive.write_bytes(b"")
+
+    def commit(self, container_id: str, labels: dict[str, str], pause: bool = True) -> str:
+        self.calls.append(("commit", self.all[container_id].service))
+        image_id = f"sha256:commit-{next(_ids)}"
+        self.image_labels[image_id] = dict(labels)
+        return image_id
+
+    def build_folder(self, folder: Path, tag: str) -> str:
+        dockerfile = (folder / "Dockerfile").read_text()
+        labels = dict(line.removeprefix("LABEL ").split("=", 1) for line in dockerfile.splitlines()
+                      if line.startswith("LABEL "))
+        self.calls.append(("build_folder", tag))
+        return self.add_image(tag, {k: v.strip('"') for k, v in labels.items()})
 
     # -- containers -------------------------------------------------------------------------
 
@@ -199,6 +261,8 @@ class FakeDriver:
         return iter(())
 
     def exec(self, container_id, argv, stdin=None, timeout_s=300) -> ExecResult:
+        self.execs.append((self.all[container_id].service if container_id in self.all else container_id,
+                           tuple(argv)))
         return ExecResult(returncode=0, stdout="", stderr="")
 
     def self_container(self):

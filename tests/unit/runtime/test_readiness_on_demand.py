@@ -1,0 +1,49 @@
+"""The healthcheck run on demand: ready as soon as the command passes, Docker's verdicts kept otherwise."""
+
+from __future__ import annotations
+
+from stacklet.docker.driver import ContainerInfo
+from stacklet.runtime.readiness import HealthcheckOnDemand, healthcheck_command, strategy_for
+
+
+def container(state: str = "running", health: str | None = "starting", test: list[str] | None = None,
+              exit_code: int | None = None) -> ContainerInfo:
+    return ContainerInfo(id="c1", name="svc", state=state, health=health, exit_code=exit_code,
+                         healthcheck=test if test is not None else ["CMD-SHELL", "pg_isready -q"])
+
+
+def test_the_command_is_the_healthchecks_own():
+    assert healthcheck_command(container(test=["CMD", "pg_isready", "-q"])) == ["pg_isready", "-q"]
+    assert healthcheck_command(container(test=["CMD-SHELL", "redis-cli ping"])) == ["/bin/sh", "-c", "redis-cli ping"]
+    assert healthcheck_command(container(test=["NONE"])) == []
+
+
+def test_ready_when_the_command_passes_while_docker_still_says_starting():
+    runs: list[list[str]] = []
+    strategy = HealthcheckOnDemand(lambda info, argv: runs.append(argv) or True)
+    assert strategy.poll(container()).state == "waiting", "the command runs in a worker, the poll does not wait"
+    strategy.pending.result(timeout=5)
+    assert strategy.poll(container()).ready
+    assert runs == [["/bin/sh", "-c", "pg_isready -q"]]
+
+
+def test_a_failing_command_waits_and_is_not_rerun_within_the_interval():
+    runs: list[list[str]] = []
+    strategy = HealthcheckOnDemand(lambda info, argv: runs.append(argv) and False)
+    assert strategy.poll(container()).state == "waiting"
+    strategy.pending.result(timeout=5)
+    assert strategy.poll(container()).state == "waiting"
+    assert strategy.poll(container()).state == "waiting"
+    assert len(runs) == 1, "run at most every ON_DEMAND_INTERVAL_S"
+
+
+def test_dockers_verdicts_stand():
+    never = HealthcheckOnDemand(lambda info, argv: (_ for _ in ()).throw(AssertionError("not run")))
+    assert never.poll(container(health="unhealthy")).failed
+    assert never.poll(container(state="exited", health="unhealthy", exit_code=1)).failed
+    assert never.poll(container(health="healthy")).ready
+
+
+def test_services_with_a_healthcheck_get_it_when_a_runner_is_given():
+    assert isinstance(strategy_for(container(), run_check=lambda info, argv: True), HealthcheckOnDemand)
+    assert not isinstance(strategy_for(container()), HealthcheckOnDemand)
