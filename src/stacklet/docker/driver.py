@@ -216,6 +216,44 @@ class Driver:
                                            f"start container {cid[:12]}") for cid in container_ids]:
                     future.result()
 
+    def pause(self, container_ids: list[str]) -> None:
+        """Freeze containers (``docker pause``: no CPU until unpaused, memory kept)."""
+        if container_ids:
+            self._call(lambda: self.client.container.pause(container_ids), "pause containers")
+
+    def unpause(self, container_ids: list[str]) -> None:
+        """Resume paused containers."""
+        if container_ids:
+            self._call(lambda: self.client.container.unpause(container_ids), "unpause containers")
+
+    def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
+        """Create (never start) a container ``name`` whose labels and name record state; its id."""
+        created = self._call(lambda: self.client.container.create(image, name=name, labels=labels,
+                                                                  entrypoint="true", network="none"),
+                             f"create container {name}")
+        return created.id
+
+    def rename(self, container: str, new_name: str) -> bool:
+        """Rename a container; False when another caller got there first (it is gone, or ``new_name`` is
+        taken). The engine does one rename at a time, so this is an atomic claim."""
+        try:
+            self.client.container.rename(container, new_name)
+        except DockerException as exc:
+            details = _stderr(exc)
+            if is_missing(details) or "already in use" in details.lower() or "conflict" in details.lower():
+                return False
+            raise docker_error(f"rename container {container}", details, self.endpoint) from exc
+        return True
+
+    def image_id(self, reference: str) -> str | None:
+        """The id of a local image (tag or id), None when it is not on the engine."""
+        try:
+            return self.client.image.inspect(reference).id
+        except DockerException as exc:
+            if is_missing(_stderr(exc)):
+                return None
+            raise docker_error(f"inspect image {reference}", _stderr(exc), self.endpoint) from exc
+
     def networks(self, labels: dict[str, str]) -> list[str]:
         filters = _label_filters(labels)
         return [n.name for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")]

@@ -28,6 +28,7 @@ from stacklet.ops import results as r
 from stacklet.ops.doctor import run_checks as run_doctor_checks
 from stacklet.ops.session import Session, changed, changed_with_notes, load, one_slice
 from stacklet.ops.skill import render_skill
+from stacklet.ops.warm import take_warm, warm
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
@@ -155,10 +156,17 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
     ttl_s = _ttl(ttl, the_stack.meta.ttl)
     engine = session.engine
     engine.driver.engine_info()
+    warm_take = None
+    if not engine.exists(slice_name):
+        taken, warm_take = take_warm(session, the_plan, the_stack, slice_name, seed=not no_seed,
+                                     fault_profile=profile, fault_seed=fault_seed, ttl_s=ttl_s, timeout_s=timeout,
+                                     on_event=on_event)
+        if taken:
+            return r.UpResult(plan=the_plan, slice=taken, warm=warm_take)
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
                                          seed=not no_seed, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
-    return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled)
+    return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled, warm=warm_take)
 
 
 def reload(session: Session, service: Annotated[str, Field(description="the service to rebuild and restart")],
@@ -358,5 +366,5 @@ def _ttl(value: str | None, default: int | None) -> int | None:
 
 
 TOOLS = [plan, why, graph, skill, up, reload, status, ls, logs, down, gc, seed, reset, restart, check,
-         fault_apply, fault_add, fault_clear, fault_ls, baseline_up, baseline_down, baseline_status, doctor]
+         fault_apply, fault_add, fault_clear, fault_ls, baseline_up, baseline_down, baseline_status, doctor, warm]
 """The commands offered to agents as MCP tools (``logs --follow`` and ``tui`` are for people)."""

@@ -10,6 +10,7 @@ Every start, removal and compose call is recorded in ``calls`` for the tests to 
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -85,6 +86,8 @@ class FakeDriver:
         self.progress: dict[str, int] = {}
         self.calls: list[tuple] = []
         self.logs: dict[str, str] = {}
+        self.images: dict[str, str] = {}
+        self.lock = threading.Lock()
 
     # -- engine -----------------------------------------------------------------------------
 
@@ -108,7 +111,8 @@ class FakeDriver:
         return [self._advance(c.id, look=False) for c in self.all.values() if _matches(c.labels, labels)]
 
     def inspect(self, container_ids: list[str]) -> list[ContainerInfo]:
-        return [self._advance(cid) for cid in container_ids if cid in self.all]
+        found = [self._by_name_or_id(ref) for ref in container_ids]
+        return [self._advance(c.id) for c in found if c is not None]
 
     def start(self, container_ids: list[str]) -> None:
         self.calls.append(("start", tuple(sorted(self.all[c].compose_service for c in container_ids))))
@@ -142,6 +146,41 @@ class FakeDriver:
             update["exit_code"] = int(detail or 0)
         self.all[cid] = info.model_copy(update=update)
         return self.all[cid]
+
+    def pause(self, container_ids: list[str]) -> None:
+        self.calls.append(("pause", len(container_ids)))
+        for cid in container_ids:
+            self.progress.pop(cid, None)  # a paused container shows "paused" until unpaused
+            self.all[cid] = self.all[cid].model_copy(update={"state": "paused"})
+
+    def unpause(self, container_ids: list[str]) -> None:
+        self.calls.append(("unpause", len(container_ids)))
+        for cid in container_ids:
+            self.progress[cid] = 0
+            self.all[cid] = self.all[cid].model_copy(update={"state": "running"})
+
+    def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
+        if any(c.name == name for c in self.all.values()):
+            from stacklet.errors import DockerError
+            raise DockerError(f"docker failed to create container {name}", details="name already in use")
+        cid = f"r{next(_ids)}"
+        self.all[cid] = ContainerInfo(id=cid, name=name, labels=dict(labels), state="created", image=image)
+        return cid
+
+    def rename(self, container: str, new_name: str) -> bool:
+        """Atomic like the engine's: the first caller wins, a gone source or a taken name loses."""
+        with self.lock:
+            found = self._by_name_or_id(container)
+            if found is None or any(c.name == new_name for c in self.all.values()):
+                return False
+            self.all[found.id] = found.model_copy(update={"name": new_name})
+            return True
+
+    def image_id(self, reference: str) -> str | None:
+        return self.images.get(reference, f"sha256:{reference}")
+
+    def _by_name_or_id(self, ref: str) -> ContainerInfo | None:
+        return self.all.get(ref) or next((c for c in self.all.values() if c.name == ref), None)
 
     # -- networks and volumes ---------------------------------------------------------------
 
