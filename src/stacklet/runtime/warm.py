@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,7 +45,8 @@ from stacklet.runtime.workdir import ensure_workdir
 
 WarmState = Literal["booting", "paused", "taken"]
 CLAIM_PREFIX = claim_record_name("")
-WARM_PREFIX = warm_record_name("")
+PAUSE_ATTEMPTS = 8
+PAUSE_RETRY_S = 1.0
 
 
 class WarmSlice(BaseModel):
@@ -118,7 +120,8 @@ class WarmPool:
             if one and one.state == "taken":
                 update = {"name": one.taken_as, "taken_from": one.slice}
             elif one:
-                update = {"warm": "paused" if one.state == "paused" and not summary.running else one.state}
+                update = {"warm": one.state if one.state != "paused" else
+                          "partly paused" if summary.running else "paused"}
             if summary.name in leases:
                 expires, expires_in_s, expired = lifetime.expiry([leases[summary.name]], now)
                 update |= {"expires": expires, "expires_in_s": expires_in_s, "expired": expired}
@@ -151,15 +154,15 @@ class WarmPool:
                   on_event: EventSink) -> str:
         name = f"{base[:40].rstrip('-_')}-w{secrets.token_hex(3)}"
         now = datetime.now(timezone.utc)
-        common = {Label.SLICE: name, Label.STACK: plan.stack, Label.CHANGED: ",".join(plan.changed),
-                  Label.WARM_KEY: key.digest(), Label.CREATED: utc_text(now)}
+        common = {Label.STACK: plan.stack, Label.CHANGED: ",".join(plan.changed), Label.WARM_KEY: key.digest(),
+                  Label.CREATED: utc_text(now)}  # the record must not carry the slice label: it is no service
         self.driver.create_volume(lease_volume(name, taken=False), {
-            **common, Label.LEASE: "warm", Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))})
+            **common, Label.SLICE: name, Label.LEASE: "warm", Label.EXPIRES: utc_text(now + timedelta(seconds=ttl_s))})
         try:
             on_event(Event("warm", message=f"booting warm slice {name}"))
             self.converger.up(plan, stack, name, seed=seed, fault_profile=fault_profile, fault_seed=fault_seed,
                               timeout_s=timeout_s, on_event=on_event)
-            self.driver.pause([c.id for c in self.reader.containers_of(name) if c.state == "running"])
+            self._pause(name, on_event)
             self.driver.create_record(warm_record_name(name), plan.linkproxy_image, {
                 **common, Label.WARM_OF: name, Label.WARM_FINGERPRINT: key.model_dump_json(),
                 Label.WARM_COMMAND: json.dumps(command)})
@@ -169,6 +172,26 @@ class WarmPool:
             raise
         on_event(Event("warm", message=f"warm slice {name} is paused in the pool"))
         return name
+
+    def _pause(self, name: str, on_event: EventSink) -> None:
+        """Pause every running container of slice ``name``. The freezer may fail on a busy host ("unable to
+        freeze": a process that does not stop in time) and succeed a moment later, so each is tried again; one
+        that never freezes is left running (``ls`` then says "partly paused") rather than losing the slice."""
+        failed: list[str] = []
+        for attempt in range(PAUSE_ATTEMPTS):
+            if attempt:
+                time.sleep(PAUSE_RETRY_S)
+            failed = []
+            for info in self.reader.containers_of(name):
+                if info.state != "running":
+                    continue
+                try:
+                    self.driver.pause([info.id])
+                except DockerError:
+                    failed.append(info.service)
+            if not failed:
+                return
+        on_event(Event("warm", message=f"the engine could not pause {', '.join(sorted(failed))}: left running"))
 
     def clear(self, key: str | None = None) -> list[str]:
         """Remove the untaken warm slices of ``key`` (all keys when None); returns their names."""
@@ -193,7 +216,8 @@ class WarmPool:
         if not fits:
             return Claim(reason=_why_none_fits(key, waiting))
         for one in fits:
-            if self.driver.rename(one.record, claim_record_name(name)):
+            # by its pool name, never its id: the id stays valid after a rename, the pool name exists once
+            if self.driver.rename(warm_record_name(one.slice), claim_record_name(name)):
                 break
         else:
             return Claim(reason=f"the {len(fits)} warm slice(s) that fit were taken by another `up` meanwhile")
