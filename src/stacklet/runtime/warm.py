@@ -296,6 +296,15 @@ def _why_none_fits(key: WarmKey, waiting: list[WarmSlice]) -> str:
     return f"warm slice {same_change[0].slice} does not fit: {key.mismatch(same_change[0].fingerprint)}"
 
 
+def filling(workdir: Path) -> bool:
+    """Whether a process fills a pool of this work folder now (holds one of the pool locks)."""
+    for lock in (workdir / "warm").glob("*.lock"):
+        with _filler_lock(workdir, lock.stem) as free:
+            if not free:
+                return True
+    return False
+
+
 @contextlib.contextmanager
 def _filler_lock(workdir: Path, key: str) -> Iterator[bool]:
     """An exclusive, non-blocking lock per pool key; yields whether this process holds it (released on exit,
