@@ -1,19 +1,22 @@
-"""Warm slices of the shop's `orders` change on a real engine, in order: warm one, edit orders, `up` takes it
-(with the edit built in) and refills the pool in the background, two concurrent claims of the refilled
-slice (one wins), `gc` removes expired warm slices, and nothing is left behind.
+"""Warm slices of a change of `web` in the tiny chain (web → api → store, each service built from its own
+folder, nothing forwarded) on a real engine, in order: warm one, edit web, `up` takes it (with the edit
+built in) and refills the pool in the background, two concurrent claims of the refilled slice (one
+wins), `gc` removes expired warm slices, and nothing is left behind.
 
-Three `orders` slices boot in this module (the warm one, the refill, one with a short TTL for gc).
+Three slices boot in this module (the warm one, the refill, one with a short TTL for gc).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stacklet.config.stack import load_stack
 from stacklet.labels import Label, claim_record_name
@@ -22,17 +25,26 @@ from stacklet.runtime.engine import SliceEngine
 from stacklet.runtime.warm import filling
 from stacklet.runtime.warmkey import warm_key
 
-from .conftest import NOTHING, copy_shop, http, leftovers, run_cli
+from .conftest import NOTHING, REPO, http, leftovers, run_cli
 
-BASE = "wm-orders"
+BASE = "wm-web"
 MINE = "wm-mine"
 EDITED = "warm-edit-marker"
-HEALTH = 'return 200, {"status": "ok"}'
+HEALTH = 'body = {"ok": True}'
+TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
 
 
 @pytest.fixture(scope="module")
 def stack_dir(tmp_path_factory) -> Path:
-    return copy_shop(tmp_path_factory.mktemp("warm-shop"))
+    """A copy of tiny where each service has a build folder of its own (an edit to web leaves api's image)."""
+    root = tmp_path_factory.mktemp("warm") / "tiny"
+    shutil.copytree(TINY, root)
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        shutil.copytree(root / "app", root / name)
+        service["build"] = {"context": name}
+    (root / "compose.yaml").write_text(yaml.safe_dump(compose))
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +58,7 @@ def warm_engine(driver, workdir) -> SliceEngine:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cleanup(shop_baseline, warm_engine, driver, env):
+def cleanup(warm_engine, driver, env):
     """Whatever the tests leave: taken slices, the pool; then check nothing of this module is on the engine."""
     yield
     for name in (MINE, "wm-race-a", "wm-race-b"):
@@ -74,40 +86,40 @@ def refill_done(workdir: Path, timeout_s: float = 240) -> None:
 
 
 def test_a_warm_slice_is_taken_with_the_edit_made_after_warming_and_refilled(stack_dir, env, workdir, driver):
-    warmed = json.loads(run_cli("warm", "orders", "--stack", str(stack_dir), "--name", BASE, "--json", env=env).stdout)
+    warmed = json.loads(run_cli("warm", "web", "--stack", str(stack_dir), "--name", BASE, "--json", env=env).stdout)
     assert len(warmed["booted"]) == 1 and [s["warm"] for s in warmed["pool"]] == ["paused"]
     first = warmed["booted"][0]
     assert all(c.state == "paused" for c in driver.containers({Label.SLICE: first}))
 
-    app = stack_dir / "services" / "orders" / "app.py"
+    app = stack_dir / "web" / "app.py"
     text = app.read_text()
     assert text.count(HEALTH) == 1
-    app.write_text(text.replace(HEALTH, f'return 200, {{"status": "ok", "edit": "{EDITED}"}}'))
+    app.write_text(text.replace(HEALTH, f'body = {{"ok": True, "edit": "{EDITED}"}}'))
 
-    up = json.loads(run_cli("up", "orders", "--stack", str(stack_dir), "--name", MINE, "--json", env=env).stdout)
+    up = json.loads(run_cli("up", "web", "--stack", str(stack_dir), "--name", MINE, "--json", env=env).stdout)
     assert up["warm"]["taken"] == first and up["slice"]["name"] == MINE and up["slice"]["healthy"]
-    assert [r["service"] for r in up["warm"]["reloaded"]] == ["orders"], "only the edited service is rebuilt"
-    orders = next(s for s in up["slice"]["services"] if s["name"] == "orders")
-    status, body = http("GET", f"http://{orders['endpoints'][0]['host']}/health")
+    assert [r["service"] for r in up["warm"]["reloaded"]] == ["web"], "only the edited service is rebuilt"
+    web = next(s for s in up["slice"]["services"] if s["name"] == "web")
+    status, body = http("GET", f"http://{web['endpoints'][0]['host']}/health")
     assert status == 200 and body.get("edit") == EDITED
 
     status_now = json.loads(run_cli("status", MINE, "--json", env=env).stdout)
     assert status_now["taken_from"] == first and status_now["healthy"]
-    assert run_cli("logs", "orders", "--slice", MINE, "--tail", "5", env=env).returncode == 0
+    assert run_cli("logs", "web", "--slice", MINE, "--tail", "5", env=env).returncode == 0
     listed = {s["name"]: s for s in json.loads(run_cli("ls", "--json", env=env).stdout)["slices"]}
     assert listed[MINE]["taken_from"] == first and not listed[MINE]["warm"]
 
     refill_done(workdir)
     pool = pool_of(env)
     assert len(pool) == 1 and pool[0]["name"] != first and pool[0]["warm"] == "paused", pool
-    assert not subprocess.run(["pgrep", "-f", "stacklet warm orders"], capture_output=True).stdout, \
+    assert not subprocess.run(["pgrep", "-f", f"stacklet warm web .*{stack_dir}"], capture_output=True).stdout, \
         "the refill process is gone"
 
 
 def test_two_concurrent_claims_of_one_warm_slice_one_wins(stack_dir, warm_engine, driver):
     stack = load_stack(stack_dir)
-    key = warm_key(make_plan(stack, ["orders"]), stack, driver)
-    waiting = warm_engine.warm.waiting("shop")
+    key = warm_key(make_plan(stack, ["web"]), stack, driver)
+    waiting = warm_engine.warm.waiting("tiny")
     assert len([w for w in waiting if w.key == key.digest()]) == 1, "the refilled slice fits"
     results: dict[str, object] = {}
     go = threading.Barrier(2)
@@ -130,7 +142,7 @@ def test_two_concurrent_claims_of_one_warm_slice_one_wins(stack_dir, warm_engine
 
 
 def test_gc_removes_expired_warm_slices(stack_dir, env, warm_engine):
-    warmed = json.loads(run_cli("warm", "orders", "--stack", str(stack_dir), "--name", BASE, "--ttl", "5s",
+    warmed = json.loads(run_cli("warm", "web", "--stack", str(stack_dir), "--name", BASE, "--ttl", "5s",
                                 "--json", env=env).stdout)
     assert len(warmed["booted"]) == 1
     time.sleep(6)
