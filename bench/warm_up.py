@@ -33,14 +33,14 @@ from stacklet.runtime.warm import filling
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "warm_up.json"
-PREFIX = "bench-warm"
+PREFIX = "wm-bench"
 
 
 def stacklet(env: dict, *args: str) -> tuple[dict, float]:
     """Run the CLI with --json; (its document, wall seconds)."""
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "stacklet", *args, "--json"], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=900)
+                          env={**os.environ, **env}, timeout=1800)
     seconds = round(time.monotonic() - started, 2)
     if done.returncode != 0:
         raise SystemExit(f"`stacklet {' '.join(args)}` exited {done.returncode}\n{done.stdout}\n{done.stderr}")
@@ -65,6 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one repeat, no edited round")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--timeout", default="180", help="`--timeout` of every boot (raise it on a busy host)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
@@ -73,22 +74,23 @@ def main() -> int:
     for part in ("stacks/shop", "seeds/shop"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     stack = str(root / "stacks" / "shop")
+    timeout = ["--timeout", args.timeout]
     env = {"STACKLET_HOME": str(home)}
     baseline_was_up = bool(subprocess.run(["docker", "ps", "-q", "--filter", "label=dev.stacklet.baseline=shop"],
                                           capture_output=True, text=True).stdout.strip())
     rows: list[dict] = []
     try:
         if not baseline_was_up:
-            stacklet(env, "baseline", "up", "--stack", stack)
-        stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-build")  # images built, not timed
+            stacklet(env, "baseline", "up", "--stack", stack, "--timeout", "900")
+        stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-build", *timeout)  # images built, not timed
         stacklet(env, "down", f"{PREFIX}-build")
         for number in range(repeats):
             before = conditions()
-            cold, cold_s = stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-cold")
+            cold, cold_s = stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-cold", *timeout)
             rows.append({"kind": "cold", "round": number, "wall_s": cold_s, **before,
                          "why_cold": (cold.get("warm") or {}).get("reason")})
             stacklet(env, "down", f"{PREFIX}-cold")
-            stacklet(env, "warm", "orders", "--stack", stack, "--name", PREFIX, "--count", "1")
+            stacklet(env, "warm", "orders", "--stack", stack, "--name", PREFIX, "--count", "1", *timeout)
             kinds = ["warm"] if args.quick else ["warm", "warm-after-edit"]
             for kind in kinds:
                 if kind == "warm-after-edit":
@@ -96,7 +98,8 @@ def main() -> int:
                     app = root / "stacks" / "shop" / "services" / "orders" / "app.py"
                     app.write_text(app.read_text() + f"\n# bench edit {number}\n")
                 before = conditions()
-                warm, warm_s = stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-{kind}")
+                warm, warm_s = stacklet(env, "up", "orders", "--stack", stack, "--name", f"{PREFIX}-{kind}",
+                                         *timeout)
                 taken = warm.get("warm") or {}
                 if not taken.get("taken"):
                     raise SystemExit(f"no warm slice was taken: {taken.get('reason')}")
