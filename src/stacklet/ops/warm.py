@@ -96,7 +96,7 @@ def take_warm(session: Session, plan: SlicePlan, stack: Stack, name: str, *, see
         on_event(Event("warm", message=f"no warm slice: {claim.reason}"))
         return None, r.WarmTake(reason=claim.reason)
     on_event(Event("warm", message=f"took warm slice {claim.taken}"))
-    reloaded = engine.warm.refresh(claim.taken, plan.changed, timeout_s, on_event)
+    reloaded = engine.warm.refresh(claim.taken, claim.edited, timeout_s, on_event)
     status = engine.status(name)
     seconds = round(time.monotonic() - started, 2)
     refill = spawn_refill(session, claim.command, key.digest()) if claim.command else None

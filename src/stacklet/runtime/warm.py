@@ -70,6 +70,8 @@ class Claim(BaseModel):
     taken: str | None = None
     reason: str = ""
     command: dict = Field(default_factory=dict, description="the `stacklet warm` arguments that refill its pool")
+    edited: list[str] = Field(default_factory=list, description="changed services whose files differ from when "
+                                                                "the slice was warmed: to rebuild")
 
 
 class WarmPool:
@@ -227,7 +229,8 @@ class WarmPool:
             with contextlib.suppress(StackletError):
                 self.teardown.remove_slice(one.slice)
             return Claim(reason=f"warm slice {one.slice} did not resume ({exc.message}); it was removed")
-        return Claim(taken=one.slice, command=one.command)
+        return Claim(taken=one.slice, command=one.command,
+                     edited=key.edited_since(one.fingerprint) if one.fingerprint else list(key.changed))
 
     def _resume(self, one: WarmSlice, name: str, ttl_s: int | None) -> None:
         self.driver.unpause([c.id for c in self.reader.containers_of(one.slice) if c.state == "paused"])

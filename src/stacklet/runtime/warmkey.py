@@ -40,10 +40,17 @@ class WarmKey(BaseModel):
     fault_seed: int | None = None
     images: dict[str, str] = Field(default_factory=dict,
                                    description="local services other than the changed: image id or build digest")
+    sources: dict[str, str] = Field(default_factory=dict,
+                                    description="build digest of each changed service: not part of the key, it says "
+                                                "which ones to rebuild when taken")
 
     def digest(self) -> str:
-        """A short digest of the whole key (a label value: equal digests, equal keys)."""
-        return _digest(self.model_dump_json())[:24]
+        """A short digest of the key (a label value: equal digests, equal keys); ``sources`` are left out."""
+        return _digest(self.model_dump_json(exclude={"sources"}))[:24]
+
+    def edited_since(self, warm: "WarmKey") -> list[str]:
+        """The changed services whose build files differ from when ``warm`` was made (those to rebuild)."""
+        return [s for s in self.changed if s not in self.sources or warm.sources.get(s) != self.sources[s]]
 
     def mismatch(self, warm: "WarmKey") -> str | None:
         """Why the warm slice booted from ``warm`` does not fit this key (the first difference); None when it fits."""
@@ -73,20 +80,22 @@ def warm_key(plan: SlicePlan, stack: Stack, driver: EngineDriver, *, seed: bool 
     plan_text = plan.model_dump_json(exclude={"notes", "stack_options"})
     seeded = {s.name: seed_files(stack, s.name) for s in plan.local} if seed else {}
     images: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for service in plan.local:
-        if service.name in changed or service.name not in stack.compose.services:
+        if service.name not in stack.compose.services:
             continue
         compose = stack.compose.services[service.name]
         if compose.build_context is not None:
             dockerfile = Path(compose.dockerfile.path) if compose.dockerfile else None
-            images[service.name] = "build:" + build_digest(Path(compose.build_context), dockerfile)
-        elif compose.image:
+            built = "build:" + build_digest(Path(compose.build_context), dockerfile)
+            (sources if service.name in changed else images)[service.name] = built
+        elif compose.image and service.name not in changed:
             images[service.name] = driver.image_id(compose.image) or f"missing:{compose.image}"
     return WarmKey(stack=plan.stack, source=plan.source, changed=changed, plan=_digest(plan_text),
                    seeds=_digest(json.dumps({s: [_file_digest(f) for f in files] for s, files in seeded.items()}))
                    if seed else "",
                    fault=f"{fault_profile.name}:{_digest(fault_profile.model_dump_json())[:12]}" if fault_profile else "",
-                   fault_seed=fault_seed, images=images)
+                   fault_seed=fault_seed, images=images, sources=sources)
 
 
 def build_digest(context: Path, dockerfile: Path | None = None) -> str:

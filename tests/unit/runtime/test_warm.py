@@ -203,3 +203,13 @@ def test_clear_removes_the_pool_but_not_a_taken_slice(pool, stack_dir):
                               timeout_s=30)
     assert engine.warm.clear(key.digest()) == second
     assert engine.status("mine").taken_from == name
+
+
+def test_a_take_rebuilds_only_the_changed_services_edited_since_warming(pool, stack_dir):
+    engine, driver, key, name = pool
+    touch(next((stack_dir / "web").glob("*.py")))
+    stack = load_stack(stack_dir)
+    now = warm_key(make_plan(stack, ["web"]), stack, driver)
+    assert now.digest() == key.digest() and now.edited_since(key) == ["web"]
+    assert key.edited_since(key) == []
+    assert engine.warm.claim(now, "mine", ttl_s=None).edited == ["web"]
