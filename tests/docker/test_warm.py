@@ -32,17 +32,23 @@ MINE = "wm-mine"
 EDITED = "warm-edit-marker"
 HEALTH = 'body = {"ok": True}'
 TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
+# the healthchecks use bash's /dev/tcp: a few ms of CPU, where tiny's `python3 -c urllib...` costs ~50 ms (and
+# times out on a busy host)
 
 
 @pytest.fixture(scope="module")
 def stack_dir(tmp_path_factory) -> Path:
-    """A copy of tiny where each service has a build folder of its own (an edit to web leaves api's image)."""
+    """A copy of tiny where each service has a build folder of its own (an edit to web leaves api's image) and a
+    cheap healthcheck."""
     root = tmp_path_factory.mktemp("warm") / "tiny"
     shutil.copytree(TINY, root)
     compose = yaml.safe_load((root / "compose.yaml").read_text())
     for name, service in compose["services"].items():
         shutil.copytree(root / "app", root / name)
         service["build"] = {"context": name}
+        port = service["environment"]["PORT"]
+        service["healthcheck"] = {"test": ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
+                                  "interval": "1s", "timeout": "5s", "retries": 60}
     (root / "compose.yaml").write_text(yaml.safe_dump(compose))
     return root
 

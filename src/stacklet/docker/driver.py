@@ -229,7 +229,7 @@ class Driver:
     def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
         """Create (never start) a container ``name`` whose labels and name record state; its id."""
         created = self._call(lambda: self.client.container.create(image, name=name, labels=labels,
-                                                                  entrypoint="true", network="none"),
+                                                                  entrypoint="true", networks=["none"]),
                              f"create container {name}")
         return created.id
 
