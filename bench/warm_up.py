@@ -79,6 +79,7 @@ def main() -> int:
     baseline_was_up = bool(subprocess.run(["docker", "ps", "-q", "--filter", "label=dev.stacklet.baseline=shop"],
                                           capture_output=True, text=True).stdout.strip())
     rows: list[dict] = []
+    failure = None
     try:
         if not baseline_was_up:
             stacklet(env, "baseline", "up", "--stack", stack, "--timeout", "900")
@@ -109,6 +110,8 @@ def main() -> int:
                 stacklet(env, "down", f"{PREFIX}-{kind}")
             wait_for_refill(home)
             stacklet(env, "warm", "orders", "--stack", stack, "--name", PREFIX, "--count", "0")
+    except SystemExit as exc:  # a failed step is recorded with the load it failed under
+        failure = {"error": str(exc.code)[:2000], "load_1m": load_1m()}
     finally:
         for name in ("build", "cold", "warm", "warm-after-edit"):
             subprocess.run([sys.executable, "-m", "stacklet", "down", f"{PREFIX}-{name}"], env={**os.environ, **env},
@@ -122,12 +125,14 @@ def main() -> int:
     result = {"bench": "warm_up", "quick": args.quick, "cores": os.cpu_count(),
               "note": "wall_s: the CLI as a user runs it; inside_s: from the claim until the taken slice was ready. "
                       "Recorded with the host's load: rerun on a quiet host.",
-              "rows": rows, "load_1m_at_end": load_1m()}
+              "rows": rows, "failure": failure, "load_1m_at_end": load_1m()}
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     for row in rows:
         print(f"{row['kind']:>16}  {row['wall_s']:6.2f} s  (inside {row.get('inside_s', '-')})  "
               f"load {row['load_1m']}  busy cores {row['host_busy_cores']}  containers {row['containers_running']}")
-    return 0
+    if failure:
+        print(f"failed at load {failure['load_1m']}: {failure['error']}", file=sys.stderr)
+    return 1 if failure else 0
 
 
 if __name__ == "__main__":
