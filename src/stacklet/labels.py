@@ -73,6 +73,16 @@ class Label:
     """on a snapshot image: the stack file (or first Compose file) of its stack, for ``gc`` to recompute keys"""
     SATISFIED_BY = f"{PREFIX}.satisfied-by"
     """on a job not run because every store it prepares came from a snapshot: ``snapshot:<key>``"""
+    WARM_OF = f"{PREFIX}.warm-of"
+    """on a warm slice's record container: the slice (its label name) the record stands for"""
+    WARM_KEY = f"{PREFIX}.warm-key"
+    """on a warm record: the digest of what the slice was booted from (``runtime.warmkey``); a take must match it"""
+    WARM_FINGERPRINT = f"{PREFIX}.warm-fingerprint"
+    """on a warm record: that fingerprint in full, JSON (to say why a warm slice does not fit)"""
+    WARM_COMMAND = f"{PREFIX}.warm-command"
+    """on a warm record: the ``stacklet warm`` arguments that refill its pool, JSON"""
+    LEASE = f"{PREFIX}.lease"
+    """on a slice's lease volume: ``warm`` (its pool TTL) or the name a warm slice was taken as"""
 
     COMPOSE_PROJECT = "com.docker.compose.project"
     COMPOSE_SERVICE = "com.docker.compose.service"
@@ -140,6 +150,21 @@ def baseline_project_name(stack: str) -> str:
 def marker_volume(slice_name: str) -> str:
     """The name of the volume that says a slice's boot finished."""
     return f"stacklet-{slice_name}-boot"
+
+
+def warm_record_name(slice_name: str, booting: bool = False) -> str:
+    """The container name of a warm slice's record while it boots, and once it waits paused in the pool."""
+    return f"stacklet-warm-{slice_name}" + ("-booting" if booting else "")
+
+
+def claim_record_name(name: str) -> str:
+    """The container name of the record of a warm slice taken as ``name`` (the one place that name lives)."""
+    return f"stacklet-claim-{name}"
+
+
+def lease_volume(slice_name: str, taken: bool) -> str:
+    """The volume whose labels carry a warm slice's expiry: the pool's TTL, then the TTL of the ``up`` that took it."""
+    return f"stacklet-{slice_name}-lease" + ("" if taken else "-warm")
 
 
 def encode_routes(routes: list[BaseModel]) -> str:

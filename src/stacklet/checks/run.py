@@ -163,7 +163,7 @@ class CheckRun:
         after = self._snapshot(since=before)
         until = datetime.now(timezone.utc)
         logs = self._logs_since(started - timedelta(seconds=1))
-        events = self.driver.events({Label.SLICE: self.status.name}, started, until)
+        events = self.driver.events({Label.SLICE: self.status.labelled_as}, started, until)
         evidence = self._attach_logs(logs)
         explained = self.expected_errors | {f.request_id for f in self.failures if f.request_id}
         signals = container_signals(before, after, events) + log_signals(logs, explained, evidence)
@@ -340,7 +340,7 @@ class CheckRun:
     # -- observing the slice ----------------------------------------------------------------------
 
     def _containers(self) -> dict[str, ContainerInfo]:
-        return {c.service: c for c in self.driver.containers({Label.SLICE: self.status.name})}
+        return {c.service: c for c in self.driver.containers({Label.SLICE: self.status.labelled_as})}
 
     def _link_proxies(self) -> list[LinkProxyHandle]:
         """The slice's link proxies, looked up once per run (a check does not add or remove any)."""

@@ -209,6 +209,8 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
             with display.Progress(console) as progress:
                 result = ops.up(session, **arguments, on_plan=show, on_event=progress)
             console.print()
+            if result.warm:
+                console.print(result.warm.line(), highlight=False)
             if result.reconcile:
                 console.print(display.changes_table(result.reconcile))
                 console.print()
@@ -631,3 +633,6 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("COMPOSE_STATUS_STDOUT", "0")
     sys.exit(run_cli(sys.argv[1:]))
+
+
+from stacklet.cli import warm as _warm  # noqa: E402,F401  registers `stacklet warm`

@@ -109,6 +109,7 @@ def slices_table(slices: list[SliceSummary], engines: int = 1) -> Table:
         expires = Text(expiry_text(s.expires_in_s), "bold red" if s.expired else "dim" if s.expires is None else "")
         table.add_row(s.name, *([s.engine or "-"] if engines else []), s.stack, ",".join(s.changed),
                       ("?" if s.age_s is None else span(s.age_s)), expires, f"{s.running}/{s.containers} running",
+                      Text(f"warm ({s.warm})", "cyan") if s.warm else
                       Text("healthy" if s.healthy else "not healthy", "green" if s.healthy else "red"))
     return table
 

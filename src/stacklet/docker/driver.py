@@ -261,13 +261,6 @@ class Driver:
         """Give image ``source`` the tag ``tag`` too."""
         self._call(lambda: self.client.image.tag(source, tag), f"tag image {source} as {tag}")
 
-    def pause(self, container_id: str) -> None:
-        """Freeze every process of a container (its files stay as they are while it is read)."""
-        self._call(lambda: self.client.container.pause(container_id), f"pause container {container_id[:12]}")
-
-    def unpause(self, container_id: str) -> None:
-        self._call(lambda: self.client.container.unpause(container_id), f"unpause container {container_id[:12]}")
-
     def copy_out(self, container_id: str, path: str, archive: Path) -> None:
         """Write ``path`` of a container (with owners and modes) as a tar archive to ``archive``."""
         with archive.open("wb") as out:
@@ -371,6 +364,35 @@ class Driver:
                 for future in [pool.submit(self._call, lambda cid=cid: self.client.container.start(cid),
                                            f"start container {cid[:12]}") for cid in container_ids]:
                     future.result()
+
+    def pause(self, container_ids: list[str]) -> None:
+        """Freeze containers (``docker pause``: no CPU until unpaused, memory kept)."""
+        if container_ids:
+            self._call(lambda: self.client.container.pause(container_ids), "pause containers")
+
+    def unpause(self, container_ids: list[str]) -> None:
+        """Resume paused containers."""
+        if container_ids:
+            self._call(lambda: self.client.container.unpause(container_ids), "unpause containers")
+
+    def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
+        """Create (never start) a container ``name`` whose labels and name record state; its id."""
+        created = self._call(lambda: self.client.container.create(image, name=name, labels=labels,
+                                                                  entrypoint="true", networks=["none"]),
+                             f"create container {name}")
+        return created.id
+
+    def rename(self, container: str, new_name: str) -> bool:
+        """Rename a container; False when another caller got there first (it is gone, or ``new_name`` is
+        taken). The engine does one rename at a time, so this is an atomic claim."""
+        try:
+            self.client.container.rename(container, new_name)
+        except DockerException as exc:
+            details = _stderr(exc)
+            if is_missing(details) or "already in use" in details.lower() or "conflict" in details.lower():
+                return False
+            raise docker_error(f"rename container {container}", details, self.endpoint) from exc
+        return True
 
     def networks(self, labels: dict[str, str]) -> list[str]:
         filters = _label_filters(labels)

@@ -31,6 +31,7 @@ from stacklet.ops.doctor import run_checks as run_doctor_checks
 from stacklet.ops.engines import choose_engine, slices_everywhere
 from stacklet.ops.session import Session, changed, changed_with_notes, load, one_slice
 from stacklet.ops.skill import render_skill
+from stacklet.ops.warm import take_warm, warm
 from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.plan import default_slice_name, make_plan, select_slice, validate_slice_name
 from stacklet.runtime.faults import active_faults, add_fault, apply_profile, check_stack, clear_faults, link_targets
@@ -181,11 +182,18 @@ def up(session: Session, services: Services = [], since: Since = None, radius: R
                           hint="give the address this host reaches that engine's host on: `stacklet --host "
                                "ENGINE --advertise IP up ...`, or ENGINE=IP in STACKLET_ENGINES")
     engine.driver.engine_info()
+    warm_take = None
+    if not engine.exists(slice_name):
+        taken, warm_take = take_warm(session, the_plan, the_stack, slice_name, seed=not no_seed,
+                                     fault_profile=profile, fault_seed=fault_seed, ttl_s=ttl_s, timeout_s=timeout,
+                                     on_event=on_event)
+        if taken:
+            return r.UpResult(plan=the_plan, slice=taken, warm=warm_take)
     status, reconciled = engine.converge(the_plan, the_stack, slice_name, keep_on_failure=keep_on_failure,
                                          seed=not no_seed, snapshots=not no_snapshot, fault_profile=profile, fault_seed=fault_seed,
                                          timeout_s=timeout, ttl_s=ttl_s, on_event=on_event)
     return r.UpResult(plan=the_plan, slice=status, reconcile=reconciled, engine=engine.driver.endpoint,
-                      placement=placement)
+                      placement=placement, warm=warm_take)
 
 
 def reload(session: Session, service: Annotated[str, Field(description="the service to rebuild and restart")],
@@ -416,5 +424,5 @@ def _ttl(value: str | None, default: int | None) -> int | None:
 
 
 TOOLS = [plan, why, graph, skill, up, reload, status, ls, logs, down, gc, seed, reset, restart, check, traffic,
-         fault_apply, fault_add, fault_clear, fault_ls, baseline_up, baseline_down, baseline_status, doctor]
+         fault_apply, fault_add, fault_clear, fault_ls, baseline_up, baseline_down, baseline_status, doctor, warm]
 """The commands offered to agents as MCP tools (``logs --follow`` and ``tui`` are for people)."""

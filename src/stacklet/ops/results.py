@@ -76,6 +76,24 @@ class GraphResult(Envelope):
     graph: str
 
 
+class WarmTake(BaseModel):
+    """How ``up`` used the warm pool: the warm slice it took (and what it rebuilt), or why it booted cold."""
+
+    taken: str | None = Field(None, description="the warm slice taken (its containers carry this name)")
+    reason: str = Field("", description="why no warm slice fit, when it booted cold")
+    reloaded: list[ReloadResult] = Field(default_factory=list,
+                                         description="changed services rebuilt since the slice was warmed")
+    seconds: float = Field(0.0, description="from the claim until the taken slice was ready")
+    refill: str | None = Field(None, description="the refill started in the background (its log file)")
+
+    def line(self) -> str:
+        """One line for people."""
+        if not self.taken:
+            return f"booted cold: {self.reason}"
+        rebuilt = f", rebuilt {', '.join(r.service for r in self.reloaded)}" if self.reloaded else ""
+        return f"took warm slice {self.taken} in {self.seconds:.1f} s{rebuilt}; the pool is refilled in the background"
+
+
 class UpResult(Envelope):
     """``up``: the plan, the slice as it runs now, and what a reconcile changed (when it ran)."""
 
@@ -84,6 +102,7 @@ class UpResult(Envelope):
     reconcile: ReconcileResult | None = None
     engine: str | None = Field(None, description="the engine the slice runs on")
     placement: Placement | None = Field(None, description="why `--engine auto` chose that engine")
+    warm: WarmTake | None = Field(None, description="how the warm pool was used (None when the slice already ran)")
 
     def document(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"reconcile"})
@@ -106,6 +125,17 @@ class BaselineStatusResult(StatusResult):
     """``baseline status``: its services, and what it serves to other hosts."""
 
     served: AdvertisedBaseline
+
+
+class WarmResult(Envelope):
+    """``warm``: the pool of one change, and what this call booted or removed."""
+
+    key: str = Field(description="the pool's key: `up` takes a warm slice when its own key is the same")
+    count: int
+    booted: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    pool: list[SliceSummary] = Field(default_factory=list, description="the pool's slices (warm: booting or paused)")
+    background: str | None = Field(None, description="the log file of a fill left running in the background")
 
 
 class SliceList(Envelope):

@@ -85,7 +85,7 @@ def one_slice(session: Session, name: str | None) -> str:
     """``name``, or the only slice on the engine."""
     if name:
         return name
-    slices = session.engine.list()
+    slices = [s for s in session.engine.list() if not s.warm]  # warm slices wait for an `up` to take them
     if len(slices) == 1:
         return slices[0].name
     raise PlanError("no slice given" if slices else "no slice is running",

@@ -340,6 +340,14 @@ class Converger:
         snapshots.record_use(self.workdir, [c.key for c in choices.values() if c.present])
         return snapshots.SnapshotStep(self.driver, choices, str(stack.source or ""))
 
+    def await_ready(self, name: str, timeout_s: int = DEFAULT_TIMEOUT_S,
+                    on_event: EventSink = lambda e: None) -> None:
+        """Wait until every running container of slice ``name`` is ready by its strategy (a resumed warm slice:
+        Docker's health state may still be the one from before the pause)."""
+        for info in self.reader.containers_of(name):
+            if info.state == "running":
+                wait_one(self.driver, info, self._strategy(info), timeout_s, on_event, after=" after it was resumed")
+
     def _strategy(self, info: ContainerInfo) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
                             address_of=self.reader.address_of, run_check=self._run_healthcheck)

@@ -29,6 +29,7 @@ from stacklet.runtime.seeds import SeedResult, Seeder, seed_plan
 from stacklet.runtime.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus,
                                      SliceStatus, SliceSummary)
 from stacklet.runtime.teardown import Teardown
+from stacklet.runtime.warm import WarmPool
 
 __all__ = ["SliceEngine", "Endpoint", "Event", "EventSink", "ReconcileResult", "ReloadResult", "ServiceStatus",
            "SliceStatus", "SliceSummary", "Vantage", "DEFAULT_TIMEOUT_S", "MAX_RESTARTS"]
@@ -48,6 +49,7 @@ class SliceEngine:
         self.reader = SliceReader(driver)
         self.teardown = Teardown(driver, self.workdir, self.reader)
         self.converger = Converger(driver, self.workdir, self.reader, self.teardown)
+        self.warm = WarmPool(driver, self.workdir, self.reader, self.converger, self.teardown)
 
     # -- converge ---------------------------------------------------------------------------
 
@@ -63,23 +65,27 @@ class SliceEngine:
     def converge(self, plan: SlicePlan, stack: Stack, name: str, **options) -> tuple[SliceStatus,
                                                                                    ReconcileResult | None]:
         """Boot slice ``name`` or reconcile it: its status, and what a reconcile did."""
-        return self.converger.converge(plan, stack, name, **options)
+        status, reconciled = self.converger.converge(plan, stack, self._slice(name), **options)
+        return self._named(status, name), reconciled and reconciled.model_copy(
+            update={"slice": name, "status": self._named(reconciled.status, name)})
 
     def reconcile(self, plan: SlicePlan, stack: Stack, name: str, *, seed: bool = True,
                   fault_profile: FaultProfile | None = None, fault_seed: int | None = None,
                   timeout_s: int = DEFAULT_TIMEOUT_S, on_event: EventSink = lambda e: None) -> ReconcileResult:
         """Bring the running slice ``name`` to ``plan``; see ``Converger.reconcile``."""
-        return self.converger.reconcile(plan, stack, name, seed=seed, fault_profile=fault_profile,
-                                        fault_seed=fault_seed, timeout_s=timeout_s, on_event=on_event)
+        result = self.converger.reconcile(plan, stack, self._slice(name), seed=seed, fault_profile=fault_profile,
+                                          fault_seed=fault_seed, timeout_s=timeout_s, on_event=on_event)
+        return result.model_copy(update={"slice": name, "status": self._named(result.status, name)})
 
     def reload(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S,
                on_event: EventSink = lambda e: None) -> ReloadResult:
         """Rebuild and recreate one service; see ``Converger.reload``."""
-        return self.converger.reload(name, service, timeout_s, on_event)
+        return self.converger.reload(self._slice(name), service, timeout_s, on_event).model_copy(
+            update={"slice": name})
 
     def restart(self, name: str, service: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> ServiceStatus:
         """Restart one service and wait until it is ready again."""
-        return self.converger.restart(name, service, timeout_s)
+        return self.converger.restart(self._slice(name), service, timeout_s)
 
     def baseline_up(self, stack: Stack, timeout_s: int = BASELINE_TIMEOUT_S,
                     on_event: EventSink = lambda e: None, advertise: str | None = None) -> SliceStatus:
@@ -90,28 +96,28 @@ class SliceEngine:
 
     def exists(self, name: str) -> bool:
         """Whether slice ``name`` has containers on the engine."""
-        return self.reader.exists(name)
+        return self.reader.exists(self._slice(name))
 
     def status(self, name: str) -> SliceStatus:
         """The live state of slice ``name``."""
-        return self.reader.status(name)
+        return self._named(self.reader.status(self._slice(name)), name)
 
     def list(self) -> list[SliceSummary]:
-        """Every slice on the engine."""
-        return self.reader.list()
+        """Every slice on the engine (a taken warm slice under the name it was taken as, warm ones marked)."""
+        return self.warm.annotate(self.reader.list())
 
     def logs(self, name: str, service: str | None = None, *, follow: bool = False,
              tail: int | None = None) -> Iterator[tuple[str, str]]:
         """(service, line) pairs of one service or of the whole slice."""
-        return self.reader.logs(name, service, follow=follow, tail=tail)
+        return self.reader.logs(self._slice(name), service, follow=follow, tail=tail)
 
     def link_proxies(self, name: str) -> list[LinkProxyHandle]:
         """The link proxies of slice ``name`` with their control APIs and routes."""
-        return self.reader.link_proxies(name)
+        return self.reader.link_proxies(self._slice(name))
 
     def stack_of(self, name: str) -> Stack:
         """The stack a running slice was made from."""
-        return self.reader.stack_of(name)
+        return self.reader.stack_of(self._slice(name))
 
     def baseline_status(self, stack_name: str) -> SliceStatus:
         """The live state of the local baseline of ``stack_name``."""
@@ -121,6 +127,7 @@ class SliceEngine:
 
     def seed(self, name: str, service: str | None = None, *, reset: bool = False) -> list[SeedResult]:
         """Re-apply (or with ``reset``, restore) the seeds of one service of a slice, or of all seeded ones."""
+        name = self._slice(name)
         stack = self.reader.stack_of(name)
         containers = {c.service: c for c in self.reader.containers_of(name) if not is_linkproxy(c.labels)}
         if service and service not in containers:
@@ -138,7 +145,7 @@ class SliceEngine:
     def down(self, name: str) -> None:
         """Remove slice ``name``: containers, network, volumes and its folder (its images, named by their
         sources, stay for other slices)."""
-        self.teardown.down(name)
+        self.teardown.down(self._slice(name))
 
     def baseline_down(self, stack_name: str, keep_images: bool = False) -> list[str]:
         """Remove the local baseline of ``stack_name`` (refused while slices use it) and, unless
@@ -149,8 +156,19 @@ class SliceEngine:
     def gc(self, *, dry_run: bool = False, now: datetime | None = None,
            only: list[str] | None = None) -> list[GcDecision]:
         """Remove expired and orphaned slices; see ``Teardown.gc``."""
-        return self.teardown.gc(dry_run=dry_run, now=now, only=only)
+        return self.teardown.gc(dry_run=dry_run, now=now, only=only and [self._slice(n) for n in only])
 
     def gc_snapshots(self, *, dry_run: bool = False, now: datetime | None = None) -> list[SnapshotGcDecision]:
         """Remove stale seeded snapshots; see ``snapshots.collect`` for the rule."""
         return snapshots.collect(self.driver, self.workdir, now or datetime.now(timezone.utc), dry_run)
+
+    # -- warm slices: the name a user gave, and the slice's own ----------------------------
+
+    def _slice(self, name: str) -> str:
+        """The name on the labels of slice ``name`` (a taken warm slice keeps the one it was booted under)."""
+        return self.warm.identity(name)
+
+    @staticmethod
+    def _named(status: SliceStatus, name: str) -> SliceStatus:
+        """``status`` under the name the user knows it by."""
+        return status if status.name == name else status.model_copy(update={"name": name, "taken_from": status.name})

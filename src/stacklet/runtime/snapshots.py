@@ -176,7 +176,7 @@ def take(driver: EngineDriver, info: ContainerInfo, choice: SnapshotChoice, sour
             committed = driver.commit(info.id, {}, pause=False)
         finally:
             if paused:
-                driver.unpause(info.id)
+                driver.unpause([info.id])
         lines = [f"FROM {committed}"] + [f"ADD {name} {parent.rstrip('/')}/" for name, parent in archives]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in {**blanked, **labels}.items()]
         (Path(folder) / "Dockerfile").write_text("\n".join(lines) + "\n")
@@ -187,7 +187,7 @@ def _pause(driver: EngineDriver, container_id: str) -> bool:
     """Pause a store while it is copied; an engine that cannot freeze (no cgroup freezer, or a freeze that
     times out under load) copies it running: its data was flushed and nothing but its boot writes to it yet."""
     try:
-        driver.pause(container_id)
+        driver.pause([container_id])
     except DockerError:
         return False
     return True

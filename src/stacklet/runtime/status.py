@@ -65,6 +65,13 @@ class SliceStatus(BaseModel):
     in_container: bool = Field(False, description="this process runs in a container on the slice's engine")
     attached_as: str | None = Field(None, description="that container's name once attached to the slice "
                                                       "network: endpoint addresses are then name:port")
+    taken_from: str | None = Field(None, description="the warm slice this one was taken from: its containers, "
+                                                     "network and project carry that name")
+
+    @property
+    def labelled_as(self) -> str:
+        """The slice name on its containers' labels (a warm slice keeps the name it was booted under)."""
+        return self.taken_from or self.name
 
     def service(self, name: str) -> ServiceStatus:
         """One service (or link proxy) of the slice by name."""
@@ -84,6 +91,8 @@ class SliceSummary(BaseModel):
     expires_in_s: float | None = Field(None, description="seconds until it expires, negative once expired")
     expired: bool = False
     engine: str | None = Field(None, description="the engine it runs on, when several are listed")
+    warm: str | None = Field(None, description="a warm slice waiting in the pool: booting or paused (`stacklet warm`)")
+    taken_from: str | None = Field(None, description="the warm slice this one was taken from")
 
 
 class ReloadResult(BaseModel):

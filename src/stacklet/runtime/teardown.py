@@ -63,7 +63,8 @@ class Teardown:
                 project.down(remove_images=False)  # images are named by their sources and shared by slices
             except DockerError:
                 pass  # whatever Compose could not remove is removed by label below
-        self.driver.remove(containers=[c.id for c in self.driver.containers(labels)])
+        self.driver.remove(containers=[c.id for c in self.driver.containers(labels)
+                                       + self.driver.containers({Label.WARM_OF: name})])  # its warm record
         self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
         if project.file.parent == self.slice_folder(name):
             shutil.rmtree(self.slice_folder(name), ignore_errors=True)

@@ -407,6 +407,7 @@ class PickSliceScreen(Screen):
         for s in slices:
             table.add_row(Text(s.name, "bold"), s.stack, ", ".join(s.changed), age_text(s.created, self.app.clock()),
                           expires_text(s.expires, self.app.clock()), f"{s.running}/{s.containers} running",
+                          Text(f"warm ({s.warm})", "cyan") if s.warm else
                           Text("healthy", "green") if s.healthy else Text("not healthy", "bold red"), key=s.name)
         names = [s.name for s in slices]
         if selected in names:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("compose_cli")
 
 TOOLS = {"plan", "why", "graph", "skill", "up", "reload", "status", "ls", "logs", "down", "gc", "seed", "reset",
          "restart", "check", "traffic", "fault_apply", "fault_add", "fault_clear", "fault_ls", "baseline_up", "baseline_down",
-         "baseline_status", "doctor"}
+         "baseline_status", "doctor", "warm"}
 
 
 def with_session(work, *server_args: str):

@@ -40,6 +40,8 @@ COMMANDS = [
     ["fault", "clear", "--slice", "x"],
     ["fault", "ls", "--slice", "x"],
     ["doctor"],
+    ["warm", "orders", "--stack", "shop"],
+    ["warm", "orders", "--count", "0", "--stack", "shop"],
     ["baseline", "up", "--stack", "shop"],
     ["baseline", "down", "--stack", "shop"],
     ["baseline", "status", "--stack", "shop"],

@@ -10,6 +10,7 @@ Every start, removal and compose call is recorded in ``calls`` for the tests to 
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -104,6 +105,7 @@ class FakeDriver:
         self.images_by_tag: dict[str, str] = {}
         self.image_labels: dict[str, dict[str, str]] = {}
         self.execs: list[tuple[str, tuple[str, ...]]] = []
+        self.lock = threading.Lock()
 
     # -- engine -----------------------------------------------------------------------------
 
@@ -149,12 +151,6 @@ class FakeDriver:
     def tag_image(self, source: str, tag: str) -> None:
         self.images_by_tag[tag] = source
 
-    def pause(self, container_id: str) -> None:
-        self.calls.append(("pause", self.all[container_id].service))
-
-    def unpause(self, container_id: str) -> None:
-        self.calls.append(("unpause", self.all[container_id].service))
-
     def copy_out(self, container_id: str, path: str, archive: Path) -> None:
         self.calls.append(("copy_out", self.all[container_id].service, path))
         archive.write_bytes(b"")
@@ -178,7 +174,8 @@ class FakeDriver:
         return [self._advance(c.id, look=False) for c in self.all.values() if _matches(c.labels, labels)]
 
     def inspect(self, container_ids: list[str]) -> list[ContainerInfo]:
-        return [self._advance(cid) for cid in container_ids if cid in self.all]
+        found = [self._by_name_or_id(ref) for ref in container_ids]
+        return [self._advance(c.id) for c in found if c is not None]
 
     def start(self, container_ids: list[str]) -> None:
         self.calls.append(("start", tuple(sorted(self.all[c].compose_service for c in container_ids))))
@@ -212,6 +209,38 @@ class FakeDriver:
             update["exit_code"] = int(detail or 0)
         self.all[cid] = info.model_copy(update=update)
         return self.all[cid]
+
+    def pause(self, container_ids: list[str]) -> None:
+        self.calls.append(("pause", len(container_ids)))
+        for cid in container_ids:
+            self.progress.pop(cid, None)  # a paused container shows "paused" until unpaused
+            self.all[cid] = self.all[cid].model_copy(update={"state": "paused"})
+
+    def unpause(self, container_ids: list[str]) -> None:
+        self.calls.append(("unpause", len(container_ids)))
+        for cid in container_ids:
+            self.progress[cid] = 0
+            self.all[cid] = self.all[cid].model_copy(update={"state": "running"})
+
+    def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
+        if any(c.name == name for c in self.all.values()):
+            from stacklet.errors import DockerError
+            raise DockerError(f"docker failed to create container {name}", details="name already in use")
+        cid = f"r{next(_ids)}"
+        self.all[cid] = ContainerInfo(id=cid, name=name, labels=dict(labels), state="created", image=image)
+        return cid
+
+    def rename(self, container: str, new_name: str) -> bool:
+        """Atomic like the engine's: the first caller wins, a gone source or a taken name loses."""
+        with self.lock:
+            found = self._by_name_or_id(container)
+            if found is None or any(c.name == new_name for c in self.all.values()):
+                return False
+            self.all[found.id] = found.model_copy(update={"name": new_name})
+            return True
+
+    def _by_name_or_id(self, ref: str) -> ContainerInfo | None:
+        return self.all.get(ref) or next((c for c in self.all.values() if c.name == ref), None)
 
     # -- networks and volumes ---------------------------------------------------------------
 
