@@ -5,6 +5,7 @@ The tools are derived from stacklet.ops.commands: one per command, with its para
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ TOOLS = {"plan", "why", "graph", "skill", "up", "reload", "status", "ls", "logs"
 def with_session(work, *server_args: str):
     """Start `stacklet mcp --stack shop` and run ``work(session)`` against it."""
     params = StdioServerParameters(command=sys.executable, args=["-m", "stacklet", *server_args, "mcp",
-                                                                 "--stack", "shop"], cwd=str(REPO_ROOT))
+                                                                 "--stack", "shop"], cwd=str(REPO_ROOT),
+                                   env=dict(os.environ))  # the same engine as the CLI it is compared with
 
     async def main():
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
