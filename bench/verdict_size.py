@@ -14,7 +14,7 @@ projects running are recorded with the result: this is not a quiet-host measurem
     .venv/bin/python bench/verdict_size.py            # 100 orders, writes bench/results/verdict_size.json
     .venv/bin/python bench/verdict_size.py --quick    # 30 orders
 
-Everything it starts is removed at the end (the slice `ev-bench-verdict`); the shop baseline is
+Everything it starts is removed at the end (the slice `bench-verdict`); the shop baseline is
 reused when it runs, else started and stopped again. Traffic only to 127.0.0.1.
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "verdict_size.json"
-SLICE = "ev-bench-verdict"
+SLICE = "bench-verdict"
 STACKLET = [sys.executable, "-m", "stacklet"]
 LOAD_CHECK = """
   - name: orders-burst
