@@ -73,6 +73,8 @@ class Label:
     """on a snapshot image: the stack file (or first Compose file) of its stack, for ``gc`` to recompute keys"""
     SATISFIED_BY = f"{PREFIX}.satisfied-by"
     """on a job not run because every store it prepares came from a snapshot: ``snapshot:<key>``"""
+    WARM_TAKEN = f"{PREFIX}.warm-taken"
+    """on the marker container whose name reserves a warm slice for the one ``up`` that takes it: that slice"""
     WARM_OF = f"{PREFIX}.warm-of"
     """on a warm slice's record container: the slice (its label name) the record stands for"""
     WARM_KEY = f"{PREFIX}.warm-key"
@@ -155,6 +157,11 @@ def marker_volume(slice_name: str) -> str:
 def warm_record_name(slice_name: str, booting: bool = False) -> str:
     """The container name of a warm slice's record while it boots, and once it waits paused in the pool."""
     return f"stacklet-warm-{slice_name}" + ("-booting" if booting else "")
+
+
+def taken_marker_name(slice_name: str) -> str:
+    """The container name that reserves warm slice ``slice_name`` for one taker: the engine creates a name once."""
+    return f"stacklet-taken-{slice_name}"
 
 
 def claim_record_name(name: str) -> str:

@@ -64,7 +64,8 @@ class Teardown:
             except DockerError:
                 pass  # whatever Compose could not remove is removed by label below
         self.driver.remove(containers=[c.id for c in self.driver.containers(labels)
-                                       + self.driver.containers({Label.WARM_OF: name})])  # its warm record
+                                       + self.driver.containers({Label.WARM_OF: name})  # its warm record
+                                       + self.driver.containers({Label.WARM_TAKEN: name})])  # and its taken marker
         self.driver.remove(networks=self.driver.networks(labels), volumes=self.driver.volumes(labels))
         if project.file.parent == self.slice_folder(name):
             shutil.rmtree(self.slice_folder(name), ignore_errors=True)

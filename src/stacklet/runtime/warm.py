@@ -31,9 +31,9 @@ from stacklet.config.faultprofile import FaultProfile
 from stacklet.config.stack import Stack
 from stacklet.docker.driver import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
-from stacklet.errors import BootError, DockerError, StackletError
-from stacklet.labels import (Label, claim_record_name, lease_volume, slice_project_name, split_list, utc_now_text,
-                             utc_text, warm_record_name)
+from stacklet.errors import BootError, DockerError, StackletError, short_text
+from stacklet.labels import (Label, claim_record_name, lease_volume, slice_project_name, split_list,
+                             taken_marker_name, utc_now_text, utc_text, warm_record_name)
 from stacklet.planning import lifetime
 from stacklet.planning.plan import SlicePlan
 from stacklet.runtime.converge import Converger
@@ -218,8 +218,9 @@ class WarmPool:
         if not fits:
             return Claim(reason=_why_none_fits(key, waiting))
         for one in fits:
-            # by its pool name, never its id: the id stays valid after a rename, the pool name exists once
-            if self.driver.rename(warm_record_name(one.slice), claim_record_name(name)):
+            # two renames of one container can both succeed (the engine looks the name up before it locks), so
+            # the claim is the creation of a container name, which the engine grants once
+            if self._reserve(one) and self.driver.rename(warm_record_name(one.slice), claim_record_name(name)):
                 break
         else:
             return Claim(reason=f"the {len(fits)} warm slice(s) that fit were taken by another `up` meanwhile")
@@ -228,9 +229,21 @@ class WarmPool:
         except StackletError as exc:
             with contextlib.suppress(StackletError):
                 self.teardown.remove_slice(one.slice)
-            return Claim(reason=f"warm slice {one.slice} did not resume ({exc.message}); it was removed")
+            detail = f"{exc.message}: {short_text(exc.details)}" if exc.details else exc.message
+            return Claim(reason=f"warm slice {one.slice} did not resume ({detail}); it was removed")
         return Claim(taken=one.slice, command=one.command,
                      edited=key.edited_since(one.fingerprint) if one.fingerprint else list(key.changed))
+
+    def _reserve(self, one: WarmSlice) -> bool:
+        """Create the marker that reserves ``one`` for this caller; False when another caller holds it."""
+        try:
+            record = self.driver.inspect([one.record])
+            if not record:
+                return False  # taken and removed meanwhile
+            self.driver.create_record(taken_marker_name(one.slice), record[0].image, {Label.WARM_TAKEN: one.slice})
+        except DockerError:
+            return False  # the name exists: taken by another `up`, or its record is gone
+        return True
 
     def _resume(self, one: WarmSlice, name: str, ttl_s: int | None) -> None:
         self.driver.unpause([c.id for c in self.reader.containers_of(one.slice) if c.state == "paused"])
