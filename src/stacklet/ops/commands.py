@@ -213,7 +213,8 @@ def status(session: Session, slice: SliceName = None) -> r.StatusResult:
 def ls(session: Session) -> r.SliceList:
     """Every slice on every listed engine (STACKLET_ENGINES or the engines file; else the session's engine):
     `slices` (name, engine, stack, changed, age_s, expires, expires_in_s, expired, containers, running, healthy)
-    and `engines` (engine, ok, slices, error: an engine that does not answer is reported, not fatal)."""
+    and `engines` (engine, ok, slices, error: an engine that does not answer is reported, not fatal, unless none
+    answers)."""
     slices, engines = slices_everywhere(session)
     return r.SliceList(slices=slices, engines=engines)
 

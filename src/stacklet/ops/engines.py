@@ -53,16 +53,21 @@ def slices_everywhere(session: Session) -> tuple[list[SliceSummary], list[Engine
     """Every slice of every listed engine, each naming its engine; and how each engine answered."""
     specs = listed_engines(session)
 
+    errors: list[StackletError] = []
+
     def read(spec: EngineSpec) -> tuple[list[SliceSummary], EngineReport]:
         try:
             found = session_for(session, spec).engine.list()
         except StackletError as error:
+            errors.append(error)
             return [], EngineReport(engine=spec.engine, ok=False, error=error.message)
         return ([s.model_copy(update={"engine": spec.engine}) for s in found],
                 EngineReport(engine=spec.engine, ok=True, slices=len(found)))
 
     with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
         answers = list(pool.map(read, specs))
+    if len(errors) == len(specs):  # no engine answered: nothing to list, the command fails as any other would
+        raise errors[0]
     return [s for found, _ in answers for s in found], [report for _, report in answers]
 
 
