@@ -17,7 +17,7 @@ machine is shared, so the figures are as noisy as the load says.
     .venv/bin/python bench/remote_baseline.py [--quick] [--only shop|mesh40]
 
 Needs the second engine up (``scripts/teambox.sh up``, root). Everything it starts is named
-``rm-bench-*`` (slices, Compose projects) and removed at the end; a baseline that already ran on
+``bench-remote-*`` (slices, Compose projects) and removed at the end; a baseline that already ran on
 either engine is reused and left running, one it started is stopped.
 """
 
@@ -83,14 +83,14 @@ class Run:
 
     def full(self, stack: str) -> dict[str, Any]:
         compose = str(REPO / "stacks" / stack / "compose.yaml")
-        base = ["compose", "-f", compose, "-p", f"rm-bench-full-{stack}"]
+        base = ["compose", "-f", compose, "-p", f"bench-remote-full-{stack}"]
         measures.docker(*base, "build", "-q", timeout=TIMEOUT_S)
         record: dict[str, Any] = {"conditions": conditions()}
         try:
             t0 = time.perf_counter()
             measures.docker(*base, "up", "-d", "--wait", "--wait-timeout", "600", timeout=TIMEOUT_S)
             record["ready_s"] = round(time.perf_counter() - t0, 2)
-            record["memory"] = memory_mib(f"com.docker.compose.project=rm-bench-full-{stack}", self.args.settle)
+            record["memory"] = memory_mib(f"com.docker.compose.project=bench-remote-full-{stack}", self.args.settle)
         finally:
             measures.docker(*base, "down", "-v", "--remove-orphans", "-t", "3", timeout=600, check=False)
         log(f"{stack} full: {record['ready_s']} s, {record['memory']['working_set_mib']} MiB")
@@ -129,9 +129,9 @@ class Run:
         section: dict[str, Any] = {"changed": CHANGED}
         for part, action in (("full", lambda: self.full(stack)),
                              ("remote_baseline", lambda: {"baseline": self.baseline(stack, self.args.remote),
-                                                          **self.slice(stack, f"rm-bench-remote-{stack}", True)}),
+                                                          **self.slice(stack, f"bench-remote-remote-{stack}", True)}),
                              ("local_baseline", lambda: {"baseline": self.baseline(stack, None),
-                                                         **self.slice(stack, f"rm-bench-local-{stack}", False)})):
+                                                         **self.slice(stack, f"bench-remote-local-{stack}", False)})):
             try:
                 section[part] = action()
             except (RuntimeError, subprocess.TimeoutExpired, KeyError) as exc:

@@ -13,7 +13,7 @@ Targets (issue 15): cold slice <= 0.5x full, reset <= 0.2 s, 4 concurrent within
 
     .venv/bin/python bench/snapshots.py [--quick] [--only forum|shop|concurrent]
 
-Results: bench/results/snapshots.json. Everything it starts is named ``sn-bench-*`` (slices, Compose
+Results: bench/results/snapshots.json. Everything it starts is named ``bench-snap-*`` (slices, Compose
 projects) and removed at the end; a shop baseline it started is stopped again.
 """
 
@@ -116,7 +116,7 @@ def concurrent(engine: SliceEngine, stack: Stack, changed: str, count: int) -> d
     runs: dict[str, Any] = {}
 
     def boot(index: int) -> None:
-        name = f"sn-bench-c{index}"
+        name = f"bench-snap-c{index}"
         try:
             runs[name] = slice_up(engine, stack, changed, name)
         except StackletError as exc:
@@ -156,10 +156,10 @@ def main() -> int:
     try:
         if "forum" in parts:
             forum = load_stack(REPO / "stacks" / "forum")
-            result["forum"] = {"full": full_stack(forum, "sn-bench-full-forum")}
+            result["forum"] = {"full": full_stack(forum, "bench-snap-full-forum")}
             save()
             try:
-                sliced = prepared_cold_slice(engine, forum, "api", "sn-bench-forum")
+                sliced = prepared_cold_slice(engine, forum, "api", "bench-snap-forum")
             except StackletError as exc:  # a slow host fails a boot: recorded, the other parts still run
                 result["forum"]["error"] = exc.message
                 sliced = {"cold": {"ready_s": None}}
@@ -176,19 +176,19 @@ def main() -> int:
                 engine.baseline_up(shop)
                 started_baseline = True
         if "shop" in parts:
-            full = full_stack(shop, "sn-bench-full-shop")
-            sliced = prepared_cold_slice(engine, shop, "orders", "sn-bench-shop")
-            resets = reset_times(engine, "sn-bench-shop-cold", ["orders-db", "inventory-db", "redis"],
+            full = full_stack(shop, "bench-snap-full-shop")
+            sliced = prepared_cold_slice(engine, shop, "orders", "bench-snap-shop")
+            resets = reset_times(engine, "bench-snap-shop-cold", ["orders-db", "inventory-db", "redis"],
                                  1 if args.quick else 5)
-            engine.down("sn-bench-shop-cold")
+            engine.down("bench-snap-shop-cold")
             result["shop"] = {"full": full, **sliced, "reset_s": resets,
                               "cold_over_full": round(sliced["cold"]["ready_s"] / full["ready_s"], 2)}
             save()
             print(f"shop: full {full['ready_s']} s, cold slice of orders {sliced['cold']['ready_s']} s, "
                   f"reset {json.dumps({s: r['median'] for s, r in resets.items()})}", flush=True)
         if "concurrent" in parts:
-            one = slice_up(engine, shop, "orders", "sn-bench-one")
-            engine.down("sn-bench-one")
+            one = slice_up(engine, shop, "orders", "bench-snap-one")
+            engine.down("bench-snap-one")
             many = concurrent(engine, shop, "orders", 2 if args.quick else 4)
             slowest = max((t for t in many["ready_s"].values() if t), default=None)
             result["concurrent"] = {"one_s": one["ready_s"], **many,
@@ -196,7 +196,7 @@ def main() -> int:
             print(f"concurrent: one {one['ready_s']} s, {len(many['ready_s'])} at once {many['ready_s']}", flush=True)
     finally:
         for summary in engine.list():
-            if summary.name.startswith("sn-bench-"):
+            if summary.name.startswith("bench-snap-"):
                 engine.down(summary.name)
         if started_baseline:
             engine.baseline_down("shop", keep_images=True)

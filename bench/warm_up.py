@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
-    root = Path(tempfile.mkdtemp(prefix="stacklet-warm-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="stacklet-wabench-remote-"))
     home = root / "home"
     for part in ("stacks/shop", "seeds/shop"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
