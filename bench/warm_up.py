@@ -33,7 +33,7 @@ from stacklet.runtime.warm import filling
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "warm_up.json"
-PREFIX = "wm-bench"
+PREFIX = "bench-warm"
 
 
 def stacklet(env: dict, *args: str) -> tuple[dict, float]:
