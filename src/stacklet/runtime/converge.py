@@ -137,6 +137,7 @@ class Converger:
         before = {c.compose_service: (c.id, c.image) for c in existing}
         with self._guarded(name, project, "leave", on_event):
             built = self._build(project, services, plan, on_event)
+            self._keep_snapshots(plan, stack, spec, compose_file, existing, seeds)
             on_event(Event("creating", message="containers whose configuration or image changed"))
             project.create()
             current = self.driver.containers({Label.COMPOSE_PROJECT: project.name})
@@ -339,6 +340,19 @@ class Converger:
         _write(compose_file, spec)
         snapshots.record_use(self.workdir, [c.key for c in choices.values() if c.present])
         return snapshots.SnapshotStep(self.driver, choices, str(stack.source or ""))
+
+    def _keep_snapshots(self, plan: SlicePlan, stack: Stack, spec: dict, compose_file: Path,
+                        existing: list[ContainerInfo], seeds: dict[str, list[str]]) -> None:
+        """A reconcile keeps each store on the snapshot it runs from while that snapshot's key is still current
+        (and the jobs it satisfied not run); a changed key means changed data: the store is recreated and seeded."""
+        running = {c.compose_service: c.labels[Label.SNAPSHOT] for c in existing if c.labels.get(Label.SNAPSHOT)}
+        if not running or not seeds:
+            return
+        choices = snapshots.choose(self.driver, plan, spec["services"], stack, list(seeds))
+        kept = {k: c for k, c in choices.items() if c.present and running.get(k) == c.key}
+        if kept:
+            snapshots.restore(spec["services"], kept, plan)
+            _write(compose_file, spec)
 
     def await_ready(self, name: str, timeout_s: int = DEFAULT_TIMEOUT_S,
                     on_event: EventSink = lambda e: None) -> None:
