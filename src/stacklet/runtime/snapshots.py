@@ -76,9 +76,10 @@ def store_config(spec: dict[str, Any], seed_config: Any = None) -> dict[str, Any
     return {**{k: spec.get(k) for k in CONFIG_KEYS}, "volumes": volumes, "seed": seed}
 
 
-def snapshot_key(store_image: str, files: list[Path], job_images: dict[str, str],
+def snapshot_key(store_image: str, files: list[Path], job_images: dict[str, Any],
                  config: dict[str, Any]) -> str:
-    """The key of a store's prepared data: image id, seed files (name and content), jobs' images, config."""
+    """The key of a store's prepared data: image id, seed files (name and content), jobs' images and
+    configuration (a job run with other environment or command may write other data), the store's config."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"image": store_image, "jobs": job_images, "config": config}, sort_keys=True,
                              default=str).encode())
@@ -106,9 +107,10 @@ def choose(driver: EngineDriver, plan: SlicePlan, services: dict[str, Any], stac
         spec = services[store.compose_name]
         jobs = [j for j in store.seed_after if compose.get(j) in services]
         image = ids.get(spec.get("image") or "")
-        job_images = {j: ids.get(services[compose[j]].get("image") or "") for j in jobs}
-        if not image or not all(job_images.values()):
+        job_ids = {j: ids.get(services[compose[j]].get("image") or "") for j in jobs}
+        if not image or not all(job_ids.values()):
             continue
+        job_images = {j: {"image": job_ids[j], "config": store_config(services[compose[j]])} for j in jobs}
         key = snapshot_key(image, files[store.name], job_images,
                            store_config(spec, stack.service_meta(store.name).seed))
         choices[store.compose_name] = SnapshotChoice(service=store.name, key=key,

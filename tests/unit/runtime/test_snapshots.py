@@ -6,6 +6,7 @@ import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from stacklet.config.stack import load_stack
 from stacklet.docker.linkproxy_client import LinkProxyControl
@@ -106,6 +107,20 @@ def test_an_edited_seed_file_or_a_rebuilt_job_makes_a_new_key(forum, tmp_path):
     driver.images_by_tag[migrate_tag] = "sha256:rebuilt-migrate"
     _, rebuilt = boot(driver, forum, tmp_path, "s5")
     assert rebuilt.service("db").snapshot is None and rebuilt.service("migrate").satisfied_by is None
+
+
+def test_a_job_run_with_other_environment_makes_a_new_key_and_runs(forum, tmp_path):
+    """A migration whose environment changed may write other data (or fail): its store is prepared again."""
+    driver = FakeDriver(dict(SCRIPTS))
+    boot(driver, forum, tmp_path, "s1")
+    _, again = boot(driver, forum, tmp_path, "s2")
+    assert again.service("migrate").satisfied_by is not None
+    compose_file = tmp_path / "stacks" / "forum" / "compose.yaml"
+    compose = yaml.safe_load(compose_file.read_text())
+    compose["services"]["migrate"]["environment"] = {"MIGRATE_FAIL": "1"}
+    compose_file.write_text(yaml.safe_dump(compose, sort_keys=False))
+    _, changed = boot(driver, load_stack(tmp_path / "stacks" / "forum"), tmp_path, "s3")
+    assert changed.service("db").snapshot is None and changed.service("migrate").satisfied_by is None
 
 
 def test_no_snapshot_and_the_stack_switch_boot_without(forum, tmp_path):
