@@ -53,11 +53,12 @@ def keep_slice_labels(spec: dict[str, Any], old: dict[str, str]) -> dict[str, An
 
 
 def classify(before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str, bool]],
-             built: set[str]) -> dict[str, Action]:
+             buildable: set[str]) -> dict[str, Action]:
     """What happened to each Compose service: ``before``/``after`` map it to (container id, image id[, running]).
 
     Same container: unchanged (or ``started`` when it was not running); new container: ``rebuilt``
-    when its built image changed, else ``recreated``; no container before: ``added``; gone: ``removed``.
+    when the image of a service with a build changed (built now, or reused from the same sources), else
+    ``recreated``; no container before: ``added``; gone: ``removed``.
     """
     actions: dict[str, Action] = {}
     for service, (cid, image, running) in after.items():
@@ -65,7 +66,7 @@ def classify(before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str
             actions[service] = "added"
         elif before[service][0] == cid:
             actions[service] = "unchanged" if running else "started"
-        elif service in built and before[service][1] != image:
+        elif service in buildable and before[service][1] != image:
             actions[service] = "rebuilt"
         else:
             actions[service] = "recreated"

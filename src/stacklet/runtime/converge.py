@@ -147,7 +147,7 @@ class Converger:
                 self.driver.remove(containers=[c.id for c in orphans])
             after = {c.compose_service: (c.id, c.image, c.state == "running") for c in current
                      if c.compose_service in services}
-            actions = classify(before, after, set(built))
+            actions = classify(before, after, {k for k, v in services.items() if v.get("build")})
             fresh = {s for s, a in actions.items() if a in ("added", "rebuilt", "recreated")}
             startable = fresh | {s for s, a in actions.items() if a == "started"}
             seed_now = {svc: files for svc, files in seeds.items() if svc in {names[k] for k in fresh}}
@@ -158,7 +158,9 @@ class Converger:
                    "removed": "no longer in the plan"}
         changes = [ServiceChange(service=names[k], action=a,
                                  detail=("routes set again, its faults were reset"
-                                         if k in proxies and a in ("rebuilt", "recreated") else details.get(a, "")))
+                                         if k in proxies and a in ("rebuilt", "recreated") else
+                                         "image of these sources built before, reused" if a == "rebuilt"
+                                         and k not in built else details.get(a, "")))
                    for k, a in sorted(actions.items(), key=lambda item: names[item[0]])]
         status = self.reader.status(name)
         on_event(Event("ready", message=f"slice {name} is up to date"))

@@ -60,7 +60,7 @@ def test_classify_names_what_happened_to_each_service():
              "stacklet-link-1": ("c8", "lp", True),      # new container, same image: its config changed
              "redis": ("c9", "r2", True),                # new image, but not a built service
              "inventory": ("c10", "img9", True)}         # not there before
-    assert classify(before, after, built={"orders", "payments", "inventory"}) == {
+    assert classify(before, after, buildable={"orders", "payments", "inventory"}) == {
         "orders": "unchanged", "orders-db": "started", "payments": "rebuilt", "stacklet-link-1": "recreated",
         "redis": "recreated", "inventory": "added", "old": "removed"}
 
