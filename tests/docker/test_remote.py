@@ -1,15 +1,17 @@
 """Two real engines: the shop baseline on a second engine (a network namespace at 10.250.0.2, started
 by scripts/teambox.sh), advertised on that address, an `orders` slice on the local engine that
 forwards to it, and a slice on the second engine whose endpoints answer here; `ls` across both,
-and the verdict naming the baseline's host once its service stops. Needs root (network namespaces,
+the verdict naming the baseline's host once its service stops, and once its whole engine stops. Needs root (network namespaces,
 iptables); traffic goes only to 127.0.0.1 and 10.250.0.0/24."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ TEAM_ENGINE = f"tcp://{TEAM_ADDRESS}:2375"
 SILENT_ENGINE = "tcp://10.250.0.77:2375"  # in the test namespace's subnet, where nothing listens
 SLICE = "rm-remote-orders"
 TEAM_SLICE = "rm-team-orders"
+TEAM_PIDFILE = Path("/run/teambox.pid")  # scripts/teambox.sh keeps the second engine's pid here
 
 pytestmark = pytest.mark.timeout(1800)  # the first test also builds the shop on the second engine
 
@@ -232,3 +235,33 @@ def test_up_fails_fast_naming_an_engine_that_does_not_answer(team_engine):
 
 def driver_has_slice(name: str) -> bool:
     return bool(Driver().containers({Label.SLICE: name}))
+
+
+def test_the_team_box_engine_stopped_mid_run_is_named_in_the_verdict(local_slice, team_slice, team_baseline):
+    """Last in this module: the whole second engine stops, its containers with it. The slice here names
+    that engine and host in its verdict and `ls` reports the engine; then the engine is started again
+    so that the fixtures remove what they made (its containers are left stopped by the restart)."""
+    pid = int(TEAM_PIDFILE.read_text())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists(), "the second engine did not stop"
+    try:
+        result = run_cli("check", SLICE, "--json", check=False, timeout=300)
+        verdict = json.loads(result.stdout)
+        assert result.returncode == 1 and verdict["verdict"] == "failed", result.stdout[-2000:]
+        unanswered = verdict["unanswered"]
+        assert "catalog" in {u["service"] for u in unanswered}
+        assert {(u["engine"], u["host"]) for u in unanswered} == {(TEAM_ENGINE, TEAM_ADDRESS)}
+        assert verdict["failures"][0]["kind"] == "baseline"
+        engines = {"STACKLET_ENGINES": f"default,{TEAM_ENGINE}={TEAM_ADDRESS}"}
+        listing = json.loads(run_cli("ls", "--json", env=engines, timeout=120).stdout)
+        reports = {e["engine"]: e for e in listing["engines"]}
+        assert reports["default"]["ok"] and not reports[TEAM_ENGINE]["ok"]
+        assert SLICE in {s["name"] for s in listing["slices"]}
+        status = run_cli("--host", TEAM_ENGINE, "status", TEAM_SLICE, "--json", check=False, timeout=120)
+        assert status.returncode == 2 and json.loads(status.stdout)["error"] == "EngineUnavailable", status.stdout
+    finally:
+        started = teambox("up", check=False)
+        assert started.returncode == 0, f"scripts/teambox.sh up failed:\n{started.stdout}\n{started.stderr}"
