@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.labels import Label, split_list
 from stacklet.planning.plan import is_remote_upstream, routes_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from stacklet.docker.driver import ContainerEvent, ContainerInfo, ContainerUsage
+from stacklet.docker.models import ContainerEvent, ContainerInfo, ContainerUsage
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import StackletError
 from stacklet.checks.verdict import ContainerMetrics

@@ -23,7 +23,7 @@ import requests
 from stacklet.labels import Label, is_linkproxy
 from stacklet.checks.distance import unanswered_links
 from stacklet.config.checkspec import JSON_TYPES, CheckSpec, HttpStep, as_operators, parse_jsonpath, substitute
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults

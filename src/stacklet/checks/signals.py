@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from stacklet.config.checkspec import ServiceSignals
-from stacklet.docker.driver import ContainerEvent, ContainerInfo
+from stacklet.docker.models import ContainerEvent, ContainerInfo
 from stacklet.docker.linkproxy_client import ProxyCounters, ProxyTraffic, RequestRecord
 from stacklet.checks.verdict import CheckResult, LinkTraffic, Routing, RoutingSource, Signal
 

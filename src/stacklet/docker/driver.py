@@ -1,7 +1,7 @@
 """The Docker driver: the only module that uses python-on-whales.
 
-Docker's JSON is parsed into small pydantic models at this boundary, so the rest of stacklet
-never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCKER_HOST``,
+Docker's JSON is parsed into small pydantic models (docker/models.py) at this boundary, so the rest of
+stacklet never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCKER_HOST``,
 ``DOCKER_CONTEXT`` or an explicit ``--context``.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,133 +16,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer
 
+from stacklet.docker.compose_project import ComposeProjectHandle
 from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host
+from stacklet.docker.errors import ENGINE_HINT, docker_error, docker_output, is_already_done, is_missing
+from stacklet.docker.models import (ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo,
+                                    info_from_inspect)
+from stacklet.docker.selfcontainer import SelfContainer, find_self_container
 from stacklet.labels import Label
-from stacklet.errors import ConfigError, DockerError, EngineUnavailable
-
-ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
-               "--context at a running engine")
-
-
-# The one table from what docker prints to stacklet's exception tree (first match wins):
-# (text in docker's error output, exception class, message, hint). ``{what}`` is the action tried,
-# ``{endpoint}`` the engine.
-DOCKER_ERRORS: list[tuple[str, type[DockerError], str, str]] = [
-    ("cannot connect to the docker daemon", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
-    ("connection refused", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
-    ("error during connect", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
-    ("port is already allocated", DockerError, "docker failed to {what}: a port is already in use",
-     "stop what uses that port on the engine's host, or let stacklet pick free ports (do not pin host ports)"),
-    ("pull access denied", DockerError, "docker failed to {what}: an image could not be pulled",
-     "build or load the image locally (no registry may be reachable from the engine)"),
-    ("failed to resolve source metadata", DockerError, "docker failed to {what}: a base image could not be pulled",
-     "build or load the base image locally (no registry may be reachable from the engine)"),
-    ("no space left on device", DockerError, "docker failed to {what}: the engine's disk is full",
-     "free space: `stacklet gc`, `docker image prune`"),
-]
-
-
-def docker_error(what: str, details: str, endpoint: str, hint: str = "see details") -> DockerError:
-    """The stacklet error for a failed docker call, from ``DOCKER_ERRORS`` (a plain DockerError otherwise)."""
-    lowered = details.lower()
-    for text, kind, message, known_hint in DOCKER_ERRORS:
-        if text in lowered:
-            return kind(message.format(what=what, endpoint=endpoint), hint=known_hint, details=details)
-    return DockerError(f"docker failed to {what}", hint=hint, details=details)
-
-
-def is_missing(details: str) -> bool:
-    """Whether docker's error says the object does not exist (a race with its removal, not a failure)."""
-    lowered = details.lower()
-    return "no such" in lowered or "not found" in lowered or "is not connected" in lowered
-
-
-def is_already_done(details: str) -> bool:
-    """Whether docker's error says what was asked is already so (a container already on a network)."""
-    return "already exists" in details.lower()
-
-
-class ContainerInfo(BaseModel):
-    """What stacklet needs to know about one container."""
-
-    id: str
-    name: str
-    labels: dict[str, str] = Field(default_factory=dict)
-    state: str
-    health: str | None = None
-    health_output: str = ""
-    exit_code: int | None = None
-    restarts: int = 0
-    oom_killed: bool = False
-    started_at: str | None = None
-    ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port")
-    port_ips: dict[int, str] = Field(default_factory=dict, description="container port -> the host address that "
-                                                                       "port is published on")
-    networks: list[str] = Field(default_factory=list)
-    image: str = Field("", description="id of the image the container runs")
-    addresses: dict[str, str] = Field(default_factory=dict, description="network -> IP address on it")
-    volume_paths: list[str] = Field(default_factory=list, description="where volumes (named or anonymous) are "
-                                                                      "mounted in the container")
-    healthcheck: list[str] = Field(default_factory=list, description="the healthcheck's test (CMD or CMD-SHELL "
-                                                                     "form), empty without one")
-
-    @property
-    def service(self) -> str:
-        return self.labels.get(Label.SERVICE) or self.labels.get(Label.COMPOSE_SERVICE, self.name)
-
-    @property
-    def compose_service(self) -> str:
-        return self.labels.get(Label.COMPOSE_SERVICE, self.name)
-
-
-class ContainerEvent(BaseModel):
-    """One event of a container, from the engine's event stream."""
-
-    container: str
-    service: str
-    action: str
-    exit_code: int | None = None
-    time: datetime | None = None
-
-
-class ContainerUsage(BaseModel):
-    """One sample of a container's resource use (``docker stats``)."""
-
-    container: str = Field(description="container id")
-    memory_bytes: int
-    cpu_percent: float = Field(description="of one core (200 on two busy cores), as docker stats reports it")
-
-
-class ExecResult(BaseModel):
-    """The outcome of a command run inside a container."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class ImageInfo(BaseModel):
-    """One local image, as ``images`` lists it."""
-
-    id: str
-    tags: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
-    created: str = ""
-
-
-class EngineInfo(BaseModel):
-    """The engine's identity and versions."""
-
-    endpoint: str
-    server_version: str
-    api_version: str
-    os: str
-    cpus: int
-    memory_bytes: int
+from stacklet.errors import DockerError, EngineUnavailable
 
 
 class Driver:
@@ -193,7 +75,7 @@ class Driver:
             info = self.client.info()
         except DockerException as exc:
             raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}",
-                                    hint=ENGINE_HINT, details=_stderr(exc)) from exc
+                                    hint=ENGINE_HINT, details=docker_output(exc)) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
         server = version.server
@@ -331,7 +213,7 @@ class Driver:
             if is_missing(done.stderr):
                 return []
             raise docker_error("inspect containers", done.stderr, self.endpoint, hint=ENGINE_HINT)
-        return [_info_from_inspect(c) for c in found or []]
+        return [info_from_inspect(c) for c in found or []]
 
     def stats(self, container_ids: list[str]) -> list[ContainerUsage]:
         """One sample of the memory and CPU use of running containers (stopped or missing ones are left out)."""
@@ -342,9 +224,9 @@ class Driver:
         except NoSuchContainer:
             return []
         except DockerException as exc:
-            if is_missing(_stderr(exc)):
+            if is_missing(docker_output(exc)):
                 return []
-            raise docker_error("read container stats", _stderr(exc), self.endpoint, hint=ENGINE_HINT) from exc
+            raise docker_error("read container stats", docker_output(exc), self.endpoint, hint=ENGINE_HINT) from exc
         wanted = set(container_ids)
         return [ContainerUsage(container=next((c for c in wanted if c.startswith(s.container_id)), s.container_id),
                                memory_bytes=int(s.memory_used), cpu_percent=float(s.cpu_percentage))
@@ -388,7 +270,7 @@ class Driver:
         try:
             self.client.container.rename(container, new_name)
         except DockerException as exc:
-            details = _stderr(exc)
+            details = docker_output(exc)
             if is_missing(details) or "already in use" in details.lower() or "conflict" in details.lower():
                 return False
             raise docker_error(f"rename container {container}", details, self.endpoint) from exc
@@ -445,9 +327,9 @@ class Driver:
         try:
             return self.client.container.logs(container_id, tail=tail, since=since, timestamps=timestamps)
         except DockerException as exc:
-            return f"(logs unavailable: {_stderr(exc)})"
+            return f"(logs unavailable: {docker_output(exc)})"
 
-    def events(self, labels: dict[str, str], since: datetime, until: datetime) -> list["ContainerEvent"]:
+    def events(self, labels: dict[str, str], since: datetime, until: datetime) -> list[ContainerEvent]:
         """Container events (die, oom, restart, health_status, ...) of labelled containers in a time window."""
         filters = {"type": "container", **{"label": f"{k}={v}" if v else k for k, v in labels.items()}}
         events = self._call(lambda: list(self.client.system.events(since=since, until=until, filters=filters)),
@@ -487,7 +369,7 @@ class Driver:
                 yield item
 
     def exec(self, container_id: str, argv: list[str], stdin: bytes | None = None,
-             timeout_s: float = 300) -> "ExecResult":
+             timeout_s: float = 300) -> ExecResult:
         """Run ``argv`` inside a container, feeding ``stdin``; never raises on a non-zero exit."""
         command = ["docker", *self._endpoint_flags(), "exec", *(["-i"] if stdin is not None else []),
                    container_id, *argv]
@@ -504,43 +386,22 @@ class Driver:
 
     # -- the container this process runs in ------------------------------------------------
 
-    def self_container(self) -> "SelfContainer | None":
+    def self_container(self) -> SelfContainer | None:
         """The container this process runs in on this engine, or None (host mode); cached per process.
 
         ``STACKLET_SELF_CONTAINER`` names it explicitly (``none`` disables); otherwise the ids in
         /proc/self/mountinfo and /proc/self/cgroup, then the hostname, are looked up on the engine.
         """
-        override = os.environ.get(SELF_CONTAINER_ENV, "").strip()
-        key = (self.context, self.host or os.environ.get("DOCKER_HOST"), override)
-        if key not in _SELF_CACHE:
-            _SELF_CACHE[key] = self._find_self(override)
-        return _SELF_CACHE[key]
-
-    def _find_self(self, override: str) -> "SelfContainer | None":
-        if override.lower() in ("none", "no", "0", "false"):
-            return None
-        if override:
-            found = self._inspect_one(override)
-            if found is None or str(found.state.status) != "running":
-                raise ConfigError(f"names no running container on {self.endpoint}", key=f"{SELF_CONTAINER_ENV}={override}",
-                                  hint="set it to this container's id or name, or to `none` to use host addresses")
-            return SelfContainer(id=found.id, name=found.name)
-        hints = read_container_hints()
-        for ref, by_id in hints.candidates():
-            found = self._inspect_one(ref)
-            if found is None or str(found.state.status) != "running":
-                continue
-            if (found.id.startswith(ref) if by_id else found.config.hostname == ref):
-                return SelfContainer(id=found.id, name=found.name)
-        return None
+        return find_self_container(self._inspect_one, self.endpoint,
+                                   (self.context, self.host or os.environ.get("DOCKER_HOST")))
 
     def connect(self, network: str, container: str) -> None:
         """Connect ``container`` to ``network``; already connected is fine."""
         try:
             self.client.network.connect(network, container)
         except DockerException as exc:
-            if not is_already_done(_stderr(exc)):
-                raise docker_error(f"connect container {container} to network {network}", _stderr(exc), self.endpoint,
+            if not is_already_done(docker_output(exc)):
+                raise docker_error(f"connect container {container} to network {network}", docker_output(exc), self.endpoint,
                                    hint="check `docker network inspect " + network + "`") from exc
 
     def disconnect(self, network: str, container: str) -> None:
@@ -548,8 +409,8 @@ class Driver:
         try:
             self.client.network.disconnect(network, container, force=True)
         except DockerException as exc:
-            if not is_missing(_stderr(exc)):
-                raise docker_error(f"disconnect container {container} from network {network}", _stderr(exc),
+            if not is_missing(docker_output(exc)):
+                raise docker_error(f"disconnect container {container} from network {network}", docker_output(exc),
                                    self.endpoint, hint="`docker network disconnect -f` it by hand") from exc
 
     def network_containers(self, network: str) -> list[str]:
@@ -561,14 +422,14 @@ class Driver:
 
     # -- compose projects ---------------------------------------------------------------------
 
-    def project(self, compose_file: Path, project_name: str) -> "ComposeProjectHandle":
+    def project(self, compose_file: Path, project_name: str) -> ComposeProjectHandle:
         return ComposeProjectHandle(self, compose_file, project_name)
 
     def _call(self, action, what: str) -> Any:
         try:
             return action()
         except DockerException as exc:
-            raise docker_error(what, _stderr(exc), self.endpoint) from exc
+            raise docker_error(what, docker_output(exc), self.endpoint) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
 
@@ -579,76 +440,6 @@ class Driver:
             return None
 
 
-
-def _info_from_inspect(c: dict) -> ContainerInfo:
-    """A ContainerInfo from one element of ``docker container inspect``'s JSON."""
-    state = c.get("State") or {}
-    health = state.get("Health") or {}
-    last = (health.get("Log") or [None])[-1] or {}
-    settings = c.get("NetworkSettings") or {}
-    ports: dict[int, int] = {}
-    port_ips: dict[int, str] = {}
-    for key, bindings in (settings.get("Ports") or {}).items():
-        binding = next((b for b in bindings or [] if b.get("HostPort")), None)
-        if binding:
-            ports[int(key.split("/")[0])] = int(binding["HostPort"])
-            port_ips[int(key.split("/")[0])] = str(binding.get("HostIp") or "")
-    networks = settings.get("Networks") or {}
-    return ContainerInfo(
-        id=c["Id"], name=str(c.get("Name", "")).lstrip("/"), labels=dict((c.get("Config") or {}).get("Labels") or {}),
-        state=str(state.get("Status", "unknown")), health=health.get("Status") or None,
-        health_output=str(last.get("Output") or "").strip(), exit_code=state.get("ExitCode"),
-        restarts=int(c.get("RestartCount") or 0), oom_killed=bool(state.get("OOMKilled")),
-        started_at=state.get("StartedAt") or None, ports=ports, port_ips=port_ips, networks=list(networks),
-        image=str(c.get("Image") or ""),
-        addresses={name: n["IPAddress"] for name, n in networks.items() if (n or {}).get("IPAddress")},
-        volume_paths=sorted(m["Destination"] for m in c.get("Mounts") or [] if m.get("Type") == "volume"),
-        healthcheck=list(((c.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []),
-    )
-
-
-class ComposeProjectHandle:
-    """One Compose project (a generated file and its project name) on the driver's engine."""
-
-    def __init__(self, driver: Driver, compose_file: Path, project_name: str):
-        self.driver = driver
-        self.file = compose_file
-        self.name = project_name
-        self.client = DockerClient(context=driver.context, host=driver.host, compose_files=[compose_file],
-                                   compose_project_name=project_name)
-
-    def build(self, services: list[str]) -> None:
-        if services:
-            self._call(lambda: self.client.compose.build(services, quiet=True), f"build {', '.join(services)}")
-
-    def create(self) -> None:
-        """Create missing containers and recreate those whose configuration or image changed (none started)."""
-        self._call(lambda: self.client.compose.create(no_build=True, pull="missing"), "create the containers")
-
-    def recreate(self, services: list[str]) -> None:
-        """Recreate and start only ``services`` (no dependencies, no build); does not wait for health."""
-        self._call(lambda: self.client.compose.up(services, detach=True, dependencies=False, force_recreate=True,
-                                                  no_build=True, quiet=True),
-                   f"recreate {', '.join(services)}")
-
-    def up_wait(self, timeout_s: int) -> None:
-        """Start everything in the project and wait until healthy (used for whole baselines)."""
-        self._call(lambda: self.client.compose.up(detach=True, build=True, wait=True, wait_timeout=timeout_s,
-                                                  quiet=True), "start the project")
-
-    def down(self, remove_images: bool = True) -> None:
-        self._call(lambda: self.client.compose.down(remove_orphans=True, volumes=True, timeout=3, quiet=True,
-                                                    remove_images="local" if remove_images else None),
-                   "remove the project")
-
-    def _call(self, action, what: str) -> Any:
-        try:
-            return action()
-        except DockerException as exc:
-            raise docker_error(f"{what} (project {self.name})", _stderr(exc), self.driver.endpoint,
-                               hint=f"generated file: {self.file}") from exc
-
-
 def _attribute(event, key: str) -> str | None:
     return (event.actor.attributes or {}).get(key) if event.actor else None
 
@@ -656,79 +447,3 @@ def _attribute(event, key: str) -> str | None:
 def _label_filters(labels: dict[str, str] | None) -> list[tuple[str, str]]:
     """Docker filters for labels; an empty value matches any value of that key."""
     return [("label", f"{k}={v}" if v else k) for k, v in (labels or {}).items()]
-
-
-def _stderr(exc: DockerException) -> str:
-    text = (getattr(exc, "stderr", None) or str(exc) or "").strip()
-    return "\n".join(text.splitlines()[-15:])
-
-
-# -- is this process inside a container? (pure parsing, then the hints of this process) -------
-
-SELF_CONTAINER_ENV = "STACKLET_SELF_CONTAINER"
-_CONTAINER_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
-_MOUNT_ID = re.compile(r"containers/([0-9a-f]{64})/")
-_CGROUP_ID = re.compile(r"(?:^|/)(?:docker-|libpod-|cri-containerd-)?([0-9a-f]{64})(?:\.scope)?$")
-_SELF_CACHE: dict[tuple, "SelfContainer | None"] = {}
-
-
-class SelfContainer(BaseModel):
-    """The container this stacklet process runs in, as the engine knows it."""
-
-    id: str
-    name: str
-
-
-class ContainerHints(BaseModel):
-    """What the process sees of its own container: a marker file, ids, its hostname."""
-
-    marked: bool = False
-    ids: list[str] = Field(default_factory=list)
-    hostname: str = ""
-
-    def candidates(self) -> list[tuple[str, bool]]:
-        """References to look up on the engine, most reliable first: (reference, is an id)."""
-        found = [(i, True) for i in self.ids]
-        if (self.marked or self.ids) and self.hostname:
-            found.append((self.hostname, False))
-        return found
-
-
-def container_ids_from_mountinfo(text: str) -> list[str]:
-    """Container ids in the mounts Docker (or Podman) makes for /etc/hostname, /etc/hosts, /etc/resolv.conf.
-
-    Only those mount points count: a Docker host itself also shows other containers' mounts.
-    """
-    ids: list[str] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 5 and fields[4] in _CONTAINER_FILES:
-            match = _MOUNT_ID.search(fields[3])
-            if match and match.group(1) not in ids:
-                ids.append(match.group(1))
-    return ids
-
-
-def container_ids_from_cgroup(text: str) -> list[str]:
-    """Container ids at the end of the cgroup paths in /proc/self/cgroup (v1, or v2 without a namespace)."""
-    ids: list[str] = []
-    for line in text.splitlines():
-        path = line.split(":", 2)[-1].strip()
-        match = _CGROUP_ID.search(path)
-        if match and match.group(1) not in ids:
-            ids.append(match.group(1))
-    return ids
-
-
-def read_container_hints(root: Path = Path("/")) -> ContainerHints:
-    """Read this process's hints (marker files, /proc/self/mountinfo and cgroup, the hostname)."""
-    def read(relative: str) -> str:
-        try:
-            return (root / relative).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    ids = container_ids_from_mountinfo(read("proc/self/mountinfo"))
-    ids += [i for i in container_ids_from_cgroup(read("proc/self/cgroup")) if i not in ids]
-    marked = (root / ".dockerenv").exists() or (root / "run/.containerenv").exists()
-    return ContainerHints(marked=marked, ids=ids, hostname=socket.gethostname())

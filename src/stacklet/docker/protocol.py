@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from stacklet.docker.driver import (ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo,
-                                   SelfContainer)
+from stacklet.docker.models import ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo
+from stacklet.docker.selfcontainer import SelfContainer
 
 
 class ComposeProject(Protocol):

@@ -22,7 +22,7 @@ import yaml
 
 from stacklet.config.stack import Stack
 from stacklet.config.faultprofile import FaultProfile
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, ConfigError, DockerError, PlanError, SliceNotFound, StackletError
 from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_now_text,

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stacklet.config.stack import Stack, load_stack
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.docker.linkproxy_client import LinkProxyControl
 from stacklet.errors import BootError, SliceNotFound

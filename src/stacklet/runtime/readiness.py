@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.labels import Label, SliceLabels
 
 DEFAULT_TIMEOUT_S = 180

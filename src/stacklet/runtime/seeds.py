@@ -19,7 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from stacklet.docker.driver import ContainerInfo, Driver
+from stacklet.docker.driver import Driver
+from stacklet.docker.models import ContainerInfo
 from stacklet.errors import BootError, StackFileError
 from stacklet.config.stack import SeedConfig, Stack
 

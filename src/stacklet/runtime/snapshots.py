@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from stacklet.config.stack import Stack, load_stack
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import DockerError, StackletError
 from stacklet.labels import PREFIX, Label, parse_utc, utc_text

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError
 from stacklet.labels import Label, SliceLabels, split_list

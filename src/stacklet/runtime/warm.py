@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from stacklet.config.faultprofile import FaultProfile
 from stacklet.config.stack import Stack
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError, DockerError, StackletError, short_text
 from stacklet.labels import (Label, claim_record_name, lease_volume, slice_project_name, split_list,

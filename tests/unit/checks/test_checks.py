@@ -15,7 +15,7 @@ import yaml
 
 from stacklet.checks.run import CheckRun, _check_json, select_checks
 from stacklet.config.checkspec import CheckSpec, ServiceSignals, substitute, undefined_placeholders
-from stacklet.docker.driver import ContainerEvent, ContainerInfo
+from stacklet.docker.models import ContainerEvent, ContainerInfo
 from stacklet.errors import PlanError, StackFileError
 from stacklet.checks.signals import ServiceLogs, Snapshot, container_signals, log_signals
 from stacklet.config.stack import load_stack

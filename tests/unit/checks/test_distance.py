@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from stacklet.checks.distance import PROBE_SCRIPT, unanswered_links
 from stacklet.checks.verdict import Failure, Verdict, render_text
-from stacklet.docker.driver import ContainerInfo, ExecResult
+from stacklet.docker.models import ContainerInfo, ExecResult
 from stacklet.labels import Label, encode_routes
 from stacklet.planning.plan import Route
 

@@ -10,7 +10,7 @@ from stacklet.checks.signals import mark_unreached
 from stacklet.checks.verdict import (CheckResult, ContainerMetrics, Figure, Routing, StepResult, Verdict,
                                      render_text)
 from stacklet.config.checkspec import CheckSpec
-from stacklet.docker.driver import ContainerEvent, ContainerInfo, ContainerUsage
+from stacklet.docker.models import ContainerEvent, ContainerInfo, ContainerUsage
 from stacklet.errors import SliceNotFound
 from stacklet.runtime.status import ServiceStatus, SliceStatus
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from stacklet.docker.driver import Driver, _info_from_inspect
+from stacklet.docker.driver import Driver
+from stacklet.docker.models import info_from_inspect
 from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host, ssh_destination
 from stacklet.errors import EngineUnavailable
 
@@ -33,7 +34,7 @@ def test_a_tcp_engine_on_another_host_needs_an_advertise_address():
 
 
 def test_inspect_keeps_the_address_a_port_is_published_on():
-    info = _info_from_inspect({"Id": "c1", "Name": "/x", "State": {"Status": "running"}, "NetworkSettings": {
+    info = info_from_inspect({"Id": "c1", "Name": "/x", "State": {"Status": "running"}, "NetworkSettings": {
         "Ports": {"8080/tcp": [{"HostIp": "10.250.0.2", "HostPort": "40001"}], "9/udp": None}}})
     assert info.ports == {8080: 40001} and info.port_ips == {8080: "10.250.0.2"}
 

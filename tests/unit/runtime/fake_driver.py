@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from stacklet.docker.driver import ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo
+from stacklet.docker.models import ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo
 from stacklet.labels import Label
 
 _ids = itertools.count(1)

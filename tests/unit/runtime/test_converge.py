@@ -129,7 +129,7 @@ def test_ls_status_and_the_health_rule_agree_on_a_killed_service(tiny, tmp_path)
 
 def test_a_one_shot_job_that_exited_0_is_healthy_everywhere(tmp_path):
     from stacklet.runtime.readiness import health
-    from stacklet.docker.driver import ContainerInfo
+    from stacklet.docker.models import ContainerInfo
 
     job = ContainerInfo(id="j", name="j", state="exited", exit_code=0, labels={Label.ONE_SHOT: "true"})
     service = ContainerInfo(id="s", name="s", state="exited", exit_code=0, labels={Label.ONE_SHOT: "false"})

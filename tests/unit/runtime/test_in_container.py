@@ -5,8 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 
 from stacklet.cli import display
-from stacklet.docker.driver import (ContainerHints, ContainerInfo, Driver, container_ids_from_cgroup,
-                             container_ids_from_mountinfo, read_container_hints)
+from stacklet.docker.driver import Driver
+from stacklet.docker.models import ContainerInfo
+from stacklet.docker.selfcontainer import (ContainerHints, container_ids_from_cgroup, container_ids_from_mountinfo,
+                                           read_container_hints)
 from stacklet.runtime.engine import Endpoint, ServiceStatus, SliceStatus, Vantage
 
 ID = "669d657f3ec6e6f0dd8d4194a4514d5b0eadfeb73f2df61944c61eddf62e6d26"

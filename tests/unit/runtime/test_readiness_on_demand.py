@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stacklet.docker.driver import ContainerInfo
+from stacklet.docker.models import ContainerInfo
 from stacklet.runtime.readiness import HealthcheckOnDemand, healthcheck_command, strategy_for
 
 
