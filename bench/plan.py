@@ -40,7 +40,8 @@ from stacklet.config.stack import MAX_RADIUS, ServiceMeta, Stack, StackFile, che
 from stacklet.config.yamlload import load_yaml_file
 from stacklet.errors import ComposeError
 from stacklet.planning.graph import ServiceGraph
-from stacklet.planning.plan import make_plan, render
+from stacklet.planning.plan import make_plan
+from stacklet.planning.render import render
 
 SIZES = (50, 500, 5000)
 RUNS = 5

@@ -49,7 +49,8 @@ from stacklet.runtime.engine import Event, SliceEngine
 from stacklet.errors import BootError, LinkProxyError, PlanError, SliceNotFound, StackletError
 from stacklet.planning.graph import ServiceGraph
 from stacklet.labels import Label
-from stacklet.planning.plan import LINKPROXY_BUILD_CONTEXT, make_plan, render
+from stacklet.planning.plan import LINKPROXY_BUILD_CONTEXT, make_plan
+from stacklet.planning.render import render
 from stacklet.config.stack import ServiceMeta, Stack, StackFile, load_stack
 
 try:

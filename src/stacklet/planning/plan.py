@@ -1,12 +1,11 @@
 """SlicePlan: what runs locally, what is forwarded, and the link proxies between them (pure data).
 
-``make_plan`` selects the slice; ``render`` turns a plan into a Compose project (a dict) that the
-engine writes under ``.stacklet/slices/<name>/compose.yaml``. Neither does any I/O.
+``make_plan`` selects the slice; ``render`` (planning/render.py) turns a plan into a Compose project (a
+dict) that the engine writes under ``.stacklet/slices/<name>/compose.yaml``. Neither does any I/O.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import re
@@ -18,24 +17,17 @@ from pydantic import BaseModel, Field
 from stacklet import __version__
 from stacklet.errors import PlanError, short_repr
 from stacklet.config.stack import MAX_RADIUS, Stack
-from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, AdvertisedBaseline, Label, baseline_project_name, decode_routes,
-                             encode_advertised, encode_routes, slice_project_name)
-from stacklet.planning.images import source_tag
-from stacklet.planning.graph import ServiceGraph, acyclic_additions
+from stacklet.labels import AdvertisedBaseline, Label, baseline_project_name, decode_routes
+from stacklet.planning.graph import ServiceGraph
 from stacklet.planning.selection import Selection
 from stacklet.planning.traits import Traits, service_ports, traits_of
 
-TOKEN_ENV = "LINKPROXY_TOKEN"  # the link proxy's bearer token for its control API (see stacklet.linkproxy)
 COMPOSE_FILE = "compose.yaml"  # the generated project of a slice or baseline, in its folder
 
 ORIGIN_SUFFIX = ".origin"
 BASELINE_SUFFIX = ".baseline"
 PROXY_PREFIX = "stacklet-link-"
 CONTROL_PORT = 8474
-TOXIPROXY_IMAGE_MARK = "toxiproxy"
-PROTOCOL_PORTS = {5432: "postgres", 6379: "redis", 5672: "amqp", 3306: "mysql", 9200: "http", 80: "http",
-                  8080: "http"}
-"""Well-known ports and the protocol a readiness probe speaks on them (any other port: ``tcp``)."""
 LINKPROXY_BUILD_CONTEXT = Path(__file__).parent.parent / "linkproxy"
 
 
@@ -197,7 +189,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                                   udp_ports=stack.compose.services[name].udp_ports,
                                   stateful=decision is not None, stateful_rule=decision.rule if decision else None,
                                   job=name in traits.jobs, behind_proxy=name in proxy_of,
-                                  healthcheck=_healthcheck(stack, name),
+                                  healthcheck=healthcheck_source(stack, name),
                                   depends_on=_dependencies(stack, name, sel),
                                   starts_after=_starts_after(stack, graph, name, sel),
                                   seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
@@ -240,7 +232,7 @@ def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: Se
     return graph.select(changed, radius, traits or traits_of(stack))
 
 
-def _healthcheck(stack: Stack, name: str) -> str:
+def healthcheck_source(stack: Stack, name: str) -> str:
     """Where the health of ``name`` comes from: Compose, its image's HEALTHCHECK (when known), or nowhere."""
     service = stack.compose.services[name]
     if service.has_healthcheck:
@@ -339,7 +331,7 @@ def _upstream(route: Route, sel: Selection, forwarded: dict[str, ForwardedServic
 
 
 # ---------------------------------------------------------------------------------------------
-# Rendering
+# Slice names
 
 
 def validate_slice_name(name: str) -> str:
@@ -356,260 +348,11 @@ def default_slice_name(plan: SlicePlan) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", base.lower())[:48].strip("-_") or plan.stack
 
 
-def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str] | None = None,
-           fault_seed: int | None = None, publish_ip: str = "127.0.0.1") -> dict[str, Any]:
-    """The Compose project of a slice: local services, renamed origins, link proxies, one network; ports
-    published on ``publish_ip`` of the engine's host (its loopback unless an advertise address is given)."""
-    project = slice_project_name(slice_name)
-    common = {Label.SLICE: slice_name, Label.STACK: plan.stack, **(labels or {})}
-    engines = sorted({f.engine for f in plan.forwarded if f.engine})
-    if engines:
-        common[Label.BASELINE_ENGINE] = ",".join(engines)
-    raw = stack.compose.raw
-    declared = set(raw.get("volumes") or {})
-    services: dict[str, Any] = {}
-    volumes_used: set[str] = set()
-    proxy_of = {t: p.name for p in plan.proxies for t in p.targets}
-
-    for svc in plan.local:
-        spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of,
-                                   publish_ip)
-        if spec.get("build"):
-            spec["image"] = source_tag(plan.stack, svc.name, spec["build"], stack.root)
-        spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
-                          Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports,
-                                             stack.service_meta(svc.name).readiness)}
-        volumes_used |= {v["source"] for v in spec.get("volumes", [])
-                         if isinstance(v, dict) and v.get("type") == "volume" and v.get("source") in declared}
-        services[svc.compose_name] = spec
-
-    needs_baseline = False
-    for proxy in plan.proxies:
-        networks: dict[str, Any] = {"default": {"aliases": proxy.targets}}
-        if any(r.upstream.split(":")[0].endswith(BASELINE_SUFFIX) for r in proxy.routes):
-            networks["baseline"] = {}
-            needs_baseline = True
-        services[proxy.name] = {
-            "image": plan.linkproxy_image,
-            "command": _proxy_command(plan.linkproxy_image, fault_seed),
-            "networks": networks,
-            "ports": [_loopback_port(CONTROL_PORT, host_ip=publish_ip)],
-            "labels": {**common, Label.SERVICE: proxy.name, Label.ROLE: LINKPROXY_ROLE,
-                       Label.TARGETS: ",".join(proxy.targets),
-                       Label.ROUTES: encode_routes(proxy.routes)},
-        }
-        if common.get(Label.TOKEN):  # the control API answers only requests that carry the slice's token
-            services[proxy.name]["environment"] = {TOKEN_ENV: common[Label.TOKEN]}
-
-    _order_inferred_calls(services, plan)
-    project_spec: dict[str, Any] = {
-        "name": project,
-        "services": services,
-        "networks": {"default": {"name": project, "labels": dict(common)}},
-    }
-    if needs_baseline:
-        project_spec["networks"]["baseline"] = {"name": plan.baseline_project, "external": True}
-    if volumes_used:
-        project_spec["volumes"] = {
-            name: {k: v for k, v in (raw.get("volumes", {}).get(name) or {}).items()
-                   if k not in ("name", "external")} | {"labels": dict(common)}
-            for name in sorted(volumes_used)
-        }
-    for section in ("secrets", "configs"):
-        if raw.get(section):
-            project_spec[section] = copy.deepcopy(raw[section])
-    return project_spec
-
-
-def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertise: str | None = None) -> dict[str, Any]:
-    """The Compose project of the shared baseline: the whole stack, reachable as ``<svc>.baseline``.
-
-    Ports are published on 127.0.0.1 only, unless ``advertise`` (an address of the engine's host) is
-    given: then every TCP port is published there too, and each service records its advertised
-    ``host:port`` in its labels, so slices on other engines can forward to it."""
-    project = baseline_project_name(stack.name)
-    common = {Label.BASELINE: stack.name, Label.STACK: stack.name, **(labels or {})}
-    if advertise:
-        common[Label.ADVERTISE] = advertise
-    raw = _escaped(stack, stack.compose.raw)
-    traits = traits_of(stack)
-    advertised = advertise_layout(stack, advertise) if advertise else {}
-    services = {}
-    for name, spec in raw.get("services", {}).items():
-        spec.pop("container_name", None)
-        spec.pop("profiles", None)
-        if spec.get("network_mode"):
-            spec.pop("ports", None)
-        else:
-            service = stack.compose.services[name]
-            spec["ports"] = ([_loopback_port(p) for p in service_ports(stack, name)]
-                             + [_loopback_port(p, "udp") for p in service.udp_ports]
-                             + [_advertised_port(p, address) for p, address in advertised.get(name, {}).items()])
-            networks = spec.get("networks") or {"default": None}
-            networks["stacklet_baseline"] = {"aliases": [name + BASELINE_SUFFIX]}
-            spec["networks"] = networks
-        spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: name,
-                          Label.ROLE: BASELINE_ROLE,
-                          **({Label.ADVERTISED: encode_advertised(advertised[name])} if advertised.get(name) else {}),
-                          **readiness_labels(name in traits.jobs, _healthcheck(stack, name), service_ports(stack, name),
-                                             stack.service_meta(name).readiness)}
-        services[name] = spec
-    raw["name"] = project
-    raw["services"] = services
-    networks = raw.get("networks") or {}
-    for net in networks.values():
-        if isinstance(net, dict) and not net.get("external"):
-            net.pop("name", None)
-            net["labels"] = {**_labels(net.get("labels")), **common}
-    networks.setdefault("default", {"labels": dict(common)})
-    networks["stacklet_baseline"] = {"name": project, "labels": dict(common)}
-    raw["networks"] = networks
-    for vol in (raw.get("volumes") or {}).values():
-        if isinstance(vol, dict) and not vol.get("external"):
-            vol.pop("name", None)
-            vol["labels"] = {**_labels(vol.get("labels")), **common}
-    return raw
-
-
-def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
-                        proxy_of: dict[str, str], publish_ip: str = "127.0.0.1") -> dict[str, Any]:
-    spec = dict(raw)
-    for key in ("container_name", "profiles", "links", "network_mode", "networks", "ports", "hostname"):
-        spec.pop(key, None)
-    if spec.get("build"):
-        spec.pop("image", None)  # render names it by its sources
-    network_mode = _network_mode(raw.get("network_mode"), plan)
-    if network_mode:
-        spec["network_mode"] = network_mode
-    else:
-        aliases = sorted({a for net in (raw.get("networks") or {}).values() if isinstance(net, dict)
-                          for a in net.get("aliases") or []})
-        spec["networks"] = {"default": {"aliases": aliases} if aliases else None}
-        spec["ports"] = ([_loopback_port(p, host_ip=publish_ip) for p in svc.ports]
-                         + [_loopback_port(p, "udp", publish_ip) for p in svc.udp_ports])
-    depends: dict[str, Any] = {}
-    for dep, options in (raw.get("depends_on") or {}).items():
-        target = plan.local_service(dep)
-        if dep in proxy_of:
-            depends[proxy_of[dep]] = {"condition": "service_started", "required": True}
-        if target is not None:
-            depends[target.compose_name] = options
-    for link in plan.links:
-        if link.source == svc.name and link.proxy:
-            depends.setdefault(link.proxy, {"condition": "service_started", "required": True})
-    spec["depends_on"] = depends
-    if not depends:
-        spec.pop("depends_on")
-    return spec
-
-
-def _order_inferred_calls(services: dict[str, Any], plan: SlicePlan) -> None:
-    """Label each local service with the local services it calls but does not ``depends_on`` (the plan's
-    ``starts_after``): it starts once they are ready. A call that would close a cycle is left out. Label each
-    store with the jobs that must complete before it is seeded (``seed_after``)."""
-    declared = {key: set(spec.get("depends_on") or {}) for key, spec in services.items()}
-    compose = {svc.name: svc.compose_name for svc in plan.local}
-    calls = [(svc.compose_name, compose[dep]) for svc in plan.local for dep in svc.starts_after if dep in compose]
-    after: dict[str, list[str]] = {}
-    for service, dependency in acyclic_additions(declared, calls):
-        after.setdefault(service, []).append(dependency)
-    for service, dependencies in after.items():
-        services[service]["labels"][Label.AFTER] = ",".join(sorted(dependencies))
-    for svc in plan.local:
-        if svc.seed_after:
-            services[svc.compose_name]["labels"][Label.SEED_AFTER] = ",".join(
-                sorted(compose[job] for job in svc.seed_after if job in compose))
-
-
-def _escaped(stack: Stack, value: Any) -> Any:
-    """A deep copy in which ``$`` is escaped again, so Compose does not interpolate resolved values twice.
-
-    An uninterpolated model is kept as it is: Compose interpolates it when the project starts.
-    """
-    if not stack.compose.interpolated:
-        return copy.deepcopy(value)
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {k: _escaped(stack, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escaped(stack, v) for v in value]
-    return value
-
-
-def _proxy_command(image: str, fault_seed: int | None = None) -> list[str]:
-    if TOXIPROXY_IMAGE_MARK in image:
-        return ["-host=0.0.0.0", f"-port={CONTROL_PORT}", *([f"-seed={fault_seed}"] if fault_seed is not None else [])]
-    return ["--host", "0.0.0.0", "--port", str(CONTROL_PORT),
-            *(["--seed", str(fault_seed)] if fault_seed is not None else [])]
-
-
-def _loopback_port(target: int, protocol: str = "tcp", host_ip: str = "127.0.0.1") -> dict[str, Any]:
-    """A port published on a free host port of ``host_ip`` (the engine's loopback by default)."""
-    return {"target": target, "host_ip": host_ip, "published": "", "protocol": protocol, "mode": "ingress"}
-
-
-def _advertised_port(target: int, address: str) -> dict[str, Any]:
-    host, _, published = address.rpartition(":")
-    return {"target": target, "host_ip": host, "published": published, "protocol": "tcp", "mode": "ingress"}
-
-
-def advertise_layout(stack: Stack, advertise: str) -> dict[str, dict[int, str]]:
-    """service -> container port -> ``advertise:host-port`` for a baseline published on ``advertise``.
-
-    Fixed host ports (written into labels before the containers exist): a service keeps its own port
-    when it is free, else the next free one above it, in the order of the services' names."""
-    taken: set[int] = set()
-    result: dict[str, dict[int, str]] = {}
-    for name in sorted(stack.compose.services):
-        if stack.compose.raw.get("services", {}).get(name, {}).get("network_mode"):
-            continue
-        for port in service_ports(stack, name):
-            published = port
-            while published in taken:
-                published += 1
-            taken.add(published)
-            result.setdefault(name, {})[port] = f"{advertise}:{published}"
-    return result
-
-
-def _network_mode(mode: str | None, plan: SlicePlan) -> str | None:
-    """Keep ``host`` and ``service:X`` (X local, under its name in the slice); other modes join the slice network."""
-    if mode == "host":
-        return mode
-    if mode and mode.startswith("service:"):
-        other = plan.local_service(mode.split(":", 1)[1])
-        return f"service:{other.compose_name}" if other else None
-    return None
-
-
-def _labels(value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        return {k: str(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
-    return {}
-
-
 def stack_labels(stack: Stack) -> dict[str, str]:
     """Labels that let later commands load the stack of a slice again."""
     if stack.stack_file:
         return {Label.STACK_FILE: str(stack.stack_file)}
     return {Label.COMPOSE_FILES: ",".join(str(f) for f in stack.compose.files)}
-
-
-def readiness_labels(job: bool, healthcheck: str, ports: list[int], declared: Any = None) -> dict[str, str]:
-    """How the runtime tells that a service is ready: a one-shot job (ready once it exited 0), and for a
-    service with no healthcheck at all the ``protocol:port`` to probe: stack.yaml's ``readiness:``, else its
-    first well-known port, else its first port."""
-    labels = {Label.ONE_SHOT: "true" if job else "false"}
-    if not job and declared is not None:
-        labels[Label.READINESS] = f"{declared.protocol}:{declared.port}"
-    elif not job and healthcheck == "none" and ports:
-        known = [p for p in ports if p in PROTOCOL_PORTS]
-        port = known[0] if known else ports[0]
-        labels[Label.READINESS] = f"{PROTOCOL_PORTS.get(port, 'tcp')}:{port}"
-    return labels
 
 
 def routes_of(labels: dict[str, str]) -> list[Route]:

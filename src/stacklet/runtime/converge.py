@@ -28,7 +28,8 @@ from stacklet.errors import BootError, ConfigError, DockerError, PlanError, Slic
 from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkproxy, slice_project_name, utc_now_text,
                              utc_text)
 from stacklet.planning.plan import (COMPOSE_FILE, default_linkproxy_image, LINKPROXY_BUILD_CONTEXT, Route, SlicePlan,
-                                    render, render_baseline, routes_of, stack_labels)
+                                    routes_of, stack_labels)
+from stacklet.planning.render import render, render_baseline
 from stacklet.planning.images import is_source_tag, source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile

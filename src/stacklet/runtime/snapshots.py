@@ -40,7 +40,8 @@ from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import DockerError, StackletError
 from stacklet.labels import PREFIX, Label, parse_utc, utc_text
-from stacklet.planning.plan import SlicePlan, make_plan, render
+from stacklet.planning.plan import SlicePlan, make_plan
+from stacklet.planning.render import render
 from stacklet.runtime.seeds import seed_files, seed_plan
 
 SNAPSHOT_REPOSITORY = "stacklet-snapshot"

@@ -14,7 +14,8 @@ from stacklet.config import compose as compose_module
 from stacklet.config.compose import load_compose, parse_compose, substitute_defaults
 from stacklet.errors import ComposeError
 from stacklet.planning.graph import ServiceGraph
-from stacklet.planning.plan import make_plan, render, render_baseline
+from stacklet.planning.plan import make_plan
+from stacklet.planning.render import render, render_baseline
 from stacklet.config.stack import Stack, load_stack
 
 from ..conftest import compose_accepts

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stacklet.config.stack import load_stack
-from stacklet.planning.plan import make_plan, render, render_baseline
+from stacklet.planning.plan import make_plan
+from stacklet.planning.render import render, render_baseline
 
 from ..conftest import REPO_ROOT, compose_accepts, skip_or_fail
 

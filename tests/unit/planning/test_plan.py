@@ -1,4 +1,4 @@
-"""plan.py: SlicePlan (local, forwarded, link proxies, routes), render() and render_baseline()."""
+"""plan.py and render.py: SlicePlan (local, forwarded, link proxies, routes), render() and render_baseline()."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from stacklet.planning.plan import (
     SlicePlan,
     default_slice_name,
     make_plan,
-    render,
-    render_baseline,
     validate_slice_name,
 )
+from stacklet.planning.render import render, render_baseline
 from stacklet.labels import baseline_project_name, slice_project_name
 from stacklet.config.stack import BaselineConfig, LinkProxyConfig
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from stacklet.planning.plan import stack_labels
 from stacklet.labels import Label
-from stacklet.planning.plan import make_plan, render
+from stacklet.planning.plan import make_plan
+from stacklet.planning.render import render
 from stacklet.planning.reconcile import SLICE_LABELS_KEPT, classify, keep_slice_labels, to_start
 from stacklet.runtime.watch import built_services, services_to_reload, watch_roots
 

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from stacklet.config.stack import BaselineConfig
 from stacklet.labels import AdvertisedBaseline, Label, advertised_ports, encode_advertised
-from stacklet.planning.plan import (TOKEN_ENV, advertise_layout, is_remote_upstream, make_plan, render,
-                                     render_baseline)
+from stacklet.planning.plan import is_remote_upstream, make_plan
+from stacklet.planning.render import TOKEN_ENV, advertise_layout, render, render_baseline
 
 from .test_plan import all_ports, with_meta
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from stacklet.planning.graph import ServiceGraph
-from stacklet.planning.plan import make_plan, render
+from stacklet.planning.plan import make_plan
+from stacklet.planning.render import render
 
 from ..conftest import service
 
