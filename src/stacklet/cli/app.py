@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,22 +21,14 @@ try:  # Typer 0.2x carries its own copy of Click; older Typer uses Click itself
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from stacklet.checks.verdict import Verdict, render_history, to_junit
-from stacklet.checks.verdict import render_text as render_verdict
 from stacklet.cli import display
-from stacklet.config.stack import MAX_TIMEOUT_S
-from stacklet.errors import ConfigError, PlanError, StackFileError, StackletError, UnexpectedError, short_text
+from stacklet.errors import StackFileError, StackletError, UnexpectedError, short_text
 from stacklet.ops import commands as ops
 from stacklet.ops.results import Envelope, error_envelope
-from stacklet.ops.session import Session, load
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
+from stacklet.ops.session import Session
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Boot only the slice of a Docker Compose stack that a change touches.")
-baseline_app = typer.Typer(no_args_is_help=True, help="The shared local baseline: a full copy of a stack.")
-app.add_typer(baseline_app, name="baseline")
-fault_app = typer.Typer(no_args_is_help=True, help="Faults on the links of a running slice (toxics).")
-app.add_typer(fault_app, name="fault")
 
 # Piped output is not cut to 80 columns: tables stay one row per line for scripts and agents.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -164,119 +155,7 @@ def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] =
     _run(as_json, action)
 
 
-@app.command()
-def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed services")] = None,
-       since: SinceOpt = None, radius: RadiusOpt = None,
-       name: Annotated[Optional[str], typer.Option("--name", "-n", help="slice name")] = None,
-       keep_on_failure: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed slice running")] = False,
-       no_seed: Annotated[bool, typer.Option("--no-seed", help="do not load seed data")] = False,
-       no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="prepare seeded stores from scratch "
-                                                                       "(initdb, jobs, seeds), no snapshot")] = False,
-       fault: Annotated[Optional[str], typer.Option("--fault", help="fault profile to apply once healthy")] = None,
-       fault_seed: Annotated[Optional[int], typer.Option("--fault-seed", help="repeatable fault randomness")] = None,
-       timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
-                                            help="seconds each service may take to be healthy")] = DEFAULT_TIMEOUT_S,
-       ttl: Annotated[Optional[str], typer.Option("--ttl", help="expire after e.g. 30m, 2h, 1d; `never` (default: "
-                                                                 "stack.yaml ttl:); `stacklet gc` removes it then")] = None,
-       watch: Annotated[bool, typer.Option("--watch", "-w", help="then reload services whose files change, "
-                                                                 "until Ctrl-C (the slice keeps running)")] = False,
-       stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None, compose_profile: ProfileOpt = None,
-       baseline_engine: BaselineEngineOpt = None,
-       engine: Annotated[Optional[str], typer.Option("--engine", help="boot on this engine: `auto` (the listed "
-                                                     "engine with the fewest running slices, then the most free "
-                                                     "memory), a listed engine, a URL or a context")] = None,
-       as_json: JsonOpt = False) -> None:
-    """Boot the slice for a change and print its endpoints; on a running slice, update only what changed."""
-    session = _session()
-
-    def action() -> None:
-        if watch and engine:
-            raise ConfigError("--watch follows the engine given with --host/--context", key="--engine",
-                              hint="use `stacklet --host ENGINE up --watch ...` instead of --engine")
-        arguments = dict(services=services or [], since=since, radius=radius, name=name,
-                         keep_on_failure=keep_on_failure, no_seed=no_seed, no_snapshot=no_snapshot, fault=fault,
-                         fault_seed=fault_seed,
-                         timeout=timeout, ttl=ttl, stack=stack, files=file, env_files=env_file,
-                         profiles=compose_profile or [], baseline_engine=baseline_engine, engine=engine)
-        if as_json:
-            result = ops.up(session, **arguments)
-            _emit(result)
-        else:
-            def show(the_plan) -> None:
-                console.print(display.plan_table(the_plan, the_plan.seeds))
-                console.print()
-
-            with display.Progress(console) as progress:
-                result = ops.up(session, **arguments, on_plan=show, on_event=progress)
-            console.print()
-            if result.warm:
-                console.print(result.warm.line(), highlight=False)
-            if result.reconcile:
-                console.print(display.changes_table(result.reconcile))
-                console.print()
-            console.print(display.endpoints_table(result.slice))
-            if result.placement:
-                console.print(f"\nplaced on {result.placement.engine}: {result.placement.reason}", highlight=False)
-            console.print(f"\nslice [bold]{result.slice.name}[/] is up. `stacklet down {result.slice.name}` removes it.")
-        if watch:
-            the_stack = load(session, stack, file, env_file, services, compose_profile)
-            _watch(session, the_stack, result.slice.name, [s.name for s in result.plan.local], timeout, as_json)
-    _run(as_json, action)
-
-
-def _watch(session: Session, stack, slice_name: str, services: list[str], timeout: int, as_json: bool) -> None:
-    """Reload the slice's built services when their files change, one line per reload, until Ctrl-C."""
-    from stacklet.runtime.watch import built_services, watch
-
-    built = built_services(stack, services)
-    if not built:
-        raise PlanError(f"no service of slice {slice_name} has a build, so there is nothing to watch",
-                        hint="--watch reloads services built from local files (Compose `build:`)")
-
-    def say(text: str, data: dict) -> None:
-        if as_json:
-            _emit_line(data)
-        else:
-            console.print(text, highlight=False)
-            sys.stdout.flush()
-
-    def reloaded(result) -> None:
-        say(result.summary(), {"ok": True, "reload": result.model_dump(mode="json")})
-
-    def failed(service: str, error: StackletError) -> None:
-        if as_json:
-            say("", {**error_envelope(error), "service": service})
-        else:
-            err_console.print(display.error_text(error))
-            console.print(f"reload of {service} failed; still watching", highlight=False)
-
-    def ready(roots) -> None:
-        say(f"watching {', '.join(built)} ({', '.join(map(str, roots))}); Ctrl-C stops watching",
-            {"ok": True, "watching": built, "roots": [str(r) for r in roots]})
-
-    try:
-        watch(session.engine, slice_name, stack, built, on_reload=reloaded, on_error=failed, on_ready=ready,
-              timeout_s=timeout, on_change=lambda targets: None if as_json else console.print(
-                  f"[dim]changed: {', '.join(targets)}: reloading[/]"))
-    except KeyboardInterrupt:
-        say(f"stopped watching; slice {slice_name} is still running (`stacklet down {slice_name}` removes it)",
-            {"ok": True, "stopped": True, "slice": slice_name, "running": True})
-
-
-@app.command("reload")
-def reload_service(service: Annotated[str, typer.Argument(help="the service to rebuild and restart")],
-                   slice_name: SliceOpt = None,
-                   timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
-                                                        help="seconds it may take to be healthy")] = DEFAULT_TIMEOUT_S,
-                   as_json: JsonOpt = False) -> None:
-    """Rebuild one service of a running slice and recreate only it; returns once it is healthy again.
-
-    Link proxies are left alone, so the faults on them stay. Exit 2 when it does not become healthy.
-    """
-    def action() -> None:
-        result = ops.reload(_session(), service, slice_name, timeout)
-        _emit(result) if as_json else console.print(result.reload.summary(), highlight=False)
-    _run(as_json, action)
+from stacklet.cli import up as _up  # noqa: E402,F401  registers `stacklet up` and `stacklet reload`
 
 
 @app.command()
@@ -362,129 +241,10 @@ def logs(service: Annotated[Optional[str], typer.Argument(help="one service (def
         raise typer.Exit(0)
 
 
-@app.command()
-def seed(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
-         slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """Load the seed files again (after editing them): the data becomes the new seeded state."""
-    _seed_command(ops.seed, service, slice_name, as_json, "seeded")
-
-
-@app.command()
-def reset(service: Annotated[Optional[str], typer.Argument(help="one service (default: every seeded one)")] = None,
-          slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """Put services back to their exact seeded state (fast: PostgreSQL template databases)."""
-    _seed_command(ops.reset, service, slice_name, as_json, "reset")
-
-
-def _seed_command(command, service: str | None, slice_name: str | None, as_json: bool, verb: str) -> None:
-    def action() -> None:
-        result = command(_session(), service, slice_name)
-        if as_json:
-            _emit(result)
-            return
-        for one in result.results:
-            console.print(f"{verb} {one.service}: {len(one.files)} files in {one.seconds:.2f}s")
-        if not result.results:
-            console.print("no service of this slice has seed files")
-    _run(as_json, action)
-
-
-class ReferenceChoice(str, Enum):
-    """What `check --reference` compares with."""
-
-    previous = "previous"
-    baseline = "baseline"
-
-
-@app.command()
-def check(name: Annotated[Optional[str], typer.Argument(help="slice name (default: the only one)")] = None,
-          run_all: Annotated[bool, typer.Option("--all", help="every check, not only those of the changed services")] = False,
-          only: Annotated[Optional[list[str]], typer.Option("--only", help="run just this check (repeatable)")] = None,
-          junit: Annotated[Optional[Path], typer.Option("--junit", help="also write JUnit XML to this file")] = None,
-          history: Annotated[bool, typer.Option("--history", help="show the previous verdicts instead")] = False,
-          schema: Annotated[bool, typer.Option("--schema", help="print the JSON schema of the verdict")] = False,
-          reference: Annotated[Optional[ReferenceChoice], typer.Option(
-              "--reference", help="name regressions of p99, error rate and peak memory against the previous "
-                                  "passing run, or the same checks run against the baseline first")] = None,
-          as_json: JsonOpt = False) -> None:
-    """Run the slice's checks and print one verdict (exit 0 passed, 1 failed, 2 slice not healthy, 3 usage)."""
-    if schema:
-        _emit(Verdict.model_json_schema())
-        return
-    outcome: dict[str, int] = {}
-
-    def action() -> None:
-        session = _session()
-        if history:
-            result = ops.check_history(session, name)
-            _emit(result) if as_json else console.print(render_history(result.history), markup=False,
-                                                        highlight=False)
-            return
-        quiet = as_json or not err_console.is_terminal
-        progress = (lambda message: None) if quiet else (lambda message: err_console.print(f"[dim]{message}[/]"))
-        verdict = ops.check(session, name, run_all, only or [], reference=reference.value if reference else None,
-                            on_progress=progress)
-        if junit:
-            junit.parent.mkdir(parents=True, exist_ok=True)
-            junit.write_text(to_junit(verdict))
-        if as_json:
-            _emit(verdict)
-        else:
-            console.print(render_verdict(verdict), markup=False, highlight=False, soft_wrap=True)
-        outcome["exit"] = verdict.exit_code
-    _run(as_json, action)
-    raise typer.Exit(outcome.get("exit", 0))
-
-
-@fault_app.command("apply")
-def fault_apply(profile: Annotated[str, typer.Argument(help="profile name (faults/NAME.yaml) or file")],
-                slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """Apply a fault profile to a running slice."""
-    def action() -> None:
-        result = ops.fault_apply(_session(), profile, slice_name)
-        _report_faults(result, as_json, f"applied {Path(profile).stem}")
-    _run(as_json, action)
-
-
-@fault_app.command("add")
-def fault_add(target: Annotated[str, typer.Argument(help="link target (service name), or @forwarded/@local/@all")],
-              toxic: Annotated[str, typer.Argument(help="latency, bandwidth, slow_close, timeout, reset_peer, "
-                                                        "slicer, limit_data, noop, or down")],
-              settings: Annotated[Optional[list[str]], typer.Argument(help="key=value: attributes, stream, "
-                                                                           "toxicity, name")] = None,
-              slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """Add one fault to a link of a running slice, e.g. `fault add orders-db latency latency=200 jitter=50`."""
-    def action() -> None:
-        _report_faults(ops.fault_add(_session(), target, toxic, settings or [], slice_name), as_json, "added")
-    _run(as_json, action)
-
-
-@fault_app.command("clear")
-def fault_clear(target: Annotated[Optional[str], typer.Argument(help="one target or group (default: all)")] = None,
-                slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """Remove faults (toxics and disabled links) from one target or from all."""
-    def action() -> None:
-        _report_faults(ops.fault_clear(_session(), target, slice_name), as_json, "cleared")
-    _run(as_json, action)
-
-
-@fault_app.command("ls")
-def fault_ls(slice_name: SliceOpt = None, as_json: JsonOpt = False) -> None:
-    """List the link targets of a slice and the faults in force on each."""
-    def action() -> None:
-        result = ops.fault_ls(_session(), slice_name)
-        _emit(result) if as_json else console.print(display.faults_table(result.targets, result.faults))
-    _run(as_json, action)
-
-
-def _report_faults(result, as_json: bool, verb: str) -> None:
-    if as_json:
-        _emit(result)
-        return
-    console.print(f"{verb}: {len(result.faults)} fault(s)")
-    for fault in result.faults:
-        what = fault.type if fault.type == "down" else f"{fault.type} {fault.stream} {fault.attributes}"
-        console.print(f"  {fault.route:<24} {fault.name:<36} {what}")
+from stacklet.cli import seeds as _seeds  # noqa: E402,F401  registers `stacklet seed` and `stacklet reset`
+from stacklet.cli import check as _check  # noqa: E402,F401  registers `stacklet check`
+from stacklet.cli import baseline as _baseline  # noqa: E402,F401  registers `stacklet baseline ...`
+from stacklet.cli import fault as _fault  # noqa: E402,F401  registers `stacklet fault ...` (after baseline)
 
 
 @app.command()
@@ -501,46 +261,6 @@ def doctor(as_json: JsonOpt = False) -> None:
                 console.print(f"     [cyan]fix:[/] {one.fix}")
     if not result.ok:
         raise typer.Exit(2)
-
-
-@baseline_app.command("up")
-def baseline_up(stack: StackOpt = None, file: FileOpt = None, env_file: EnvFileOpt = None,
-                timeout: Annotated[int, typer.Option("--timeout", min=1, max=MAX_TIMEOUT_S,
-                                                     help="seconds to wait for healthy")] = 600,
-                advertise: Annotated[Optional[str], typer.Option(
-                    "--advertise", help="publish the services on this IP of the engine's host too, for slices on "
-                                        "other engines (default: 127.0.0.1 only)")] = None,
-                as_json: JsonOpt = False) -> None:
-    """Start the whole stack as the shared baseline (kept if already running)."""
-    def action() -> None:
-        if as_json:
-            _emit(ops.baseline_up(_session(), stack, file, env_file, timeout, advertise))
-            return
-        with display.Progress(console) as progress:
-            result = ops.baseline_up(_session(), stack, file, env_file, timeout, advertise, on_event=progress)
-        console.print(display.status_table(result.baseline))
-    _run(as_json, action)
-
-
-@baseline_app.command("down")
-def baseline_down(stack: StackOpt = None, file: FileOpt = None,
-                  keep_images: Annotated[bool, typer.Option("--keep-images", help="keep the images it built")] = False,
-                  as_json: JsonOpt = False) -> None:
-    """Stop and remove the shared baseline of a stack and the images it built (refused while slices use it)."""
-    def action() -> None:
-        result = ops.baseline_down(_session(), stack, file, keep_images)
-        images = f" and {len(result.images)} image(s) it built" if result.images else ""
-        _emit(result) if as_json else console.print(f"removed the baseline of {result.removed[0]}{images}")
-    _run(as_json, action)
-
-
-@baseline_app.command("status")
-def baseline_status(stack: StackOpt = None, file: FileOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the services of the shared baseline."""
-    def action() -> None:
-        result = ops.baseline_status(_session(), stack, file)
-        _emit(result) if as_json else console.print(display.status_table(result))
-    _run(as_json, action)
 
 
 @app.command()
