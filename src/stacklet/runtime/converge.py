@@ -363,11 +363,12 @@ class Converger:
         Docker's health state may still be the one from before the pause)."""
         for info in self.reader.containers_of(name):
             if info.state == "running":
-                wait_one(self.driver, info, self._strategy(info), timeout_s, on_event, after=" after it was resumed")
+                wait_one(self.driver, info, self._strategy(info, resumed=True), timeout_s, on_event,
+                         after=" after it was resumed", resumed=True)
 
-    def _strategy(self, info: ContainerInfo) -> WaitStrategy:
+    def _strategy(self, info: ContainerInfo, resumed: bool = False) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
-                            address_of=self.reader.address_of, run_check=self._run_healthcheck)
+                            address_of=self.reader.address_of, run_check=self._run_healthcheck, resumed=resumed)
 
     def _run_healthcheck(self, info: ContainerInfo, command: list[str]) -> bool:
         """Run a container's healthcheck command in it now; whether it passed (a slow one did not)."""

@@ -146,15 +146,19 @@ class HealthcheckOnDemand:
     """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
     own command (``run``: in the container, exit 0) every ``ON_DEMAND_INTERVAL_S`` in a worker thread: a
     service is ready for its dependents as soon as it is, not at Docker's next tick. Unhealthy and exited
-    stay Docker's verdicts."""
+    stay Docker's verdicts, except for a ``resumed`` container: its unhealthy may come from the checks
+    Docker ran while it was paused, so it is judged again by its command."""
 
     run: Callable[[ContainerInfo, list[str]], bool]
     description: str = "healthcheck"
+    resumed: bool = False
     last_run: float = float("-inf")
     pending: Future | None = None
 
     def poll(self, info: ContainerInfo) -> Verdict:
         verdict = HealthcheckPassing().poll(info)
+        if self.resumed and info.state == "running" and info.health == "unhealthy":
+            verdict = Verdict("waiting", "unhealthy from before it was resumed")
         command = healthcheck_command(info)
         if verdict.state != "waiting" or info.state != "running" or not command:
             return verdict
@@ -280,11 +284,13 @@ def probe_label(protocol: str, port: int) -> str:
 def strategy_for(info: ContainerInfo, *, one_shot: bool = False,
                  control_api: Callable[[ContainerInfo], bool] | None = None,
                  address_of: Callable[[ContainerInfo, int], str | None] | None = None,
-                 run_check: Callable[[ContainerInfo, list[str]], bool] | None = None) -> WaitStrategy:
+                 run_check: Callable[[ContainerInfo, list[str]], bool] | None = None,
+                 resumed: bool = False) -> WaitStrategy:
     """The wait strategy for one container of a slice or baseline, from its labels and healthcheck.
 
     ``one_shot`` also marks jobs other services wait for with ``service_completed_successfully``;
-    ``run_check`` runs a healthcheck's command in the container (then it is run on demand).
+    ``run_check`` runs a healthcheck's command in the container (then it is run on demand); ``resumed``
+    marks a container just unpaused, whose Docker health may be stale.
     """
     labels = SliceLabels.of(info.labels)
     if labels.is_linkproxy and control_api is not None:
@@ -292,7 +298,7 @@ def strategy_for(info: ContainerInfo, *, one_shot: bool = False,
     if one_shot or labels.one_shot:
         return Completed()
     if info.health is not None:
-        return HealthcheckOnDemand(run_check) if run_check is not None else HealthcheckPassing()
+        return HealthcheckOnDemand(run_check, resumed=resumed) if run_check is not None else HealthcheckPassing()
     readiness = info.labels.get(Label.READINESS, "")
     if readiness and address_of is not None:
         protocol, _, port = readiness.partition(":")

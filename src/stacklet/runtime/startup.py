@@ -196,25 +196,29 @@ def failure(driver: EngineDriver, info: ContainerInfo, what: str) -> BootError:
                      hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
 
-def settle(driver: EngineDriver, container_ids: list[str], timeout_s: float) -> None:
+def settle(driver: EngineDriver, container_ids: list[str], timeout_s: float, resumed: bool = False) -> None:
     """Wait until Docker's own healthchecks agree with what the on-demand checks found (no ``starting``
-    left), so the one health rule (``readiness.health``) sees the slice as ready: one healthcheck interval at
-    most, once at the end of a boot rather than once per dependency layer."""
+    left, nor for a ``resumed`` container an ``unhealthy`` from while it was paused), so the one health rule
+    (``readiness.health``) sees the slice as ready: one healthcheck interval at most, once at the end of a
+    boot rather than once per dependency layer."""
+    behind = ("starting", "unhealthy") if resumed else ("starting",)
     deadline = time.monotonic() + timeout_s
     while container_ids:
-        starting = [c for c in driver.inspect(container_ids) if c.state == "running" and c.health == "starting"]
+        starting = [c for c in driver.inspect(container_ids) if c.state == "running" and c.health in behind]
         if not starting:
             return
         if time.monotonic() > deadline:
-            raise failure(driver, starting[0], f"passed its healthcheck command but Docker still says starting "
+            raise failure(driver, starting[0], f"passed its healthcheck command but Docker still says "
+                                               f"{starting[0].health} "
                                                f"after {timeout_s} s")
         container_ids = [c.id for c in starting]
         time.sleep(POLL_S)
 
 
 def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, timeout_s: int,
-             on_event: EventSink = lambda e: None, after: str = "") -> ContainerInfo:
-    """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError."""
+             on_event: EventSink = lambda e: None, after: str = "", resumed: bool = False) -> ContainerInfo:
+    """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError
+    (``resumed``: just unpaused, so Docker's health may still say what it saw during the pause)."""
     deadline = time.monotonic() + timeout_s
     reported = None
     while True:
@@ -222,7 +226,7 @@ def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, 
         verdict: Verdict = strategy.poll(info)
         if verdict.ready:
             _report_ready(info, strategy.description, on_event)
-            settle(driver, [info.id], timeout_s)
+            settle(driver, [info.id], timeout_s, resumed)
             return driver.inspect([info.id])[0]
         if verdict.failed:
             raise failure(driver, info, verdict.detail)

@@ -47,3 +47,20 @@ def test_dockers_verdicts_stand():
 def test_services_with_a_healthcheck_get_it_when_a_runner_is_given():
     assert isinstance(strategy_for(container(), run_check=lambda info, argv: True), HealthcheckOnDemand)
     assert not isinstance(strategy_for(container()), HealthcheckOnDemand)
+
+
+def test_a_resumed_container_unhealthy_from_its_pause_is_judged_again_by_its_command():
+    """Docker ran the healthcheck while the warm slice was paused and counted the failures: after the
+    unpause that unhealthy is stale, so the command decides; a command that still fails keeps it waiting."""
+    passing = strategy_for(container(health="unhealthy"), run_check=lambda info, argv: True, resumed=True)
+    first = passing.poll(container(health="unhealthy"))
+    assert first.state == "waiting" and "resumed" in first.detail
+    passing.pending.result(timeout=5)
+    assert passing.poll(container(health="unhealthy")).ready
+    failing = HealthcheckOnDemand(lambda info, argv: False, resumed=True)
+    failing.poll(container(health="unhealthy"))
+    failing.pending.result(timeout=5)
+    assert failing.poll(container(health="unhealthy")).state == "waiting"
+    assert failing.poll(container(state="exited", health="unhealthy", exit_code=1)).failed, "an exit still fails"
+    assert HealthcheckOnDemand(lambda info, argv: True).poll(container(health="unhealthy")).failed, \
+        "a container that was not paused keeps Docker's verdict"
