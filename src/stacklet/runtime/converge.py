@@ -14,6 +14,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
@@ -361,10 +362,15 @@ class Converger:
                     on_event: EventSink = lambda e: None) -> None:
         """Wait until every running container of slice ``name`` is ready by its strategy (a resumed warm slice:
         Docker's health state may still be the one from before the pause)."""
-        for info in self.reader.containers_of(name):
-            if info.state == "running":
-                wait_one(self.driver, info, self._strategy(info, resumed=True), timeout_s, on_event,
-                         after=" after it was resumed", resumed=True)
+        running = [info for info in self.reader.containers_of(name) if info.state == "running"]
+
+        def wait(info: ContainerInfo) -> None:
+            wait_one(self.driver, info, self._strategy(info, resumed=True), timeout_s, on_event,
+                     after=" after it was resumed", resumed=True)
+        if running:  # all at once: each waits on its own checks, none on another's
+            with ThreadPoolExecutor(max_workers=len(running), thread_name_prefix="resume") as pool:
+                for _ in pool.map(wait, running):  # the first failure is raised here
+                    pass
 
     def _strategy(self, info: ContainerInfo, resumed: bool = False) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
