@@ -158,11 +158,14 @@ class Converger:
         proxies = {k for k, v in services.items() if is_linkproxy(v["labels"])}
         details = {"rebuilt": "image rebuilt", "recreated": "configuration changed", "started": "was not running",
                    "removed": "no longer in the plan"}
-        changes = [ServiceChange(service=names[k], action=a,
-                                 detail=("routes set again, its faults were reset"
-                                         if k in proxies and a in ("rebuilt", "recreated") else
-                                         "image of these sources built before, reused" if a == "rebuilt"
-                                         and k not in built else details.get(a, "")))
+
+        def detail(service: str, action: str) -> str:
+            if service in proxies and action in ("rebuilt", "recreated"):
+                return "routes set again, its faults were reset"
+            if action == "rebuilt" and service not in built:
+                return "image of these sources built before, reused"
+            return details.get(action, "")
+        changes = [ServiceChange(service=names[k], action=a, detail=detail(k, a))
                    for k, a in sorted(actions.items(), key=lambda item: names[item[0]])]
         status = self.reader.status(name)
         on_event(Event("ready", message=f"slice {name} is up to date"))
@@ -366,7 +369,7 @@ class Converger:
 
         def wait(info: ContainerInfo) -> None:
             wait_one(self.driver, info, self._strategy(info, resumed=True), timeout_s, on_event,
-                     after=" after it was resumed", resumed=True)
+                     after=" after it was resumed")
         if running:  # all at once: each waits on its own checks, none on another's
             with ThreadPoolExecutor(max_workers=len(running), thread_name_prefix="resume") as pool:
                 for _ in pool.map(wait, running):  # the first failure is raised here

@@ -22,7 +22,7 @@ from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError
 from stacklet.labels import Label, SliceLabels, split_list
 from stacklet.planning.graph import dependency_layers
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, POLL_S, Verdict, WaitStrategy
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, POLL_S, HealthcheckOnDemand, Verdict, WaitStrategy
 from stacklet.runtime.status import Event, EventSink
 
 Condition = Literal["started", "ready", "completed"]
@@ -216,9 +216,10 @@ def settle(driver: EngineDriver, container_ids: list[str], timeout_s: float, res
 
 
 def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, timeout_s: int,
-             on_event: EventSink = lambda e: None, after: str = "", resumed: bool = False) -> ContainerInfo:
-    """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError
-    (``resumed``: just unpaused, so Docker's health may still say what it saw during the pause)."""
+             on_event: EventSink = lambda e: None, after: str = "") -> ContainerInfo:
+    """Wait until one (re)started container is ready by ``strategy``; a failure or timeout is a BootError.
+    A strategy for a resumed container also lets the settle wait out Docker's health from the pause."""
+    resumed = isinstance(strategy, HealthcheckOnDemand) and strategy.resumed
     deadline = time.monotonic() + timeout_s
     reported = None
     while True:
