@@ -1,6 +1,8 @@
 """Fixtures for tests against a real Docker engine.
 
 Without an engine these tests fail under CI=true (they must run there) and are skipped elsewhere.
+Under CI=true the engine is the CI machine's own: whatever an earlier, interrupted run left labelled by
+stacklet is removed before the first test, so fixed slice names never meet a stale slice.
 """
 
 from __future__ import annotations
@@ -40,7 +42,28 @@ def driver() -> Driver:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Docker tests must run in CI but no engine answers: {exc.message}")
         pytest.skip(f"no Docker engine: {exc.message}")
+    if os.environ.get("CI") == "true":
+        removed = sweep_stacklet_resources(driver)
+        if any(removed.values()):
+            print(f"\nremoved what an earlier run left on the engine: {removed}", file=sys.stderr)
     return driver
+
+
+SWEPT_LABELS = ("dev.stacklet.slice", "dev.stacklet.baseline", "dev.stacklet.test")
+
+
+def sweep_stacklet_resources(engine: Driver) -> dict[str, list[str]]:
+    """Force-remove every container, network and volume carrying one of ``SWEPT_LABELS`` (only for CI,
+    whose engine runs nothing else); returns what was removed."""
+    found: dict[str, set[str]] = {"containers": set(), "networks": set(), "volumes": set()}
+    for key in SWEPT_LABELS:
+        found["containers"] |= {c.name for c in engine.containers({key: ""})}
+        found["networks"] |= set(engine.networks({key: ""}))
+        found["volumes"] |= set(engine.volumes({key: ""}))
+    found["networks"] |= {n for n in engine.networks({"com.docker.compose.project": ""}) if n.startswith("stacklet-")}
+    removed = {kind: sorted(names) for kind, names in found.items()}
+    engine.remove(**removed)
+    return removed
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from stacklet.docker.driver import Driver
 from stacklet.labels import Label
 from stacklet.planning.plan import LINKPROXY_BUILD_CONTEXT, default_linkproxy_image
 
-from .conftest import NOTHING, REPO, http, leftovers, run_cli
+from .conftest import NOTHING, REPO, http, leftovers, run_cli, sweep_stacklet_resources
 
 TEAMBOX_SCRIPT = REPO / "scripts" / "teambox.sh"
 TEAM_ADDRESS = "10.250.0.2"
@@ -49,6 +49,8 @@ def team_engine(driver) -> Driver:
     started = teambox("up", check=False)
     assert started.returncode == 0, f"scripts/teambox.sh up failed:\n{started.stdout}\n{started.stderr}"
     team = Driver(host=TEAM_ENGINE)
+    if os.environ.get("CI") == "true":
+        sweep_stacklet_resources(team)  # the second engine keeps its data between runs, as the first does
     copy_linkproxy_image(driver, team)
     yield team
     if not already_up:

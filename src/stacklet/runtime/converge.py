@@ -125,7 +125,9 @@ class Converger:
         wanted = {Label.STACK: plan.stack, **stack_labels(stack)}
         if any(old.get(k) != v for k, v in wanted.items()):
             origin = old.get(Label.STACK_FILE) or old.get(Label.COMPOSE_FILES) or "an unknown file"
-            raise PlanError(f"a slice named {name!r} already runs, made from stack {old.get(Label.STACK, '?')} "
+            being = "already runs" if any(c.state in ("running", "paused", "restarting") for c in existing) else (
+                "exists, stopped (none of its containers runs)")
+            raise PlanError(f"a slice named {name!r} {being}, made from stack {old.get(Label.STACK, '?')} "
                             f"({origin})", hint=f"pick another name with --name, or `stacklet down {name}` first")
         compose_file = Path(old.get(Label.COMPOSE_FILE) or self.teardown.slice_folder(name) / COMPOSE_FILE)
         spec, seeds = self._prepare(plan, stack, name, compose_file, seed, fault_profile, fault_seed,

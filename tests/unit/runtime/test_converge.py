@@ -10,7 +10,7 @@ import pytest
 
 from stacklet.config.stack import ServiceMeta, load_stack
 from stacklet.docker.linkproxy_client import LinkProxyControl
-from stacklet.errors import BootError
+from stacklet.errors import BootError, PlanError
 from stacklet.labels import Label, marker_volume
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.engine import SliceEngine
@@ -115,6 +115,20 @@ def test_up_on_a_running_slice_reconciles_and_keeps_it(tiny, tmp_path):
     before = set(driver.all)
     status = engine.up(make_plan(tiny, ["web"]), tiny, "t5")
     assert status.healthy and set(driver.all) == before, "nothing changed, nothing recreated"
+
+
+def test_up_of_another_stack_under_a_taken_name_says_whether_that_slice_runs(tiny, tmp_path):
+    driver = FakeDriver()
+    engine = engine_on(driver, tmp_path)
+    engine.up(make_plan(tiny, ["web"]), tiny, "t10")
+    other = tiny.model_copy(update={"stack_file": tmp_path / "other" / "stack.yaml"})
+    with pytest.raises(PlanError, match="already runs, made from stack "):
+        engine.up(make_plan(other, ["web"]), other, "t10")
+    for service in services_of(driver):  # the engine restarted: every container exited
+        driver.kill(service)
+    with pytest.raises(PlanError, match="exists, stopped .none of its containers runs.") as refused:
+        engine.up(make_plan(other, ["web"]), other, "t10")
+    assert "stacklet down t10" in refused.value.hint
 
 
 def test_ls_status_and_the_health_rule_agree_on_a_killed_service(tiny, tmp_path):
