@@ -32,6 +32,14 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_compose_cache(tmp_path_factory):
+    """The suite's cached `docker compose config` outputs live in its own folder, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def compose_cli() -> None:
     """Require the `docker compose` v2 CLI (no daemon needed: only `config` is run)."""

@@ -16,9 +16,8 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
-import requests
 
 from stacklet.labels import Label, is_linkproxy
 from stacklet.checks.distance import unanswered_links
@@ -39,8 +38,10 @@ from stacklet.checks.signals import (CheckWindow, ServiceLogs, Snapshot, contain
 from stacklet.planning.graph import ServiceGraph
 from stacklet.config.stack import Stack
 from stacklet.runtime.status import SliceStatus
-from stacklet.checks.verdict import (CheckResult, Failure, Figure, LogLine, Routing, Signal, StepResult, Verdict,
-                                    conclude, previous_run, record, regressed)
+from stacklet.checks.verdict import (CheckResult, Failure, Figure, LogLine, Routing, Signal, StepResult, Verdict,                                    conclude, previous_run, record, regressed)
+
+if TYPE_CHECKING:
+    import requests
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOGS_PER_FAILURE = 8
@@ -230,6 +231,7 @@ class CheckRun:
 
         if step.load:
             return self._run_load(step, headers, variables, result, fail)
+        import requests  # imported on first use: only `check` sends requests, every command imports this module
         body = substitute(step.json_, variables) if step.json_ is not None else None
         clock = time.monotonic()
         try:
@@ -269,6 +271,7 @@ class CheckRun:
     def _run_load(self, step: HttpStep, headers: dict[str, str], variables: dict[str, Any], result: StepResult,
                   fail: Callable[..., tuple[StepResult, Failure]]) -> tuple[StepResult, Failure | None]:
         """Send the step ``load.requests`` times (``${i}`` its number, request ids ``<id>-<i>``) and judge them."""
+        import requests
         address = self._address(step.service, step.port)
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=step.load.concurrency))

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from stacklet.config.dockerfile import DockerfileFacts, read_dockerfile
-from stacklet.config.sources import read_sources, scratch_folder, without_missing_files
+from stacklet.config.compose_cache import config_key, read_cached, store
+from stacklet.config.sources import SourceFacts, read_sources, scratch_folder, without_missing_files
 from stacklet.config.yamlload import MAX_DEPTH, check_nesting, load_yaml_file, scalar_texts
 from stacklet.errors import ComposeError, short_repr
 
@@ -172,26 +173,17 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
         )
     directory = Path(project_directory or files[0].parent).resolve()
     sources = read_sources(files, directory)
-    with scratch_folder() as scratch:
-        missing = sources.missing_env_files or sources.missing_extends
-        given = without_missing_files(files, directory, Path(scratch)) if missing else files
-        # every value joined to its flag (--file=PATH), so no path is ever read as an option of its own
-        base = ["docker", "compose", *(f"--file={file}" for file in given)]
-        base += [f"--env-file={Path(env_file).resolve()}" for env_file in env_files or []]
-        base += [f"--project-directory={directory}", "--profile", "*", "config", "--format", "json"]
-        if given != files and not _names_project(files):
-            base[2:2] = [f"--project-name={_label_name(directory.name)}"]
-
-        result = _run(base, files[0])
-        unset = unset_variables(files, env_files or [], directory)
-        interpolated = True
-        if result.returncode != 0 and (unset or _is_interpolation_failure(result.stderr)):
-            result = _run(base + ["--no-interpolate"], files[0])
-            interpolated = False
-    if result.returncode != 0:
-        raise _compose_failure(result.stderr, files)
+    unset = unset_variables(files, env_files or [], directory)
+    env_paths = [Path(env_file).resolve() for env_file in env_files or []]
+    key = config_key(files, env_paths, directory, ["--profile", "*", "config", "--format", "json"])
+    cached = read_cached(key)
+    if cached is not None:
+        stdout, interpolated = cached["stdout"], bool(cached.get("interpolated", True))
+    else:
+        stdout, interpolated = _normalise(files, env_paths, directory, sources, unset)
+        store(key, stdout, interpolated)
     try:
-        raw = json.loads(result.stdout)
+        raw = json.loads(stdout)
     except json.JSONDecodeError as exc:
         raise ComposeError(f"docker compose config printed invalid JSON ({exc})", file=str(files[0]),
                            hint="check `docker compose version` is v2") from exc
@@ -206,6 +198,30 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     project.env_file_users = {path: [s for s in users if s in project.services]
                               for path, users in sources.env_file_users.items()}
     return project
+
+
+def _normalise(files: list[Path], env_files: list[Path], directory: Path, sources: SourceFacts,
+               unset: list[str]) -> tuple[str, bool]:
+    """Run ``docker compose config`` (again without interpolation when variables are missing): its JSON
+    output and whether it was interpolated; ComposeError when it fails."""
+    with scratch_folder() as scratch:
+        missing = sources.missing_env_files or sources.missing_extends
+        given = without_missing_files(files, directory, Path(scratch)) if missing else files
+        # every value joined to its flag (--file=PATH), so no path is ever read as an option of its own
+        base = ["docker", "compose", *(f"--file={file}" for file in given)]
+        base += [f"--env-file={env_file}" for env_file in env_files]
+        base += [f"--project-directory={directory}", "--profile", "*", "config", "--format", "json"]
+        if given != files and not _names_project(files):
+            base[2:2] = [f"--project-name={_label_name(directory.name)}"]
+
+        result = _run(base, files[0])
+        interpolated = True
+        if result.returncode != 0 and (unset or _is_interpolation_failure(result.stderr)):
+            result = _run(base + ["--no-interpolate"], files[0])
+            interpolated = False
+    if result.returncode != 0:
+        raise _compose_failure(result.stderr, files)
+    return result.stdout, interpolated
 
 
 def parse_compose(raw: dict[str, Any], files: list[Path], *, interpolated: bool = True,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException
-
+from stacklet.docker import whales
 from stacklet.docker.errors import docker_error, docker_output
 
 if TYPE_CHECKING:
@@ -21,8 +19,8 @@ class ComposeProjectHandle:
         self.driver = driver
         self.file = compose_file
         self.name = project_name
-        self.client = DockerClient(context=driver.context, host=driver.host, compose_files=[compose_file],
-                                   compose_project_name=project_name)
+        self.client = whales.DockerClient(context=driver.context, host=driver.host, compose_files=[compose_file],
+                                          compose_project_name=project_name)
 
     def build(self, services: list[str]) -> None:
         if services:
@@ -51,6 +49,6 @@ class ComposeProjectHandle:
     def _call(self, action, what: str) -> Any:
         try:
             return action()
-        except DockerException as exc:
+        except whales.DockerException as exc:
             raise docker_error(f"{what} (project {self.name})", docker_output(exc), self.driver.endpoint,
                                hint=f"generated file: {self.file}") from exc

@@ -2,11 +2,13 @@
 
 Docker's JSON is parsed into small pydantic models (docker/models.py) at this boundary, so the rest of
 stacklet never sees python-on-whales objects. The endpoint follows the docker CLI: ``DOCKER_HOST``,
-``DOCKER_CONTEXT`` or an explicit ``--context``.
+``DOCKER_CONTEXT`` or an explicit ``--context``. On an engine reached through its unix socket, the
+calls a boot repeats (list, inspect, exec without stdin) go to the engine's API (docker/engine_api.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -16,10 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException, NoSuchContainer
-
+from stacklet.docker import whales
 from stacklet.docker.compose_project import ComposeProjectHandle
+from stacklet.docker.engine_api import EngineApi, local_socket
 from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host
 from stacklet.docker.errors import ENGINE_HINT, docker_error, docker_output, is_already_done, is_missing
 from stacklet.docker.models import (ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo,
@@ -36,8 +37,14 @@ class Driver:
         self.context = context
         self.host = host
         self.advertise = advertise
-        self.client = DockerClient(context=context, host=host)
+        socket_path = local_socket(context, host)
+        self.api = EngineApi(socket_path) if socket_path else None
         self.forwards = SshForwards(host) if host and host.startswith("ssh://") else None
+
+    @functools.cached_property
+    def client(self):
+        """The python-on-whales client of this endpoint, made on first use (see docker/whales.py)."""
+        return whales.DockerClient(context=self.context, host=self.host)
 
     # -- where the client reaches what the engine publishes ---------------------------------
 
@@ -73,7 +80,7 @@ class Driver:
         try:
             version = self.client.version()
             info = self.client.info()
-        except DockerException as exc:
+        except whales.DockerException as exc:
             raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}",
                                     hint=ENGINE_HINT, details=docker_output(exc)) from exc
         except FileNotFoundError as exc:
@@ -92,7 +99,7 @@ class Driver:
         """The Compose v2 plugin version, or None when it is missing."""
         try:
             return str(self.client.compose.version()).strip()
-        except DockerException:
+        except whales.DockerException:
             return None
 
     def image_exists(self, tag: str) -> bool:
@@ -135,7 +142,7 @@ class Driver:
         """Remove an image by tag or id (not forced: one a container uses stays); False when it stayed."""
         try:
             self.client.image.remove(ref, prune=True)
-        except DockerException:
+        except whales.DockerException:
             return False
         return True
 
@@ -183,9 +190,11 @@ class Driver:
 
     # -- containers, networks, volumes by label -------------------------------------------
 
-    def containers(self, labels: dict[str, str] | None = None, *, names: list[str] | None = None) -> list[ContainerInfo]:
+    def containers(self, labels: dict[str, str] | None = None) -> list[ContainerInfo]:
         """Containers (running or not) carrying all ``labels``."""
         filters = _label_filters(labels)
+        if self.api:
+            return self.inspect(self.api.container_ids([value for _, value in filters]))
         found = self._call(lambda: self.client.container.list(all=True, filters=filters), "list containers")
         # one `docker inspect` for all of them (reading each listed object would inspect it on its own)
         return self.inspect([c.id for c in found])
@@ -198,6 +207,8 @@ class Driver:
         """
         if not container_ids:
             return []
+        if self.api:
+            return [info_from_inspect(c) for c in map(self.api.inspect, container_ids) if c is not None]
         command = ["docker", *self._endpoint_flags(), "container", "inspect", *container_ids]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -221,9 +232,9 @@ class Driver:
             return []
         try:
             found = self.client.container.stats(container_ids)
-        except NoSuchContainer:
+        except whales.NoSuchContainer:
             return []
-        except DockerException as exc:
+        except whales.DockerException as exc:
             if is_missing(docker_output(exc)):
                 return []
             raise docker_error("read container stats", docker_output(exc), self.endpoint, hint=ENGINE_HINT) from exc
@@ -239,7 +250,9 @@ class Driver:
 
     def start(self, container_ids: list[str]) -> None:
         """Start created containers, in parallel (the docker CLI would start a list one after another)."""
-        if len(container_ids) == 1:
+        if self.api:
+            self._each(container_ids, lambda cid: self.api.act(cid, "start"))
+        elif len(container_ids) == 1:
             self._call(lambda: self.client.container.start(container_ids[0]), "start a container")
         elif container_ids:
             with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
@@ -249,13 +262,27 @@ class Driver:
 
     def pause(self, container_ids: list[str]) -> None:
         """Freeze containers (``docker pause``: no CPU until unpaused, memory kept)."""
-        if container_ids:
+        if self.api:
+            self._each(container_ids, lambda cid: self.api.act(cid, "pause"))
+        elif container_ids:
             self._call(lambda: self.client.container.pause(container_ids), "pause containers")
 
     def unpause(self, container_ids: list[str]) -> None:
         """Resume paused containers."""
-        if container_ids:
+        if self.api:
+            self._each(container_ids, lambda cid: self.api.act(cid, "unpause"))
+        elif container_ids:
             self._call(lambda: self.client.container.unpause(container_ids), "unpause containers")
+
+    @staticmethod
+    def _each(container_ids: list[str], action) -> None:
+        """Run ``action`` on every container at once (the engine handles them in parallel); the first error raises."""
+        if len(container_ids) == 1:
+            action(container_ids[0])
+        elif container_ids:
+            with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
+                for _ in pool.map(action, container_ids):
+                    pass
 
     def create_record(self, name: str, image: str, labels: dict[str, str]) -> str:
         """Create (never start) a container ``name`` whose labels and name record state; its id."""
@@ -269,7 +296,7 @@ class Driver:
         taken). The engine does one rename at a time, so this is an atomic claim."""
         try:
             self.client.container.rename(container, new_name)
-        except DockerException as exc:
+        except whales.DockerException as exc:
             details = docker_output(exc)
             if is_missing(details) or "already in use" in details.lower() or "conflict" in details.lower():
                 return False
@@ -277,25 +304,27 @@ class Driver:
         return True
 
     def networks(self, labels: dict[str, str]) -> list[str]:
-        filters = _label_filters(labels)
-        return [n.name for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")]
+        return list(self.labelled_networks(labels))
 
     def network_exists(self, name: str) -> bool:
         return self._call(lambda: self.client.network.exists(name), f"inspect network {name}")
 
     def volumes(self, labels: dict[str, str]) -> list[str]:
-        filters = _label_filters(labels)
-        return [v.name for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")]
+        return list(self.labelled_volumes(labels))
 
     def labelled_networks(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         """Networks carrying all ``labels``: name -> every label of the network."""
         filters = _label_filters(labels)
+        if self.api:
+            return self.api.labelled("networks", [value for _, value in filters])
         return {n.name: dict(n.labels or {})
                 for n in self._call(lambda: self.client.network.list(filters=filters), "list networks")}
 
     def labelled_volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         """Volumes carrying all ``labels``: name -> every label of the volume."""
         filters = _label_filters(labels)
+        if self.api:
+            return self.api.labelled("volumes", [value for _, value in filters])
         return {v.name: dict(v.labels or {})
                 for v in self._call(lambda: self.client.volume.list(filters=filters), "list volumes")}
 
@@ -317,7 +346,7 @@ class Driver:
         """Remove an image that no container and no other tag uses (an image a reload replaced); False if kept."""
         try:
             self.client.image.remove(image_id, prune=True)
-        except DockerException:
+        except whales.DockerException:
             return False  # still used by a container, or tagged elsewhere: it stays
         return True
 
@@ -326,7 +355,7 @@ class Driver:
         """A container's logs; ``timestamps`` prefixes each line with Docker's RFC 3339 time and a space."""
         try:
             return self.client.container.logs(container_id, tail=tail, since=since, timestamps=timestamps)
-        except DockerException as exc:
+        except whales.DockerException as exc:
             return f"(logs unavailable: {docker_output(exc)})"
 
     def events(self, labels: dict[str, str], since: datetime, until: datetime) -> list[ContainerEvent]:
@@ -353,7 +382,7 @@ class Driver:
                 for _, chunk in self.client.container.logs(cid, follow=True, stream=True, tail=tail):
                     for line in chunk.decode(errors="replace").splitlines():
                         lines.put((cid, line))
-            except DockerException:
+            except whales.DockerException:
                 pass
             finally:
                 lines.put(done)
@@ -371,6 +400,9 @@ class Driver:
     def exec(self, container_id: str, argv: list[str], stdin: bytes | None = None,
              timeout_s: float = 300) -> ExecResult:
         """Run ``argv`` inside a container, feeding ``stdin``; never raises on a non-zero exit."""
+        if self.api and stdin is None:
+            returncode, stdout, stderr = self.api.exec(container_id, argv, timeout_s)
+            return ExecResult(returncode=returncode, stdout=stdout, stderr=stderr)
         command = ["docker", *self._endpoint_flags(), "exec", *(["-i"] if stdin is not None else []),
                    container_id, *argv]
         try:
@@ -399,7 +431,7 @@ class Driver:
         """Connect ``container`` to ``network``; already connected is fine."""
         try:
             self.client.network.connect(network, container)
-        except DockerException as exc:
+        except whales.DockerException as exc:
             if not is_already_done(docker_output(exc)):
                 raise docker_error(f"connect container {container} to network {network}", docker_output(exc), self.endpoint,
                                    hint="check `docker network inspect " + network + "`") from exc
@@ -408,7 +440,7 @@ class Driver:
         """Disconnect ``container`` from ``network``; not connected (or gone) is fine."""
         try:
             self.client.network.disconnect(network, container, force=True)
-        except DockerException as exc:
+        except whales.DockerException as exc:
             if not is_missing(docker_output(exc)):
                 raise docker_error(f"disconnect container {container} from network {network}", docker_output(exc),
                                    self.endpoint, hint="`docker network disconnect -f` it by hand") from exc
@@ -417,7 +449,7 @@ class Driver:
         """Ids of the containers attached to ``network`` (none when it does not exist)."""
         try:
             return list((self.client.network.inspect(network).containers or {}).keys())
-        except DockerException:
+        except whales.DockerException:
             return []
 
     # -- compose projects ---------------------------------------------------------------------
@@ -428,7 +460,7 @@ class Driver:
     def _call(self, action, what: str) -> Any:
         try:
             return action()
-        except DockerException as exc:
+        except whales.DockerException as exc:
             raise docker_error(what, docker_output(exc), self.endpoint) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
@@ -436,7 +468,7 @@ class Driver:
     def _inspect_one(self, container_id: str):
         try:
             return self.client.container.inspect(container_id)
-        except NoSuchContainer:
+        except whales.NoSuchContainer:
             return None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from python_on_whales.exceptions import DockerException
+from typing import TYPE_CHECKING
 
 from stacklet.errors import DockerError, EngineUnavailable
+
+if TYPE_CHECKING:
+    from python_on_whales.exceptions import DockerException
 
 ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
                "--context at a running engine")

@@ -15,16 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import requests
 from pydantic import BaseModel, Field
-import toxiproxy.api
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
-from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from stacklet.errors import LinkProxyError
+
+if TYPE_CHECKING:
+    from toxiproxy import Toxiproxy
 
 T = TypeVar("T")
 _CLIENT_LOCK = threading.RLock()
@@ -37,12 +35,18 @@ class LinkProxyControl:
         self.name = name
         self.host = host
         self.port = port
+        import requests  # here and below imported on first use: most commands never call a link proxy
         self.http = requests.Session()
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, action: Callable[[Toxiproxy], T], what: str) -> T:
         """Run ``action`` with the toxiproxy client pointed at this proxy (and sending its token)."""
+        import requests
+        import toxiproxy.api
+        from toxiproxy import Toxiproxy
+        from toxiproxy.api import APIConsumer
+        from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
         with _CLIENT_LOCK:
             saved = (APIConsumer.host, APIConsumer.port, toxiproxy.api.requests)
             APIConsumer.host, APIConsumer.port, toxiproxy.api.requests = self.host, self.port, self.http
@@ -60,6 +64,7 @@ class LinkProxyControl:
 
     def answers(self, timeout_s: float = 0.3) -> bool:
         """Whether the control API answers now (one short request: toxiproxy-python's calls have no timeout)."""
+        import requests
         try:
             return self.http.get(f"http://{self.host}:{self.port}/version", timeout=timeout_s).ok
         except requests.RequestException:
@@ -67,6 +72,7 @@ class LinkProxyControl:
 
     def wait_ready(self, timeout_s: float = 30.0) -> str:
         """Wait until the control API answers; return the server's version."""
+        import requests
         deadline = time.monotonic() + timeout_s
         last = ""
         while time.monotonic() < deadline:
@@ -128,6 +134,7 @@ class LinkProxyControl:
                                        "requests": [r for page in pages for r in page.requests]})
 
     def _raw(self, method: str, path: str, what: str, **kwargs) -> dict:
+        import requests
         try:
             response = self.http.request(method, f"http://{self.host}:{self.port}{path}", timeout=5, **kwargs)
         except requests.RequestException as exc:

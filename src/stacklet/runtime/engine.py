@@ -128,8 +128,9 @@ class SliceEngine:
     def seed(self, name: str, service: str | None = None, *, reset: bool = False) -> list[SeedResult]:
         """Re-apply (or with ``reset``, restore) the seeds of one service of a slice, or of all seeded ones."""
         name = self._slice(name)
-        stack = self.reader.stack_of(name)
-        containers = {c.service: c for c in self.reader.containers_of(name) if not is_linkproxy(c.labels)}
+        listed = self.reader.containers_of(name)
+        stack = self.reader.stack_of(name, listed)
+        containers = {c.service: c for c in listed if not is_linkproxy(c.labels)}
         if service and service not in containers:
             raise SliceNotFound(f"slice {name} has no service {service!r}",
                                 hint=f"its services: {', '.join(sorted(containers))}")

@@ -119,9 +119,10 @@ class SliceReader:
             for line in self.driver.container_logs(cid, tail=tail).splitlines():
                 yield service_name, line
 
-    def stack_of(self, name: str) -> Stack:
-        """Load again the stack a running slice was made from (its labels say where it lives)."""
-        labels = SliceLabels.of(self.containers_of(name)[0].labels)
+    def stack_of(self, name: str, containers: list[ContainerInfo] | None = None) -> Stack:
+        """Load again the stack a running slice was made from (its labels say where it lives); ``containers``
+        of the slice when the caller has listed them already."""
+        labels = SliceLabels.of((containers or self.containers_of(name))[0].labels)
         if labels.stack_file:
             return load_stack(labels.stack_file)
         if not labels.compose_files:
