@@ -192,7 +192,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                                   healthcheck=healthcheck_source(stack, name),
                                   depends_on=_dependencies(stack, name, sel),
                                   starts_after=_starts_after(stack, graph, name, sel),
-                                  seed_after=_seed_after(stack, graph, name, sel, traits) if decision else []))
+                                  seed_after=seed_after(stack, graph, name, set(sel.local), traits) if decision else []))
     forwarded = [_forwarded(stack, name, sel, ports[name], notes, baseline) for name in sel.forwarded]
     for service in forwarded:
         service.writes_to = sel.writes.get(service.name, [])
@@ -253,12 +253,13 @@ def _starts_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection) 
             if dep in sel.local and dep not in declared and name not in graph.strong_descendants(dep)]
 
 
-def _seed_after(stack: Stack, graph: ServiceGraph, name: str, sel: Selection, traits: Traits) -> list[str]:
-    """Jobs to complete before seeding ``name``: stack.yaml ``seed_after``, else the local jobs depending on it."""
+def seed_after(stack: Stack, graph: ServiceGraph, name: str, local: set[str], traits: Traits) -> list[str]:
+    """Jobs to complete before seeding ``name`` (in a slice or the baseline): stack.yaml ``seed_after``, else the
+    ``local`` jobs depending on it."""
     declared = stack.service_meta(name).seed_after
     if declared is not None:
-        return [job for job in declared if job in sel.local]
-    return sorted(job for job in traits.jobs if job in sel.local and name in graph.strong_callees(job))
+        return [job for job in declared if job in local]
+    return sorted(job for job in traits.jobs if job in local and name in graph.strong_callees(job))
 
 
 def _edges(graph: ServiceGraph, sel: Selection) -> list[PlanEdge]:

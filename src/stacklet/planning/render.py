@@ -11,9 +11,10 @@ from typing import Any
 from stacklet.config.stack import Stack
 from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, encode_advertised,
                              encode_routes, slice_project_name)
-from stacklet.planning.graph import acyclic_additions
+from stacklet.planning.graph import ServiceGraph, acyclic_additions
 from stacklet.planning.images import source_tag
-from stacklet.planning.plan import BASELINE_SUFFIX, CONTROL_PORT, LocalService, SlicePlan, healthcheck_source
+from stacklet.planning.plan import (BASELINE_SUFFIX, CONTROL_PORT, LocalService, SlicePlan, healthcheck_source,
+                                   seed_after)
 from stacklet.planning.traits import service_ports, traits_of
 
 TOKEN_ENV = "LINKPROXY_TOKEN"  # the link proxy's bearer token for its control API (see stacklet.linkproxy)
@@ -100,6 +101,8 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertis
         common[Label.ADVERTISE] = advertise
     raw = _escaped(stack, stack.compose.raw)
     traits = traits_of(stack)
+    graph = ServiceGraph.from_stack(stack)
+    everything = set(stack.compose.services)
     advertised = advertise_layout(stack, advertise) if advertise else {}
     services = {}
     for name, spec in raw.get("services", {}).items():
@@ -120,6 +123,9 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertis
                           **({Label.ADVERTISED: encode_advertised(advertised[name])} if advertised.get(name) else {}),
                           **readiness_labels(name in traits.jobs, healthcheck_source(stack, name), service_ports(stack, name),
                                              stack.service_meta(name).readiness)}
+        jobs = seed_after(stack, graph, name, everything, traits) if name in traits.stateful else []
+        if jobs:  # its seeds load once the jobs that prepare it (a migration) completed, as in a slice
+            spec["labels"][Label.SEED_AFTER] = ",".join(jobs)
         services[name] = spec
     raw["name"] = project
     raw["services"] = services

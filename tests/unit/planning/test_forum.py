@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stacklet.config.stack import load_stack
+from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.planning.render import render, render_baseline
 
@@ -88,3 +89,12 @@ def test_rendered_slice_is_valid_compose_with_its_conditions(forum, tmp_path):
     api = project["services"]["api.origin"]
     assert api["depends_on"]["migrate"] == {"condition": "service_completed_successfully", "required": True}
     assert compose_accepts(project, tmp_path) is None
+
+
+def test_the_baseline_seeds_db_after_its_migration_as_a_slice_does(forum):
+    """Both wait for migrate before seeding db: the seed files insert into the tables it creates."""
+    baseline = render_baseline(forum)["services"]
+    assert baseline["db"]["labels"][Label.SEED_AFTER] == "migrate"
+    assert Label.SEED_AFTER not in baseline["cache"]["labels"], "no job prepares the cache"
+    local = {s.name: s for s in make_plan(forum, ["api"]).local}
+    assert local["db"].seed_after == ["migrate"]
