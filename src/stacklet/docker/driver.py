@@ -21,7 +21,8 @@ from python_on_whales.exceptions import DockerException, NoSuchContainer
 
 from stacklet.docker.compose_project import ComposeProjectHandle
 from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host
-from stacklet.docker.errors import ENGINE_HINT, docker_error, docker_output, is_already_done, is_missing
+from stacklet.docker.errors import (ENGINE_HINT, docker_error, docker_output, engine_hint, is_already_done,
+                                    is_missing)
 from stacklet.docker.models import (ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo,
                                     info_from_inspect)
 from stacklet.docker.selfcontainer import SelfContainer, find_self_container
@@ -74,8 +75,9 @@ class Driver:
             version = self.client.version()
             info = self.client.info()
         except DockerException as exc:
+            details = docker_output(exc)
             raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}",
-                                    hint=ENGINE_HINT, details=docker_output(exc)) from exc
+                                    hint=engine_hint(details), details=details) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
         server = version.server
