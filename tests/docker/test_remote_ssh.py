@@ -1,7 +1,7 @@
 """A slice on an ``ssh://`` engine, against a real sshd: the team box's engine (scripts/teambox.sh) reached
 through an OpenSSH server in its network namespace. Docker reaches the engine with its own ssh helper
 (``ssh HOST docker system dial-stdio``); stacklet forwards each published port over one ssh master
-connection and closes the forwards on ``down``. Needs root, like test_remote.py; traffic goes only to
+connection and closes the forwards on ``down``, those of containers a reload replaced included. Needs root, like test_remote.py; traffic goes only to
 127.0.0.1 and 10.250.0.0/24.
 
 The client side lives in a throwaway home, never the user's ~/.ssh: OpenSSH reads ~/.ssh from the
@@ -180,11 +180,18 @@ def test_a_refused_ssh_login_fails_fast_naming_the_engine(sshd, host_key, tmp_pa
     assert said in refused.value.details and refused.value.hint == SSH_HINT
 
 
-def test_down_closes_the_forwards_and_leaves_nothing(ssh_slice, client, team_engine, users_ssh):
-    ports = [int(address.split(":")[1]) for address in addresses(ssh_slice["slice"]).values()]
+def test_down_after_a_reload_closes_every_forward_and_leaves_nothing(ssh_slice, client, team_engine, users_ssh):
+    """A reload recreates `api`, which the engine publishes on a new port: a new forward; `down` closes the old
+    one too (it used to keep the ssh master alive after the slice was gone)."""
+    on_ssh = ("--host", SSH_ENGINE)
+    before = addresses(ssh_slice["slice"])
+    run_cli(*on_ssh, "reload", "api", "--slice", SLICE, "--json", env=client)
+    after = addresses(json.loads(run_cli(*on_ssh, "status", SLICE, "--json", env=client).stdout))
+    assert after["api"] != before["api"] and http("GET", f"http://{after['api']}/health", timeout=10)[0] == 200
+    ports = {int(address.split(":")[1]) for address in [*before.values(), *after.values()]}
     home = Path(client["HOME"])
     assert ssh_processes(home) and all(listening(port) for port in ports)
-    run_cli("--host", SSH_ENGINE, "down", SLICE, "--json", env=client)
+    run_cli(*on_ssh, "down", SLICE, "--json", env=client)
     assert [port for port in ports if listening(port)] == []
     assert ssh_processes(home) == [], "an ssh process of the slice is left"
     assert list(forwards_folder(client).iterdir()) == [], "the forwards table or the master's socket is left"

@@ -58,9 +58,10 @@ class Driver:
         return reach_address(host_ip, host_port, self.advertise, self.forwards)
 
     def release(self, host_ports: list[int]) -> None:
-        """Close the local forwards of these published ports (ssh engines; nothing otherwise)."""
+        """Close the local forwards of these published ports, and of ports no container publishes any more
+        (ssh engines; nothing otherwise)."""
         if self.forwards:
-            self.forwards.close(host_ports)
+            self.forwards.close(host_ports, lambda: {port for c in self.containers() for port in c.ports.values()})
 
     @property
     def endpoint(self) -> str:

@@ -119,11 +119,18 @@ class SshForwards:
             self._save(table)
             return local
 
-    def close(self, engine_ports: list[int]) -> None:
-        """Cancel the forwards of ``engine_ports``; the master exits, and the table goes, once none is left."""
+    def close(self, engine_ports: list[int], published: Callable[[], set[int]] | None = None) -> None:
+        """Cancel the forwards of ``engine_ports``, and of every engine port not in ``published()`` (a recreated
+        container publishes a new port: the old one's forward would outlive its slice); the master exits, and
+        the table goes, once no forward is left. ``published`` is read under the lock, so after every forward
+        in the table was opened."""
         with self._locked():
             table = self.table()
-            for port in engine_ports:
+            gone = set(engine_ports)
+            if published is not None and table:
+                still = published()
+                gone |= {port for port in table if port not in still}
+            for port in sorted(gone):
                 local = table.pop(port, None)
                 if local:
                     self._ssh("-O", "cancel", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}", check=False)

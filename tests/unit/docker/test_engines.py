@@ -97,6 +97,18 @@ def test_forwards_open_once_through_one_master_and_close_with_the_slice(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # and the table file goes with it
 
 
+def test_closing_also_drops_the_forwards_of_ports_no_container_publishes_any_more(tmp_path):
+    """A recreated container (reload) publishes a new engine port; its old forward goes with the slice's."""
+    ssh = FakeSsh()
+    forwards = SshForwards("ssh://me@box", run=ssh, directory=tmp_path, is_listening=lambda p: False)
+    opened = {port: forwards.forward(port) for port in (40001, 40002, 40003)}
+    forwards.close([40001], published=lambda: {40001, 40003})  # 40002 belonged to a container since replaced
+    assert forwards.table() == {40003: opened[40003]} and ssh.master
+    assert ["-O", "cancel", "-L", f"127.0.0.1:{opened[40002]}:127.0.0.1:40002"] in [c[3:7] for c in ssh.commands]
+    forwards.close([40003], published=lambda: {40003})
+    assert forwards.table() == {} and not ssh.master
+
+
 def test_concurrent_opens_and_closes_lose_no_forward(tmp_path):
     """Several stacklet processes share one engine's table: each read-ssh-write holds the lock (the threads
     here open the lock's directory each on their own, so flock separates them as it separates processes)."""
