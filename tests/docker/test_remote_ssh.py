@@ -1,8 +1,8 @@
 """A slice on an ``ssh://`` engine, against a real sshd: the team box's engine (scripts/teambox.sh) reached
 through an OpenSSH server in its network namespace. Docker reaches the engine with its own ssh helper
 (``ssh HOST docker system dial-stdio``); stacklet forwards each published port over one ssh master
-connection and closes the forwards on ``down``, those of containers a reload replaced included. Needs root, like test_remote.py; traffic goes only to
-127.0.0.1 and 10.250.0.0/24.
+connection and closes the forwards on ``down``, those of containers a reload replaced included. Needs
+root, like test_remote.py; traffic goes only to 127.0.0.1 and 10.250.0.0/24.
 
 The client side lives in a throwaway home, never the user's ~/.ssh: OpenSSH reads ~/.ssh from the
 password database, not from $HOME, and Docker's ssh helper takes no ssh options, so an ``ssh`` first on
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import time
 from functools import partial
@@ -29,6 +30,7 @@ from .conftest import NOTHING, TINY, http, leftovers, run_cli
 from .test_remote import TEAM_ADDRESS, team_engine, teambox  # noqa: F401 (team_engine is a fixture)
 
 SSH_ENGINE = f"ssh://root@{TEAM_ADDRESS}"
+SSH_CLIENT = shutil.which("ssh") or "/usr/bin/ssh"
 SLICE = "ss-ssh-tiny"
 REFUSED_WITHIN_S = 20  # a refused key or host key fails at once; ssh's own ConnectTimeout is 30 s
 
@@ -47,7 +49,7 @@ def ssh_client_home(root: Path, key: Path, known_host_key: str | None) -> dict[s
         f"  UserKnownHostsFile {known_hosts}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n"
         "  BatchMode yes\n  ConnectTimeout 10\n")
     wrapper = root / "bin" / "ssh"
-    wrapper.write_text('#!/bin/sh\nexec /usr/bin/ssh -F "$HOME/.ssh/config" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec {SSH_CLIENT} -F "$HOME/.ssh/config" "$@"\n')
     wrapper.chmod(0o755)
     # XDG_RUNTIME_DIR empty: stacklet keeps its ssh master socket and forwards table below this home
     return {"HOME": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}", "XDG_RUNTIME_DIR": ""}
@@ -78,6 +80,7 @@ def addresses(status: dict) -> dict[str, str]:
 
 
 def forwards_folder(env: dict[str, str]) -> Path:
+    """Where stacklet keeps the ssh master's socket and the forwards table for this environment's home."""
     return Path(env["HOME"]) / ".cache" / "stacklet" / "ssh"
 
 
