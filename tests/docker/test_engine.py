@@ -19,9 +19,8 @@ from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.config.stack import load_stack
 
-from .conftest import NOTHING, REPO, STACKLET, host_endpoint, http, leftovers, run_cli
+from .conftest import NOTHING, REPO, STACKLET, TINY, host_endpoint, http, leftovers, run_cli
 
-TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
 BROKEN = REPO / "tests" / "docker" / "stacks" / "broken"
 
 

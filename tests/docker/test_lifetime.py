@@ -15,9 +15,8 @@ from stacklet.planning.lifetime import GC_GRACE_S
 from stacklet.planning.plan import make_plan
 from stacklet.config.stack import load_stack
 
-from .conftest import NOTHING, REPO, STACKLET, leftovers, run_cli
+from .conftest import NOTHING, REPO, STACKLET, TINY, leftovers, run_cli
 
-TINY = REPO / "tests" / "docker" / "stacks" / "tiny"
 
 
 OURS = ("ttl-expire", "ttl-keep", "ttl-orphan", "ttl-live")

@@ -32,8 +32,9 @@ TEAM_PIDFILE = Path("/run/teambox.pid")  # scripts/teambox.sh keeps the second e
 pytestmark = pytest.mark.timeout(1800)  # the first test also builds the shop on the second engine
 
 
-def teambox(command: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(TEAMBOX_SCRIPT), command], capture_output=True, text=True, timeout=300,
+def teambox(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run scripts/teambox.sh with ``command`` (``up``, ``down``, ``status``, ``sshd-up DIR``, ...)."""
+    return subprocess.run(["bash", str(TEAMBOX_SCRIPT), *command], capture_output=True, text=True, timeout=300,
                           check=check)
 
 

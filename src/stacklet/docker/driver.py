@@ -22,7 +22,8 @@ from stacklet.docker import whales
 from stacklet.docker.compose_project import ComposeProjectHandle
 from stacklet.docker.engine_api import EngineApi, local_socket
 from stacklet.docker.engines import SshForwards, reach_address, remote_tcp_host
-from stacklet.docker.errors import ENGINE_HINT, docker_error, docker_output, is_already_done, is_missing
+from stacklet.docker.errors import (ENGINE_HINT, docker_error, docker_output, engine_hint, is_already_done,
+                                    is_missing)
 from stacklet.docker.models import (ContainerEvent, ContainerInfo, ContainerUsage, EngineInfo, ExecResult, ImageInfo,
                                     info_from_inspect)
 from stacklet.docker.selfcontainer import SelfContainer, find_self_container
@@ -64,9 +65,10 @@ class Driver:
         return reach_address(host_ip, host_port, self.advertise, self.forwards)
 
     def release(self, host_ports: list[int]) -> None:
-        """Close the local forwards of these published ports (ssh engines; nothing otherwise)."""
+        """Close the local forwards of these published ports, and of ports no container publishes any more
+        (ssh engines; nothing otherwise)."""
         if self.forwards:
-            self.forwards.close(host_ports)
+            self.forwards.close(host_ports, lambda: {port for c in self.containers() for port in c.ports.values()})
 
     @property
     def endpoint(self) -> str:
@@ -81,8 +83,9 @@ class Driver:
             version = self.client.version()
             info = self.client.info()
         except whales.DockerException as exc:
+            details = docker_output(exc)
             raise EngineUnavailable(f"no Docker engine answers at {self.endpoint}",
-                                    hint=ENGINE_HINT, details=docker_output(exc)) from exc
+                                    hint=engine_hint(details), details=details) from exc
         except FileNotFoundError as exc:
             raise EngineUnavailable("the docker CLI is not installed", hint=ENGINE_HINT) from exc
         server = version.server

@@ -13,15 +13,18 @@ Docker's own ``ssh://`` connection helper does.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stacklet.docker.errors import SSH_HINT
 from stacklet.errors import EngineUnavailable
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -87,7 +90,8 @@ class SshForwards:
     """Local forwards to one ssh engine's loopback ports, over one master connection kept by ssh itself.
 
     The table of open forwards (engine port -> local port) is a JSON file next to the master's
-    socket, so every stacklet process on this machine finds and reuses the same forwards.
+    socket, so every stacklet process on this machine finds and reuses the same forwards. Each change
+    to it (read, ssh, write) holds a lock on its directory, so concurrent processes lose no entry.
     """
 
     def __init__(self, url: str, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
@@ -103,27 +107,36 @@ class SshForwards:
 
     def forward(self, engine_port: int) -> int:
         """The local port forwarded to ``engine_port`` on the engine's loopback (opened when missing)."""
-        table = self.table()
-        local = table.get(engine_port)
-        if local and self.is_listening(local):
+        with self._locked():
+            table = self.table()
+            local = table.get(engine_port)
+            if local and self.is_listening(local):
+                return local
+            self._master()
+            local = free_local_port()
+            self._ssh("-O", "forward", "-L", f"127.0.0.1:{local}:127.0.0.1:{engine_port}")
+            table[engine_port] = local
+            self._save(table)
             return local
-        self._master()
-        local = free_local_port()
-        self._ssh("-O", "forward", "-L", f"127.0.0.1:{local}:127.0.0.1:{engine_port}")
-        table[engine_port] = local
-        self._save(table)
-        return local
 
-    def close(self, engine_ports: list[int]) -> None:
-        """Cancel the forwards of ``engine_ports``; the master exits once no forward is left."""
-        table = self.table()
-        for port in engine_ports:
-            local = table.pop(port, None)
-            if local:
-                self._ssh("-O", "cancel", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}", check=False)
-        self._save(table)
-        if not table:
-            self._ssh("-O", "exit", check=False)
+    def close(self, engine_ports: list[int], published: Callable[[], set[int]] | None = None) -> None:
+        """Cancel the forwards of ``engine_ports``, and of every engine port not in ``published()`` (a recreated
+        container publishes a new port: the old one's forward would outlive its slice); the master exits, and
+        the table goes, once no forward is left. ``published`` is read under the lock, so after every forward
+        in the table was opened."""
+        with self._locked():
+            table = self.table()
+            gone = set(engine_ports)
+            if published is not None and table:
+                still = published()
+                gone |= {port for port in table if port not in still}
+            for port in sorted(gone):
+                local = table.pop(port, None)
+                if local:
+                    self._ssh("-O", "cancel", "-L", f"127.0.0.1:{local}:127.0.0.1:{port}", check=False)
+            self._save(table)
+            if not table:
+                self._ssh("-O", "exit", check=False)
 
     def table(self) -> dict[int, int]:
         """The forwards open now: engine port -> local port."""
@@ -133,13 +146,28 @@ class SshForwards:
             return {}
 
     def _save(self, table: dict[int, int]) -> None:
+        if not table:
+            self.table_file.unlink(missing_ok=True)
+            return
+        scratch = self.table_file.with_suffix(".json.new")
+        scratch.write_text(json.dumps({str(k): v for k, v in sorted(table.items())}))
+        scratch.replace(self.table_file)  # readers without the lock never see half a table
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the lock of the forwards' directory (flock: released by the kernel even if this process dies;
+        hand-written because it is five lines and filelock is not a dependency)."""
         self.table_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.table_file.write_text(json.dumps({str(k): v for k, v in sorted(table.items())}))
+        descriptor = os.open(self.table_file.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
 
     def _master(self) -> None:
         if self._ssh("-O", "check", check=False).returncode == 0:
             return
-        self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ssh("-M", "-N", "-f", "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes",
                   "-o", "BatchMode=yes")
 
@@ -148,10 +176,8 @@ class SshForwards:
         try:
             done = self.run(command, capture_output=True, text=True, timeout=SSH_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise EngineUnavailable(f"ssh to {self.url} failed: {exc}",
-                                    hint="check `ssh` reaches that host without a password prompt") from exc
+            raise EngineUnavailable(f"ssh to {self.url} failed: {exc}", hint=SSH_HINT) from exc
         if check and done.returncode != 0:
-            raise EngineUnavailable(f"ssh to {self.url} failed to {' '.join(options[:2])}",
-                                    hint="check `ssh` reaches that host without a password prompt (BatchMode)",
+            raise EngineUnavailable(f"ssh to {self.url} failed to {' '.join(options[:2])}", hint=SSH_HINT,
                                     details=(done.stderr or "").strip())
         return done

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or point DOCKER_HOST / "
                "--context at a running engine")
+SSH_HINT = ("check that `ssh HOST docker version` answers without a prompt: Docker and stacklet run your ssh "
+            "client in batch mode, with your ssh config (key, known host key)")
+# what Docker prints when its ssh helper (`ssh HOST docker system dial-stdio`) failed
+SSH_HELPER_FAILED = "docker system dial-stdio"
 
 
 # The one table from what docker prints to stacklet's exception tree (first match wins):
@@ -19,6 +23,7 @@ ENGINE_HINT = ("start Docker (scripts/bootstrap.sh docker does it on Debian), or
 DOCKER_ERRORS: list[tuple[str, type[DockerError], str, str]] = [
     ("cannot connect to the docker daemon", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
     ("connection refused", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
+    (SSH_HELPER_FAILED, EngineUnavailable, "no Docker engine answers over ssh at {endpoint}", SSH_HINT),
     ("error during connect", EngineUnavailable, "no Docker engine answers at {endpoint}", ENGINE_HINT),
     ("port is already allocated", DockerError, "docker failed to {what}: a port is already in use",
      "stop what uses that port on the engine's host, or let stacklet pick free ports (do not pin host ports)"),
@@ -38,6 +43,11 @@ def docker_error(what: str, details: str, endpoint: str, hint: str = "see detail
         if text in lowered:
             return kind(message.format(what=what, endpoint=endpoint), hint=known_hint, details=details)
     return DockerError(f"docker failed to {what}", hint=hint, details=details)
+
+
+def engine_hint(details: str) -> str:
+    """What to do about an engine that does not answer: check ssh when Docker's ssh helper failed, else start it."""
+    return SSH_HINT if SSH_HELPER_FAILED in details.lower() else ENGINE_HINT
 
 
 def is_missing(details: str) -> bool:

@@ -207,7 +207,8 @@ def reload(session: Session, service: Annotated[str, Field(description="the serv
 def status(session: Session, slice: SliceName = None) -> r.StatusResult:
     """A slice's services: `healthy`, and per service `state`, `health`, `health_output`, `restarts`, `endpoints`
     (`address`: what works from where stacklet runs), `in_container`/`attached_as`."""
-    return r.StatusResult(**session.engine.status(one_slice(session, slice)).model_dump())
+    return r.StatusResult(**session.engine.status(one_slice(session, slice)).model_dump(),
+                          engine=session.engine.driver.endpoint)
 
 
 def ls(session: Session) -> r.SliceList:
@@ -224,7 +225,8 @@ def logs(session: Session, service: Annotated[str | None, Field(description="one
          slice: SliceName = None, tail: Annotated[int | None, Field(description="last N lines per service",
                                                                      gt=0)] = 200) -> r.LogLines:
     """Recent logs of a slice or of one of its services: `lines` of `{service, line}`."""
-    return r.LogLines(lines=[{"service": s, "line": line} for s, line in follow_logs(session, service, slice, tail)])
+    return r.LogLines(lines=[{"service": s, "line": line} for s, line in follow_logs(session, service, slice, tail)],
+                      engine=session.engine.driver.endpoint)
 
 
 def follow_logs(session: Session, service: str | None = None, slice: str | None = None, tail: int | None = None,
@@ -396,7 +398,8 @@ def baseline_status(session: Session, stack: StackRef = None, files: Files = Non
     started, advertise, services -> port -> advertised host:port)."""
     the_stack = load(session, stack, files)
     status = session.engine.baseline_status(the_stack.name)
-    return r.BaselineStatusResult(**status.model_dump(), served=read_baseline(session.driver, the_stack.name))
+    return r.BaselineStatusResult(**status.model_dump(), served=read_baseline(session.driver, the_stack.name),
+                                  engine=session.driver.endpoint)
 
 
 def doctor(session: Session) -> r.DoctorResult:

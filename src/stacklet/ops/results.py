@@ -120,6 +120,8 @@ class ReloadAnswer(Envelope):
 class StatusResult(Envelope, SliceStatus):
     """``status`` and ``baseline status``: the services of a slice or baseline."""
 
+    engine: str | None = Field(None, description="the engine it runs on")
+
 
 class BaselineStatusResult(StatusResult):
     """``baseline status``: its services, and what it serves to other hosts."""
@@ -181,6 +183,7 @@ class LogLines(Envelope):
     """``logs`` (without ``--follow``): the lines of a slice or of one service."""
 
     lines: list[dict[str, str]]
+    engine: str | None = Field(None, description="the engine the slice runs on")
 
 
 class FaultsResult(Envelope):
