@@ -135,7 +135,9 @@ def test_up_again_reconciles_only_what_changed(slice_up, copy, env):
 
 
 def test_up_watch_reloads_a_changed_service_until_ctrl_c(slice_up, copy, env, driver):
-    process = subprocess.Popen([*STACKLET, "up", "orders", "--stack", str(copy), "--name", SLICE, "--watch"],
+    # --engine names where the slice runs; the watch follows it there (here: this engine, listed as `default`)
+    process = subprocess.Popen([*STACKLET, "up", "orders", "--stack", str(copy), "--name", SLICE, "--watch",
+                                "--engine", "default"],
                                cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()

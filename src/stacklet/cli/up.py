@@ -11,8 +11,9 @@ from stacklet.cli import display
 from stacklet.cli.app import (BaselineEngineOpt, EnvFileOpt, FileOpt, JsonOpt, ProfileOpt, RadiusOpt, SinceOpt,
                               SliceOpt, StackOpt, _emit, _emit_line, _run, _session, app, console, err_console)
 from stacklet.config.stack import MAX_TIMEOUT_S
-from stacklet.errors import ConfigError, PlanError, StackletError
+from stacklet.errors import PlanError, StackletError
 from stacklet.ops import commands as ops
+from stacklet.ops.engines import choose_engine
 from stacklet.ops.results import error_envelope
 from stacklet.ops.session import Session, load
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S
@@ -44,9 +45,6 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
     session = _session()
 
     def action() -> None:
-        if watch and engine:
-            raise ConfigError("--watch follows the engine given with --host/--context", key="--engine",
-                              hint="use `stacklet --host ENGINE up --watch ...` instead of --engine")
         arguments = dict(services=services or [], since=since, radius=radius, name=name,
                          keep_on_failure=keep_on_failure, no_seed=no_seed, no_snapshot=no_snapshot, fault=fault,
                          fault_seed=fault_seed,
@@ -72,9 +70,11 @@ def up(services: Annotated[Optional[list[str]], typer.Argument(help="changed ser
             if result.placement:
                 console.print(f"\nplaced on {result.placement.engine}: {result.placement.reason}", highlight=False)
             console.print(f"\nslice [bold]{result.slice.name}[/] is up. `stacklet down {result.slice.name}` removes it.")
-        if watch:
-            the_stack = load(session, stack, file, env_file, services, compose_profile)
-            _watch(session, the_stack, result.slice.name, [s.name for s in result.plan.local], timeout, as_json)
+        if watch:  # on the engine the slice went to: the one --engine named, or the one it chose
+            where = (result.placement.engine if result.placement else engine) if engine else None
+            on = choose_engine(session, where)[0] if where else session
+            the_stack = load(on, stack, file, env_file, services, compose_profile)
+            _watch(on, the_stack, result.slice.name, [s.name for s in result.plan.local], timeout, as_json)
     _run(as_json, action)
 
 
