@@ -89,12 +89,13 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     return project_spec
 
 
-def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertise: str | None = None) -> dict[str, Any]:
+def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertise: str | None = None,
+                    ports_in_use: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
     """The Compose project of the shared baseline: the whole stack, reachable as ``<svc>.baseline``.
 
     Ports are published on 127.0.0.1 only, unless ``advertise`` (an address of the engine's host) is
-    given: then every TCP port is published there too, and each service records its advertised
-    ``host:port`` in its labels, so slices on other engines can forward to it."""
+    given: then every TCP port is published there too (none of ``ports_in_use``), and each service records
+    its advertised ``host:port`` in its labels, so slices on other engines can forward to it."""
     project = baseline_project_name(stack.name)
     common = {Label.BASELINE: stack.name, Label.STACK: stack.name, **(labels or {})}
     if advertise:
@@ -103,7 +104,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertis
     traits = traits_of(stack)
     graph = ServiceGraph.from_stack(stack)
     everything = set(stack.compose.services)
-    advertised = advertise_layout(stack, advertise) if advertise else {}
+    advertised = advertise_layout(stack, advertise, ports_in_use) if advertise else {}
     services = {}
     for name, spec in raw.get("services", {}).items():
         spec.pop("container_name", None)
@@ -227,12 +228,14 @@ def _advertised_port(target: int, address: str) -> dict[str, Any]:
     return {"target": target, "host_ip": host, "published": published, "protocol": "tcp", "mode": "ingress"}
 
 
-def advertise_layout(stack: Stack, advertise: str) -> dict[str, dict[int, str]]:
+def advertise_layout(stack: Stack, advertise: str, in_use: set[int] | frozenset[int] = frozenset()
+                     ) -> dict[str, dict[int, str]]:
     """service -> container port -> ``advertise:host-port`` for a baseline published on ``advertise``.
 
     Fixed host ports (written into labels before the containers exist): a service keeps its own port
-    when it is free, else the next free one above it, in the order of the services' names."""
-    taken: set[int] = set()
+    when it is free, else the next free one above it, in the order of the services' names. ``in_use``:
+    host ports the engine already publishes for others (another stack's baseline on the same team box)."""
+    taken: set[int] = set(in_use)
     result: dict[str, dict[int, str]] = {}
     for name in sorted(stack.compose.services):
         if stack.compose.raw.get("services", {}).get(name, {}).get("network_mode"):

@@ -257,7 +257,9 @@ class Converger:
         published on ``advertise`` too when given (its start time kept when it already runs)."""
         running = self.driver.containers({Label.BASELINE: stack.name})
         started = next((c.labels[Label.STARTED] for c in running if c.labels.get(Label.STARTED)), utc_now_text())
-        spec = render_baseline(stack, {Label.STARTED: started}, advertise)
+        in_use = {port for c in self.driver.containers() if c.labels.get(Label.BASELINE) != stack.name
+                  for port in c.ports.values()} if advertise else set()
+        spec = render_baseline(stack, {Label.STARTED: started}, advertise, in_use)
         ensure_workdir(self.workdir)
         compose_file = _write(self.workdir / "baselines" / stack.name / COMPOSE_FILE, spec)
         project = self.driver.project(compose_file, baseline_project_name(stack.name))

@@ -48,6 +48,12 @@ class TestAdvertisedRender:
         assert sorted(layout[db][5432] for db in ("catalog-db", "inventory-db", "orders-db")) == [
             f"{TEAM_BOX}:5432", f"{TEAM_BOX}:5433", f"{TEAM_BOX}:5434"]
 
+    def test_ports_the_engine_publishes_for_others_are_skipped(self, shop):
+        """Two stacks' baselines on one team box: the second one's ports go around the first one's."""
+        layout = advertise_layout(shop, TEAM_BOX, in_use={8084, 5432, 5433})
+        used = {int(a.rsplit(":", 1)[1]) for ports in layout.values() for a in ports.values()}
+        assert not used & {8084, 5432, 5433} and len(used) == sum(len(p) for p in layout.values())
+
     def test_labels_round_trip(self):
         assert advertised_ports({Label.ADVERTISED: encode_advertised({80: "h:1", 443: "h:2"})}) == {80: "h:1", 443: "h:2"}
         assert advertised_ports({Label.ADVERTISED: "not json"}) == {} and advertised_ports({}) == {}
