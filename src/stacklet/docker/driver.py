@@ -253,15 +253,12 @@ class Driver:
 
     def start(self, container_ids: list[str]) -> None:
         """Start created containers, in parallel (the docker CLI would start a list one after another)."""
-        if self.api:
-            self._each(container_ids, lambda cid: self.api.act(cid, "start"))
-        elif len(container_ids) == 1:
-            self._call(lambda: self.client.container.start(container_ids[0]), "start a container")
-        elif container_ids:
-            with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
-                for future in [pool.submit(self._call, lambda cid=cid: self.client.container.start(cid),
-                                           f"start container {cid[:12]}") for cid in container_ids]:
-                    future.result()
+        def start_one(cid: str) -> None:
+            if self.api:
+                self.api.act(cid, "start")
+            else:
+                self._call(lambda: self.client.container.start(cid), f"start container {cid[:12]}")
+        self._each(container_ids, start_one)
 
     def pause(self, container_ids: list[str]) -> None:
         """Freeze containers (``docker pause``: no CPU until unpaused, memory kept)."""

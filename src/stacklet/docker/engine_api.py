@@ -91,12 +91,8 @@ class EngineApi:
         return self._decoded(status, body, "inspect a container")
 
     def act(self, container_id: str, action: Literal["start", "pause", "unpause"]) -> None:
-        """``docker start|pause|unpause`` of one container (starting a running one is fine); a refusal is the
-        DockerError of docker/errors.py's table, as from the CLI."""
-        what = f"{action} container {container_id[:12]}"
-        status, body = self._request("POST", f"/containers/{quote(container_id)}/{action}", what)
-        if status >= 400:
-            raise docker_error(what, f"Error response from daemon: {_message(body)}", self.endpoint, hint=ENGINE_HINT)
+        """``docker start|pause|unpause`` of one container (starting a running one is fine)."""
+        self._json("POST", f"/containers/{quote(container_id)}/{action}", f"{action} container {container_id[:12]}")
 
     def exec(self, container_id: str, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
         """Run ``argv`` in a container and wait: (exit code, stdout, stderr). A container that is missing,
@@ -120,9 +116,9 @@ class EngineApi:
         return self._decoded(*self._request(method, path, what, body), what)
 
     def _decoded(self, status: int, body: bytes, what: str) -> Any:
+        """The JSON of an answer; a refusal is the DockerError of docker/errors.py's table, as from the CLI."""
         if status >= 400:
-            raise DockerError(f"docker failed to {what}", details=f"HTTP {status}: {_message(body)}",
-                              hint=ENGINE_HINT)
+            raise docker_error(what, f"HTTP {status}: {_message(body)}", self.endpoint, hint=ENGINE_HINT)
         try:
             return json.loads(body or b"null")
         except ValueError as exc:
