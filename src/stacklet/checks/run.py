@@ -26,7 +26,7 @@ from stacklet.docker.models import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
-from stacklet.runtime.readiness import health
+from stacklet.runtime.readiness import confirm_starting, health
 from stacklet.runtime.workdir import ensure_workdir
 from stacklet.checks.load import judge, run_load
 from stacklet.checks.metrics import UsageSampler, container_metrics
@@ -426,7 +426,8 @@ class CheckRun:
 
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
-        for service, info in sorted(containers.items()):
+        for info in sorted(confirm_starting(self.driver, list(containers.values())), key=lambda c: c.service):
+            service = info.service
             if health(info).ready:
                 continue
             what = info.health if info.state == "running" else f"{info.state} (exit code {info.exit_code})"

@@ -251,6 +251,11 @@ class Driver:
         if container_ids:
             self._call(lambda: self.client.container.restart(container_ids, time=timeout_s), "restart containers")
 
+    def stop(self, container_ids: list[str]) -> None:
+        """Stop containers the way each asks to be stopped (its stop signal, then SIGKILL after its grace period)."""
+        if container_ids:
+            self._call(lambda: self.client.container.stop(container_ids), "stop containers")
+
     def start(self, container_ids: list[str]) -> None:
         """Start created containers, in parallel (the docker CLI would start a list one after another)."""
         def start_one(cid: str) -> None:

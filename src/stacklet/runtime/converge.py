@@ -11,6 +11,7 @@ a running one is left as it was.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ from stacklet.planning.images import is_source_tag, source_tag
 from stacklet.planning.reconcile import ServiceChange, classify, keep_slice_labels, to_start
 from stacklet.runtime.faults import apply_profile, check_profile
 from stacklet.runtime.observe import SliceReader
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, ON_DEMAND_TIMEOUT_S, WaitStrategy, strategy_for
+from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, WaitStrategy, run_healthcheck, strategy_for
 from stacklet.runtime import snapshots
 from stacklet.runtime.seeds import Seeder, seed_plan, seeds_folder_near
 from stacklet.runtime.snapshots import SnapshotStep
@@ -326,13 +327,18 @@ class Converger:
     def _start(self, project: str, services: dict, stack: Stack, seeds: dict[str, list[str]], timeout_s: int,
                on_event: EventSink, deadline: float | None = None, snapshot: SnapshotStep | None = None) -> None:
         seeder = self._seeder(stack)
-        seed = snapshot.seed_and_keep(seeder.seed, seeder.flush) if snapshot else seeder.seed
+        seed = snapshot.seed_and_keep(
+            seeder.seed, seeder.flush, lambda info: wait_one(self.driver, info, self._strategy(info), timeout_s,
+                                                             after=" after its snapshot was taken")) \
+            if snapshot else seeder.seed
         if snapshot:  # stores from a snapshot are not seeded; the jobs they satisfy do not run
             seeds = {s: files for s, files in seeds.items() if s not in snapshot.restored}
             services = {k: v for k, v in services.items() if Label.SATISFIED_BY not in v["labels"]}
         start_in_order(self.driver, project, StartPlan(
             services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event, stack),
             seed=seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+        if snapshot:
+            snapshot.finish()
 
     def _snapshot_step(self, plan: SlicePlan, stack: Stack, spec: dict, compose_file: Path,
                        seeds: dict[str, list[str]], enabled: bool, on_event: EventSink) -> SnapshotStep | None:
@@ -342,7 +348,7 @@ class Converger:
             return None
         services = spec["services"]
         choices = snapshots.choose(self.driver, plan, services, stack, list(seeds))
-        for job in snapshots.restore(services, choices, plan):
+        for job in snapshots.restore(spec, choices, plan):
             on_event(Event("satisfied", services[job]["labels"][Label.SERVICE],
                            f"not run: {services[job]['labels'][Label.SATISFIED_BY]}"))
         for choice in choices.values():
@@ -362,7 +368,7 @@ class Converger:
         choices = snapshots.choose(self.driver, plan, spec["services"], stack, list(seeds))
         kept = {k: c for k, c in choices.items() if c.present and running.get(k) == c.key}
         if kept:
-            snapshots.restore(spec["services"], kept, plan)
+            snapshots.restore(spec, kept, plan)
             _write(compose_file, spec)
 
     def await_ready(self, name: str, timeout_s: int = DEFAULT_TIMEOUT_S,
@@ -381,14 +387,7 @@ class Converger:
 
     def _strategy(self, info: ContainerInfo, resumed: bool = False) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
-                            address_of=self.reader.address_of, run_check=self._run_healthcheck, resumed=resumed)
-
-    def _run_healthcheck(self, info: ContainerInfo, command: list[str]) -> bool:
-        """Run a container's healthcheck command in it now; whether it passed (a slow one did not)."""
-        try:
-            return self.driver.exec(info.id, command, None, ON_DEMAND_TIMEOUT_S).returncode == 0
-        except DockerError:
-            return False
+                            address_of=self.reader.address_of, run_check=functools.partial(run_healthcheck, self.driver), resumed=resumed)
 
     def _on_ready(self, info: ContainerInfo, on_event: EventSink, stack: Stack | None = None) -> None:
         """A link proxy that is ready gets its routes (before anything may connect through it)."""

@@ -159,7 +159,6 @@ def start_in_order(driver: EngineDriver, project: str, start: StartPlan, on_even
                         raise BootError(f"nothing can start: {', '.join(blocked)} wait for services that cannot "
                                         "reach their condition", hint="check depends_on of these services")
                     time.sleep(POLL_S)
-            settle(driver, [ids[s] for s in services], start.timeout_s)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # no seed still writes when the slice is torn down
 
@@ -196,22 +195,19 @@ def failure(driver: EngineDriver, info: ContainerInfo, what: str) -> BootError:
                      hint=f"fix {info.service} and try again; --keep-on-failure keeps the slice to inspect it")
 
 
-def settle(driver: EngineDriver, container_ids: list[str], timeout_s: float, resumed: bool = False) -> None:
-    """Wait until Docker's own healthchecks agree with what the on-demand checks found (no ``starting``
-    left, nor for a ``resumed`` container an ``unhealthy`` from while it was paused), so the one health rule
-    (``readiness.health``) sees the slice as ready: one healthcheck interval at most, once at the end of a
-    boot rather than once per dependency layer."""
-    behind = ("starting", "unhealthy") if resumed else ("starting",)
+def settle_resumed(driver: EngineDriver, container_id: str, timeout_s: float) -> None:
+    """Wait until Docker's own healthcheck no longer says ``unhealthy`` from while a resumed container was paused
+    (its command passed again when run on demand), so the one health rule (``readiness.health``) sees it as
+    ready: one healthcheck interval at most. A ``starting`` needs no wait: the health rule confirms it by
+    running the command (``readiness.confirm_starting``)."""
     deadline = time.monotonic() + timeout_s
-    while container_ids:
-        starting = [c for c in driver.inspect(container_ids) if c.state == "running" and c.health in behind]
-        if not starting:
+    while True:
+        stale = [c for c in driver.inspect([container_id]) if c.state == "running" and c.health == "unhealthy"]
+        if not stale:
             return
         if time.monotonic() > deadline:
-            raise failure(driver, starting[0], f"passed its healthcheck command but Docker still says "
-                                               f"{starting[0].health} "
-                                               f"after {timeout_s} s")
-        container_ids = [c.id for c in starting]
+            raise failure(driver, stale[0], f"passed its healthcheck command but Docker still says unhealthy "
+                                            f"after {timeout_s} s")
         time.sleep(POLL_S)
 
 
@@ -227,8 +223,10 @@ def wait_one(driver: EngineDriver, info: ContainerInfo, strategy: WaitStrategy, 
         verdict: Verdict = strategy.poll(info)
         if verdict.ready:
             _report_ready(info, strategy.description, on_event)
-            settle(driver, [info.id], timeout_s, resumed)
-            return driver.inspect([info.id])[0]
+            if resumed:
+                settle_resumed(driver, info.id, timeout_s)
+                return driver.inspect([info.id])[0]
+            return info
         if verdict.failed:
             raise failure(driver, info, verdict.detail)
         if time.monotonic() > deadline:

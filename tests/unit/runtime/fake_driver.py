@@ -10,6 +10,7 @@ Every start, removal and compose call is recorded in ``calls`` for the tests to 
 from __future__ import annotations
 
 import itertools
+import shlex
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,8 @@ class FakeProject:
             image = self.driver.images_by_tag.get(service.get("image") or "", f"img-{key}")
             self.driver.all[cid] = ContainerInfo(id=cid, name=f"{self.name}-{key}-1", labels=labels, state="created",
                                                  health=health, image=image, ports=ports,
+                                                 healthcheck=((service.get("healthcheck") or {}).get("test")
+                                                              or ["CMD", "true"]) if health else [],
                                                  volume_paths=sorted(str(v).split(":")[-1] if isinstance(v, str)
                                                                      else v.get("target", "")
                                                                      for v in service.get("volumes") or []))
@@ -163,10 +166,10 @@ class FakeDriver:
 
     def build_folder(self, folder: Path, tag: str) -> str:
         dockerfile = (folder / "Dockerfile").read_text()
-        labels = dict(line.removeprefix("LABEL ").split("=", 1) for line in dockerfile.splitlines()
-                      if line.startswith("LABEL "))
+        labels = dict(pair.split("=", 1) for line in dockerfile.splitlines() if line.startswith("LABEL ")
+                      for pair in shlex.split(line.removeprefix("LABEL ")))  # key="value" pairs, as Docker reads them
         self.calls.append(("build_folder", tag))
-        return self.add_image(tag, {k: v.strip('"') for k, v in labels.items()})
+        return self.add_image(tag, labels)
 
     # -- containers -------------------------------------------------------------------------
 
@@ -182,6 +185,12 @@ class FakeDriver:
         for cid in container_ids:
             self.progress[cid] = 0
             self.all[cid] = self.all[cid].model_copy(update={"state": "running"})
+
+    def stop(self, container_ids: list[str]) -> None:
+        self.calls.append(("stop", tuple(sorted(self.all[c].compose_service for c in container_ids))))
+        for cid in container_ids:
+            self.progress.pop(cid, None)  # a stopped container shows "exited" until started again
+            self.all[cid] = self.all[cid].model_copy(update={"state": "exited", "exit_code": 0})
 
     def restart(self, container_ids: list[str], timeout_s: int = 5) -> None:
         self.calls.append(("restart", tuple(self.all[c].compose_service for c in container_ids)))

@@ -188,3 +188,17 @@ def test_reload_removes_the_image_it_replaced(tiny, tmp_path):
     driver.project = project
     result = engine.reload("t8", "web")
     assert result.rebuilt and ("remove_image", web.image) in driver.calls
+
+
+def test_a_boot_is_ready_without_waiting_for_dockers_first_healthcheck_tick(tiny, tmp_path):
+    """Docker still says ``starting`` for every service (its first check not yet due): the boot is ready
+    once each service's healthcheck command passed when stacklet ran it, and status says so."""
+    starting = {"web": ["running:starting"], "api.origin": ["running:starting"], "store.origin": ["running:starting"]}
+    driver = FakeDriver(starting, with_healthcheck=set(starting))
+    status = engine_on(driver, tmp_path).up(make_plan(tiny, ["web"]), tiny, "t-tick", timeout_s=2)
+    assert status.healthy
+    services = {s.name: s for s in status.services}
+    assert {s.health for s in services.values()} == {"healthy"}
+    assert "Docker's own first check is still due" in services["web"].health_output
+    assert {service for service, _ in driver.execs} >= {"web", "api", "store"}, \
+        "each healthcheck's own command ran in its container"

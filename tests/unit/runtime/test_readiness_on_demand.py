@@ -64,3 +64,31 @@ def test_a_resumed_container_unhealthy_from_its_pause_is_judged_again_by_its_com
     assert failing.poll(container(state="exited", health="unhealthy", exit_code=1)).failed, "an exit still fails"
     assert HealthcheckOnDemand(lambda info, argv: True).poll(container(health="unhealthy")).failed, \
         "a container that was not paused keeps Docker's verdict"
+
+
+class _Engine:
+    """Runs healthcheck commands: those of ``passing`` containers exit 0; records what ran."""
+
+    def __init__(self, passing: set[str]):
+        self.passing = passing
+        self.ran: list[str] = []
+
+    def exec(self, container_id, argv, stdin=None, timeout_s=300):
+        from stacklet.docker.models import ExecResult
+        self.ran.append(container_id)
+        return ExecResult(returncode=0 if container_id in self.passing else 1, stdout="", stderr="")
+
+
+def test_the_health_rule_confirms_a_starting_container_by_running_its_command():
+    from stacklet.labels import Label
+    from stacklet.runtime.readiness import confirm_starting, health
+    starting_ok = container().model_copy(update={"id": "ok"})
+    starting_bad = container().model_copy(update={"id": "bad"})
+    unhealthy = container(health="unhealthy").model_copy(update={"id": "sick"})
+    proxy = container().model_copy(update={"id": "proxy", "labels": {Label.ROLE: "linkproxy"}})
+    engine = _Engine(passing={"ok", "bad", "sick", "proxy"} - {"bad"})
+    seen = {c.id: c for c in confirm_starting(engine, [starting_ok, starting_bad, unhealthy, proxy])}
+    assert seen["ok"].health == "healthy" and health(seen["ok"]).ready
+    assert seen["bad"].health == "starting" and not health(seen["bad"]).ready
+    assert seen["sick"].health == "unhealthy", "Docker's unhealthy stands"
+    assert sorted(engine.ran) == ["bad", "ok"], "only running containers still starting are checked (not proxies)"

@@ -71,6 +71,10 @@ def test_the_first_boot_keeps_snapshots_and_the_next_starts_from_them(forum, tmp
                                                "stacklet-snapshot/forum-search"}
     assert seed_execs(driver) == {"db", "cache", "search"}
     assert ("copy_out", "db", "/var/lib/postgresql/data") in driver.calls, "the db's volume is in its snapshot"
+    stop = driver.calls.index(("stop", ("db.origin",)))
+    assert driver.calls[stop + 1:].index(("start", ("db.origin",))) > driver.calls[stop + 1:].index(
+        next(c for c in driver.calls[stop + 1:] if c[0] == "commit")), "stopped while copied and committed, then started"
+    assert not any(c[0] == "pause" for c in driver.calls), "a clean stop, not a paused (crash-consistent) copy"
     assert all(s.snapshot is None for s in first.services)
 
     driver.execs.clear()
@@ -87,6 +91,35 @@ def test_the_first_boot_keeps_snapshots_and_the_next_starts_from_them(forum, tmp
         "the migration job whose store came from a snapshot does not run"
     info = next(c for c in driver.containers({Label.SLICE: "s2"}) if c.service == "migrate")
     assert health(info).ready, "a satisfied job counts as done"
+    spec = yaml.safe_load(engine.teardown.slice_folder("s2").joinpath("compose.yaml").read_text())
+    assert not spec["services"]["db.origin"].get("volumes"), "its data is read from the snapshot's layers"
+
+
+def test_a_store_from_its_snapshot_mounts_no_volume_of_its_own():
+    """Docker would copy the whole data into such a volume at create; a bind mount and a named volume another
+    service shares stay, and a top-level volume nothing mounts any more goes. A store prepared now keeps it."""
+    from types import SimpleNamespace
+
+    from stacklet.runtime.snapshots import SnapshotChoice, restore
+    spec = {"services": {
+        "db": {"image": "db:dev", "labels": {}, "volumes": [
+            {"type": "volume", "source": "db-data", "target": "/var/lib/postgresql/data"},
+            {"type": "volume", "target": "/scratch"},
+            {"type": "volume", "source": "uploads", "target": "/uploads"},
+            {"type": "bind", "source": "/src/init.sql", "target": "/docker-entrypoint-initdb.d/init.sql"}]},
+        "api": {"image": "api:dev", "labels": {}, "volumes": [
+            {"type": "volume", "source": "uploads", "target": "/srv/uploads"}]}},
+        "volumes": {"db-data": {"labels": {}}, "uploads": {"labels": {}}}}
+    choice = SnapshotChoice(service="db", key="k1", image="stacklet-snapshot/s-db:k1", present=True)
+    restore(spec, {"db": choice}, SimpleNamespace(local=[]))
+    db = spec["services"]["db"]
+    assert db["image"] == "stacklet-snapshot/s-db:k1" and db["labels"][Label.SNAPSHOT] == "k1"
+    assert [m["target"] for m in db["volumes"]] == ["/uploads", "/docker-entrypoint-initdb.d/init.sql"]
+    assert spec["volumes"] == {"uploads": {"labels": {}}}
+    prepared = {"services": {"db": {"image": "db:dev", "labels": {}, "volumes": [
+        {"type": "volume", "source": "db-data", "target": "/data"}]}}, "volumes": {"db-data": {}}}
+    restore(prepared, {"db": choice.model_copy(update={"present": False})}, SimpleNamespace(local=[]))
+    assert prepared["services"]["db"]["volumes"] and prepared["volumes"]
 
 
 def test_an_edited_seed_file_or_a_rebuilt_job_makes_a_new_key(forum, tmp_path):
