@@ -3,8 +3,9 @@ job and seeded with two SQL files.
 
 One module, four boots of the `db` slice (db, migrate and a link proxy; no baseline needed): without
 snapshots, the boot that keeps one (or reuses the one kept before), one that starts from it, and one after an
-edited seed file and a rebuilt migration image. (Stores without a volume, committed as they are, are covered
-on the fake engine in tests/unit/runtime/test_snapshots.py.)
+edited seed file and a rebuilt migration image. The store started from a snapshot mounts no volume at its data
+path and starts without crash recovery. (Stores without a volume, committed as they are, are covered on the
+fake engine in tests/unit/runtime/test_snapshots.py.)
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def test_a_snapshot_is_reused_no_seed_runs_no_migration_and_the_data_is_there(fo
     assert services["migrate"]["state"] == "created", "the migration job did not run"
     assert "seeding" not in events and f"from snapshot {db['snapshot']}" in events
     assert int(seeded_rows) > 0 and psql(db["container"], "select count(*) from posts") == seeded_rows
+    mounts = json.loads(subprocess.run(["docker", "inspect", "-f", "{{json .Mounts}}", db["container"]],
+                                       capture_output=True, text=True, check=True).stdout)
+    assert not [m for m in mounts if m["Destination"] == "/var/lib/postgresql/data"], \
+        "its data is read from the snapshot's layers, not copied into a volume"
+    logs = subprocess.run(["docker", "logs", db["container"]], capture_output=True, text=True)
+    log = logs.stdout + logs.stderr
+    assert "database system was shut down at" in log and "not properly shut down" not in log, \
+        "the snapshot was taken from a cleanly stopped PostgreSQL: no recovery at start"
 
 
 def test_reset_returns_the_exact_seeded_state(forum, env):
