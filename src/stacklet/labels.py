@@ -71,6 +71,11 @@ class Label:
     """on a snapshot image: ``<stack>/<service>`` it holds the prepared data of"""
     SNAPSHOT_SOURCE = f"{PREFIX}.snapshot-source"
     """on a snapshot image: the stack file (or first Compose file) of its stack, for ``gc`` to recompute keys"""
+    BUILD_OF = f"{PREFIX}.build-of"
+    """on an image a slice built (``stacklet-build/...``): ``<stack>/<service>`` it was built for"""
+    BUILD_SOURCE = f"{PREFIX}.build-source"
+    """on an image a slice built: the stack file (or first Compose file) of its stack, for ``gc`` to recompute
+    its service's current source tag"""
     SATISFIED_BY = f"{PREFIX}.satisfied-by"
     """on a job not run because every store it prepares came from a snapshot: ``snapshot:<key>``"""
     WARM_TAKEN = f"{PREFIX}.warm-taken"

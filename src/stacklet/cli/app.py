@@ -192,7 +192,8 @@ def list_slices(as_json: JsonOpt = False) -> None:
 def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these slices (default: every slice)")] = None,
        dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be removed, remove nothing")] = False,
        as_json: JsonOpt = False) -> None:
-    """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left)."""
+    """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left),
+    stale seeded snapshots and stale images slices built."""
     def action() -> None:
         result = ops.gc(_session(), names or [], dry_run)
         if as_json:
@@ -201,6 +202,8 @@ def gc(names: Annotated[Optional[list[str]], typer.Argument(help="only these sli
             console.print(display.gc_table(result.decisions, dry_run))
             if result.snapshots:
                 console.print(display.snapshot_gc_table(result.snapshots, dry_run))
+            if result.images:
+                console.print(display.build_gc_table(result.images, dry_run))
     _run(as_json, action)
 
 

@@ -133,12 +133,22 @@ def gc_table(decisions: list[GcDecision], dry_run: bool) -> Group | Text:
 
 def snapshot_gc_table(decisions: list, dry_run: bool) -> Table:
     """What `stacklet gc` did with each seeded snapshot, and why."""
-    table = Table(box=None, pad_edge=False, title="snapshots", title_justify="left")
-    for column in ("", "store", "key", "why"):
+    return _image_gc_table("snapshots", ("store", "key"), [(d, d.store, d.key) for d in decisions], dry_run)
+
+
+def build_gc_table(decisions: list, dry_run: bool) -> Table:
+    """What `stacklet gc` did with each image slices built, and why."""
+    return _image_gc_table("built images", ("service", "image"), [(d, d.service, d.image) for d in decisions],
+                           dry_run)
+
+
+def _image_gc_table(title: str, columns: tuple[str, str], rows: list[tuple], dry_run: bool) -> Table:
+    table = Table(box=None, pad_edge=False, title=title, title_justify="left")
+    for column in ("", *columns, "why"):
         table.add_column(column)
     verb = "would remove" if dry_run else "removed"
-    for d in sorted(decisions, key=lambda d: not d.remove):
-        table.add_row(Text(verb if d.remove else "kept", "bold yellow" if d.remove else "green"), d.store, d.key,
+    for d, first, second in sorted(rows, key=lambda row: not row[0].remove):
+        table.add_row(Text(verb if d.remove else "kept", "bold yellow" if d.remove else "green"), first, second,
                       d.reason)
     return table
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stacklet.config.checkspec import CheckSpec, Port, ServiceSignals, undefined_placeholders
 from stacklet.config.compose import ComposeProject, load_compose
 from stacklet.config.yamlload import load_yaml_file
-from stacklet.errors import StackFileError, short_repr
+from stacklet.errors import StackFileError, StackletError, short_repr
 
 STACK_FILE = "stack.yaml"
 STACKS_DIR = "stacks"
@@ -365,6 +365,18 @@ def load_stack(ref: str | os.PathLike | None = None, *, compose_files: list[Path
     stack = Stack(meta=meta, compose=compose, root=path.parent, stack_file=path)
     check_references(stack)
     return stack
+
+
+def load_source(source: str) -> Stack | None:
+    """The stack a label recorded its file of (a stack.yaml, or the first Compose file), or None when that file
+    is gone or no longer loads (what ``gc`` needs to judge images made from it)."""
+    if not source or not Path(source).exists():
+        return None
+    try:
+        return load_stack(source) if source.endswith(("stack.yaml", "stack.yml")) else load_stack(
+            compose_files=[Path(source)])
+    except StackletError:
+        return None
 
 
 def stack_reference(stack: Stack, where: Path | None = None) -> str:

@@ -253,12 +253,14 @@ def gc(session: Session, names: Annotated[list[str], Field(description="only the
        dry_run: Annotated[bool, Field(description="say what would be removed, remove nothing")] = False
        ) -> r.GcResult:
     """Remove expired slices (`up --ttl`) and orphaned ones (their boot never finished, or no containers left),
-    and stale seeded snapshots (`snapshots`: not used by a container, and their key is no longer current or
-    they were not used for 7 days)."""
+    stale seeded snapshots (`snapshots`: not used by a container, and their key is no longer current or
+    they were not used for 7 days) and stale images slices built (`images`: not used by a container, and
+    not the image of their service's current sources)."""
     decisions = session.engine.gc(dry_run=dry_run, only=names or None)
     stale = [] if names else session.engine.gc_snapshots(dry_run=dry_run)
+    images = [] if names else session.engine.gc_builds(dry_run=dry_run)
     return r.GcResult(dry_run=dry_run, removed=[d for d in decisions if d.remove],
-                      kept=[d for d in decisions if not d.remove], snapshots=stale)
+                      kept=[d for d in decisions if not d.remove], snapshots=stale, images=images)
 
 
 def seed(session: Session, service: Annotated[str | None, Field(description="one service (default: every "

@@ -21,6 +21,7 @@ from stacklet.planning.lifetime import GcDecision
 from stacklet.planning.plan import SlicePlan
 from stacklet.runtime.faults import ActiveFault
 from stacklet.runtime.seeds import SeedResult
+from stacklet.runtime.build_images import BuildGcDecision
 from stacklet.runtime.snapshots import SnapshotChoice, SnapshotGcDecision
 from stacklet.runtime.status import ReconcileResult, ReloadResult, SliceStatus, SliceSummary
 
@@ -167,6 +168,8 @@ class GcResult(Envelope):
     kept: list[GcDecision]
     snapshots: list[SnapshotGcDecision] = Field(default_factory=list,
                                                 description="seeded snapshots removed (stale) or kept, with why")
+    images: list[BuildGcDecision] = Field(default_factory=list,
+                                          description="images slices built, removed (stale) or kept, with why")
 
     @property
     def decisions(self) -> list[GcDecision]:

@@ -43,7 +43,8 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of,
                                    publish_ip)
         if spec.get("build"):
-            spec["image"] = source_tag(plan.stack, svc.name, spec["build"], stack.root)
+            spec["image"] = source_image(stack, svc.name)
+            spec["build"] = _labelled_build(spec["build"], svc.name, stack)
         spec["labels"] = {**_labels(spec.get("labels")), **common, Label.SERVICE: svc.name,
                           Label.ROLE: svc.role, **readiness_labels(svc.job, svc.healthcheck, svc.ports,
                                              stack.service_meta(svc.name).readiness)}
@@ -175,6 +176,21 @@ def _local_service_spec(raw: dict[str, Any], svc: LocalService, plan: SlicePlan,
     if not depends:
         spec.pop("depends_on")
     return spec
+
+
+def source_image(stack: Stack, service: str) -> str | None:
+    """The image a slice gives a built service of ``stack``, named by its sources (None: it has no build)."""
+    build = _escaped(stack, stack.compose.services[service].raw).get("build")
+    return source_tag(stack.name, service, build, stack.root) if build else None
+
+
+def _labelled_build(build: dict[str, Any] | str, service: str, stack: Stack) -> dict[str, Any]:
+    """A service's ``build`` with the labels ``gc`` reads from the image it makes: which service of which stack
+    (image labels are not part of the source tag: they do not change what the image runs)."""
+    build = {"context": build} if isinstance(build, str) else dict(build)
+    build["labels"] = {**_labels(build.get("labels")), Label.BUILD_OF: f"{stack.name}/{service}",
+                       Label.BUILD_SOURCE: str(stack.source or "")}
+    return build
 
 
 def _order_inferred_calls(services: dict[str, Any], plan: SlicePlan) -> None:

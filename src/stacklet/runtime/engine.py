@@ -23,7 +23,8 @@ from stacklet.runtime.converge import BASELINE_TIMEOUT_S, Converger
 from stacklet.runtime.faults import LinkProxyHandle
 from stacklet.runtime.observe import SliceReader, Vantage
 from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, MAX_RESTARTS
-from stacklet.runtime import snapshots
+from stacklet.runtime import build_images, snapshots
+from stacklet.runtime.build_images import BuildGcDecision
 from stacklet.runtime.snapshots import SnapshotGcDecision
 from stacklet.runtime.seeds import SeedResult, Seeder, seed_plan
 from stacklet.runtime.status import (Endpoint, Event, EventSink, ReconcileResult, ReloadResult, ServiceStatus,
@@ -162,6 +163,11 @@ class SliceEngine:
     def gc_snapshots(self, *, dry_run: bool = False, now: datetime | None = None) -> list[SnapshotGcDecision]:
         """Remove stale seeded snapshots; see ``snapshots.collect`` for the rule."""
         return snapshots.collect(self.driver, self.workdir, now or datetime.now(timezone.utc), dry_run)
+
+    def gc_builds(self, *, dry_run: bool = False) -> list[BuildGcDecision]:
+        """Remove images slices built that nothing uses and no current source state needs; see
+        ``build_images.collect`` for the rule."""
+        return build_images.collect(self.driver, dry_run)
 
     # -- warm slices: the name a user gave, and the slice's own ----------------------------
 

@@ -139,7 +139,7 @@ def _check_runner() -> ThreadPoolExecutor:
     """The threads that run healthcheck commands, so a boot's poll loop never waits on a ``docker exec``."""
     global _CHECK_RUNNER
     if _CHECK_RUNNER is None:
-        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthcheck")
+        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="healthcheck")
     return _CHECK_RUNNER
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from stacklet.config.stack import Stack, load_stack
+from stacklet.config.stack import Stack, load_source
 from stacklet.docker.models import ContainerInfo
 from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import StackletError
@@ -316,7 +316,7 @@ def collect(driver: EngineDriver, workdir: Path, now: datetime, dry_run: bool = 
         if image.id not in used:
             source = image.labels.get(Label.SNAPSHOT_SOURCE, "")
             if source not in stacks:
-                stacks[source] = _load(source)
+                stacks[source] = load_source(source)
             stack = stacks[source]
             current = current_key(driver, stack, service) if stack and service in stack.services else None
             last = max(filter(None, [parse_utc(image.created[:19] + "Z"), last_use(workdir, key)]), default=None)
@@ -348,13 +348,3 @@ def last_use(workdir: Path, key: str) -> datetime | None:
     marker = workdir / "snapshots" / key
     return parse_utc(marker.read_text().strip()) if marker.is_file() else None
 
-
-def _load(source: str) -> Stack | None:
-    """The stack a snapshot was made from, or None when its file is gone or no longer loads."""
-    if not source or not Path(source).exists():
-        return None
-    try:
-        return load_stack(source) if source.endswith(("stack.yaml", "stack.yml")) else load_stack(
-            compose_files=[Path(source)])
-    except StackletError:
-        return None

@@ -40,7 +40,8 @@ class FakeProject:
                 raise DockerError(f"docker failed to build {service}", details="build failed")
             tag = (spec["services"].get(service) or {}).get("image")
             if tag:
-                self.driver.add_image(tag)
+                build = (spec["services"].get(service) or {}).get("build")
+                self.driver.add_image(tag, (build or {}).get("labels") if isinstance(build, dict) else None)
 
     def create(self) -> None:
         self.driver.calls.append(("create", self.name))
