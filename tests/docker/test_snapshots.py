@@ -139,7 +139,13 @@ def test_an_edited_seed_file_and_a_rebuilt_migration_make_new_keys_and_gc_remove
     # the snapshot just kept is stale once its seed file changes again (one kept before from another copy of the
     # forum, with the key the unedited files make, stays current there: gc recomputes the key from its source)
     seed.write_text(seed.read_text() + "\n-- edited again\n")
+    # and the migration image built from the edited sources is stale once they change again
+    source.write_text(source.read_text() + "\n# edited again\n")
+    rebuilt = env["_images"][-1]
     gc = json.loads(run_cli("gc", "--json", env=environment).stdout)
     removed = {d["key"]: d["reason"] for d in gc["snapshots"] if d["remove"]}
     assert after["db"]["key"] in removed and "stale" in removed[after["db"]["key"]], gc["snapshots"]
     assert not driver.image_ids([after["db"]["image"]])
+    images = {d["image"]: d for d in gc["images"]}
+    assert images[rebuilt]["remove"] and "the sources of migrate changed" in images[rebuilt]["reason"], images
+    assert images[rebuilt]["service"] == "forum/migrate" and not driver.image_ids([rebuilt])
