@@ -5,7 +5,9 @@ In one run, side by side, with the host's load and what else runs recorded befor
 1. forum: ``docker compose up -d --wait`` of the whole stack vs a cold slice of ``api`` (images built,
    snapshots present: a first, unmeasured slice keeps them);
 2. shop: the same for ``orders`` (the shop baseline up), then ``reset`` of the seeded orders-db and redis;
-3. shop: 4 cold ``orders`` slices booted at once (threads), each one's time vs one slice alone.
+3. shop: 4 cold ``orders`` slices booted at once (threads), each one's time vs one slice alone, and the
+   cores the running containers keep busy by themselves (their healthchecks): the baseline alone, and
+   the baseline with the 4 slices up and idle.
 
 Every slice's boot events are kept as a timeline (seconds from the start of ``up``: building, snapshot
 choice, creating, each start batch, each service ready), so the result says where the time goes.
@@ -54,6 +56,20 @@ def conditions() -> dict[str, Any]:
         projects[project or "(none)"] = projects.get(project or "(none)", 0) + 1
     return {"load_1m": round(os.getloadavg()[0], 2), "running_containers": sum(projects.values()),
             "projects": projects}
+
+
+def busy_cores(seconds: float = 10.0) -> dict[str, Any]:
+    """How many of the host's cores are busy over ``seconds`` (from /proc/stat), and how many containers run:
+    with nothing booting, what the running containers' own healthchecks cost."""
+    def ticks() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+    total0, idle0 = ticks()
+    time.sleep(seconds)
+    total1, idle1 = ticks()
+    busy = 1 - (idle1 - idle0) / max(total1 - total0, 1)
+    return {"busy_cores": round(busy * (os.cpu_count() or 1), 2), "seconds": seconds,
+            "running_containers": conditions()["running_containers"]}
 
 
 def full_stack(stack: Stack, project: str) -> dict[str, Any]:
@@ -128,9 +144,10 @@ def concurrent(engine: SliceEngine, stack: Stack, changed: str, count: int) -> d
     for thread in threads:
         thread.join()
     wall = round(time.perf_counter() - t0, 2)
+    idle = busy_cores()  # every slice up and idle: what their containers cost by themselves
     for name in runs:
         engine.down(name)
-    return {"wall_s": wall, "ready_s": {n: r.get("ready_s") for n, r in runs.items()},
+    return {"wall_s": wall, "idle_afterwards": idle, "ready_s": {n: r.get("ready_s") for n, r in runs.items()},
             "errors": {n: r["error"] for n, r in runs.items() if "error" in r},
             "timelines": {n: r.get("timeline") for n, r in runs.items()}}
 
@@ -146,7 +163,7 @@ def main() -> int:
     result: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     result.update({"benchmark": "snapshots", "recorded_at": datetime.datetime.now(datetime.timezone.utc)
                   .strftime("%Y-%m-%dT%H:%M:%SZ"), "quick": args.quick, "cores": os.cpu_count(),
-                   "quiet_host": False, "note": "the integrator reruns it on a quiet host"})
+                   "quiet_host": False, "note": "each part records the load before it ran"})
     started_baseline = False
 
     def save() -> None:  # after each part, so an interrupted run keeps what it measured
@@ -189,11 +206,12 @@ def main() -> int:
             print(f"shop: full {full['ready_s']} s, cold slice of orders {sliced['cold']['ready_s']} s, "
                   f"reset {json.dumps({s: r['median'] for s, r in resets.items()})}", flush=True)
         if "concurrent" in parts:
+            baseline_idle = busy_cores()  # the shop baseline alone, nothing booting
             one = slice_up(engine, shop, "orders", "bench-snap-one")
             engine.down("bench-snap-one")
             many = concurrent(engine, shop, "orders", 2 if args.quick else 4)
             slowest = max((t for t in many["ready_s"].values() if t), default=None)
-            result["concurrent"] = {"one_s": one["ready_s"], **many,
+            result["concurrent"] = {"one_s": one["ready_s"], "baseline_idle": baseline_idle, **many,
                                     "slowest_over_one": round(slowest / one["ready_s"], 2) if slowest else None}
             print(f"concurrent: one {one['ready_s']} s, {len(many['ready_s'])} at once {many['ready_s']}", flush=True)
     finally:

@@ -5,7 +5,7 @@ are the model: one object, one ``poll``):
 
 - ``HealthcheckPassing``: the image or Compose file has a healthcheck; Docker's status decides;
 - ``HealthcheckOnDemand``: the same, but while Docker still says starting, stacklet runs the
-  healthcheck's own command in the container every 0.2 s (ready as soon as the service is);
+  healthcheck's own command in the container, every 0.2 s at first and less often while it fails (ready as soon as the service is);
 - ``ProtocolAnswers``: no healthcheck, but a port whose protocol stacklet knows (Postgres, Redis,
   AMQP, HTTP, or any TCP port): the port answers the protocol's greeting, probed every 0.1 s;
 - ``Running``: no healthcheck and no port to probe: running is ready;
@@ -118,7 +118,12 @@ class HealthcheckPassing:
 
 
 ON_DEMAND_INTERVAL_S = 0.2
-"""How often stacklet runs a starting service's healthcheck command itself (Docker's own interval is often 1 s+)."""
+"""How soon stacklet runs a starting service's healthcheck command itself again (Docker's own interval is often
+1 s+); the wait grows by ``ON_DEMAND_BACKOFF`` after each run that fails, up to ``ON_DEMAND_MAX_INTERVAL_S``."""
+ON_DEMAND_BACKOFF = 1.5
+ON_DEMAND_MAX_INTERVAL_S = 1.0
+"""Each run is a process in the container: a slow starter checked every 0.2 s, in four slices booting at once,
+kept the 2 cores of the machine they were measured on busy with checks instead of the services."""
 ON_DEMAND_TIMEOUT_S = 2.0
 
 
@@ -139,15 +144,16 @@ def _check_runner() -> ThreadPoolExecutor:
     """The threads that run healthcheck commands, so a boot's poll loop never waits on a ``docker exec``."""
     global _CHECK_RUNNER
     if _CHECK_RUNNER is None:
-        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="healthcheck")
+        _CHECK_RUNNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthcheck")
     return _CHECK_RUNNER
 
 
 @dataclass
 class HealthcheckOnDemand:
     """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
-    own command (``run``: in the container, exit 0) every ``ON_DEMAND_INTERVAL_S`` in a worker thread: a
-    service is ready for its dependents as soon as it is, not at Docker's next tick. Unhealthy and exited
+    own command (``run``: in the container, exit 0) in a worker thread, first every ``ON_DEMAND_INTERVAL_S``
+    and less often while it keeps failing: a service is ready for its dependents as soon as it is, not at
+    Docker's next tick. Unhealthy and exited
     stay Docker's verdicts, except for a ``resumed`` container: its unhealthy may come from the checks
     Docker ran while it was paused, so it is judged again by its command."""
 
@@ -155,6 +161,7 @@ class HealthcheckOnDemand:
     description: str = "healthcheck"
     resumed: bool = False
     last_run: float = float("-inf")
+    interval: float = ON_DEMAND_INTERVAL_S
     pending: Future | None = None
 
     def poll(self, info: ContainerInfo) -> Verdict:
@@ -169,7 +176,8 @@ class HealthcheckOnDemand:
             self.pending = None
             if passed:
                 return READY
-        if self.pending is None and time.monotonic() - self.last_run >= ON_DEMAND_INTERVAL_S:
+            self.interval = min(self.interval * ON_DEMAND_BACKOFF, ON_DEMAND_MAX_INTERVAL_S)
+        if self.pending is None and time.monotonic() - self.last_run >= self.interval:
             self.last_run = time.monotonic()
             self.pending = _check_runner().submit(self.run, info, command)
         return verdict

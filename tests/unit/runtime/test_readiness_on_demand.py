@@ -92,3 +92,17 @@ def test_the_health_rule_confirms_a_starting_container_by_running_its_command():
     assert seen["bad"].health == "starting" and not health(seen["bad"]).ready
     assert seen["sick"].health == "unhealthy", "Docker's unhealthy stands"
     assert sorted(engine.ran) == ["bad", "ok"], "only running containers still starting are checked (not proxies)"
+
+
+def test_a_command_that_keeps_failing_is_run_less_and_less_often_up_to_once_a_second():
+    from stacklet.runtime.readiness import ON_DEMAND_INTERVAL_S, ON_DEMAND_MAX_INTERVAL_S
+    strategy = HealthcheckOnDemand(lambda info, argv: False)
+    waits = []
+    for _ in range(8):
+        strategy.poll(container())
+        strategy.pending.result(timeout=5)
+        strategy.poll(container())  # reads the failure
+        waits.append(strategy.interval)
+        strategy.last_run = float("-inf")  # as if the wait were over
+    assert waits[0] == ON_DEMAND_INTERVAL_S * 1.5 and waits == sorted(waits)
+    assert waits[-1] == ON_DEMAND_MAX_INTERVAL_S
