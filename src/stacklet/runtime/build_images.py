@@ -10,9 +10,11 @@ the next slice that needs it builds it again).
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel, Field
 
-from stacklet.config.stack import Stack, load_source
+from stacklet.config.stack import load_source
 from stacklet.docker.protocol import EngineDriver
 from stacklet.labels import Label
 from stacklet.planning.images import SOURCE_REPOSITORY
@@ -34,7 +36,7 @@ def collect(driver: EngineDriver, dry_run: bool = False) -> list[BuildGcDecision
     if not built:
         return []
     used = {c.image for c in driver.containers()}
-    stacks: dict[str, Stack | None] = {}
+    load = functools.cache(load_source)  # each stack file read once per gc
     decisions = []
     for image in built:
         tag = next(t for t in image.tags if t.startswith(SOURCE_REPOSITORY + "/"))
@@ -43,9 +45,7 @@ def collect(driver: EngineDriver, dry_run: bool = False) -> list[BuildGcDecision
         reason, remove = "in use by a container", False
         if image.id not in used:
             source = image.labels.get(Label.BUILD_SOURCE, "")
-            if source not in stacks:
-                stacks[source] = load_source(source)
-            stack = stacks[source]
+            stack = load(source)
             current = source_image(stack, service) if stack and service in stack.compose.services else None
             if not of:
                 reason, remove = "built by an earlier version of stacklet (no label says whose it is)", True

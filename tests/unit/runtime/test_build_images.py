@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from stacklet.config.stack import load_stack
-from stacklet.docker.linkproxy_client import LinkProxyControl
 from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.engine import SliceEngine
 
-from ..conftest import REPO_ROOT
 from .fake_driver import FakeDriver
-
-
-@pytest.fixture
-def forum(compose_cli, tmp_path):
-    """A copy of the forum, so a test may edit a service's sources."""
-    for part in ("stacks/forum", "seeds/forum"):
-        shutil.copytree(REPO_ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
-    return load_stack(tmp_path / "stacks" / "forum")
-
-
-@pytest.fixture(autouse=True)
-def link_proxies_answer(monkeypatch):
-    monkeypatch.setattr(LinkProxyControl, "answers", lambda self, timeout_s=0.3: True)
-    monkeypatch.setattr(LinkProxyControl, "populate", lambda self, wanted, protocols=None: None)
-    monkeypatch.setattr("stacklet.runtime.readiness.probe", lambda protocol, host, port, timeout_s=0.5: True)
+from .test_snapshots import forum, link_proxies_answer  # noqa: F401  (the same copy of the forum, quiet link proxies)
 
 
 def api_images(driver: FakeDriver) -> set[str]:
