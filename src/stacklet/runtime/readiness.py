@@ -5,7 +5,8 @@ are the model: one object, one ``poll``):
 
 - ``HealthcheckPassing``: the image or Compose file has a healthcheck; Docker's status decides;
 - ``HealthcheckOnDemand``: the same, but while Docker still says starting, stacklet runs the
-  healthcheck's own command in the container, every 0.2 s at first and less often while it fails (ready as soon as the service is);
+  healthcheck's own command in the container, every 0.2 s at first and less often while it fails
+  (ready as soon as the service is);
 - ``ProtocolAnswers``: no healthcheck, but a port whose protocol stacklet knows (Postgres, Redis,
   AMQP, HTTP, or any TCP port): the port answers the protocol's greeting, probed every 0.1 s;
 - ``Running``: no healthcheck and no port to probe: running is ready;
@@ -15,7 +16,8 @@ are the model: one object, one ``poll``):
 
 ``health`` is the one rule every command uses on a settled slice or baseline (``up``, ``status``,
 ``ls``, ``check``, ``baseline status``, the TUI): running and not unhealthy, or a one-shot job that
-exited 0. Strategies answer ``Verdict``s, never sentences to compare.
+exited 0; a container Docker still calls ``starting`` is first confirmed by running its healthcheck
+command (``confirm_starting``). Strategies answer ``Verdict``s, never sentences to compare.
 """
 
 from __future__ import annotations
@@ -153,9 +155,9 @@ class HealthcheckOnDemand:
     """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
     own command (``run``: in the container, exit 0) in a worker thread, first every ``ON_DEMAND_INTERVAL_S``
     and less often while it keeps failing: a service is ready for its dependents as soon as it is, not at
-    Docker's next tick. Unhealthy and exited
-    stay Docker's verdicts, except for a ``resumed`` container: its unhealthy may come from the checks
-    Docker ran while it was paused, so it is judged again by its command."""
+    Docker's next tick. Unhealthy and exited stay Docker's verdicts, except for a ``resumed`` container:
+    its unhealthy may come from the checks Docker ran while it was paused, so it is judged again by its
+    command."""
 
     run: Callable[[ContainerInfo, list[str]], bool]
     description: str = "healthcheck"
