@@ -62,5 +62,3 @@ def collect(driver: EngineDriver, dry_run: bool = False) -> list[BuildGcDecision
             reason = reason if remove else f"{reason}; the engine kept it (another tag or a container uses it)"
         decisions.append(BuildGcDecision(image=tag, service=of or "?", reason=reason, remove=remove))
     return decisions
-
-

@@ -327,11 +327,10 @@ class Converger:
     def _start(self, project: str, services: dict, stack: Stack, seeds: dict[str, list[str]], timeout_s: int,
                on_event: EventSink, deadline: float | None = None, snapshot: SnapshotStep | None = None) -> None:
         seeder = self._seeder(stack)
-        seed = snapshot.seed_and_keep(
-            seeder.seed, seeder.flush, lambda info: wait_one(self.driver, info, self._strategy(info), timeout_s,
-                                                             after=" after its snapshot was taken")) \
-            if snapshot else seeder.seed
-        if snapshot:  # stores from a snapshot are not seeded; the jobs they satisfy do not run
+        seed = seeder.seed
+        if snapshot:  # a store keeps its snapshot once seeded; one from a snapshot is not seeded, nor its jobs run
+            seed = snapshot.seed_and_keep(seeder.seed, seeder.flush, lambda info: wait_one(
+                self.driver, info, self._strategy(info), timeout_s, after=" after its snapshot was taken"))
             seeds = {s: files for s, files in seeds.items() if s not in snapshot.restored}
             services = {k: v for k, v in services.items() if Label.SATISFIED_BY not in v["labels"]}
         start_in_order(self.driver, project, StartPlan(
@@ -387,7 +386,8 @@ class Converger:
 
     def _strategy(self, info: ContainerInfo, resumed: bool = False) -> WaitStrategy:
         return strategy_for(info, control_api=lambda i: self.reader.control(i).answers(),
-                            address_of=self.reader.address_of, run_check=functools.partial(run_healthcheck, self.driver), resumed=resumed)
+                            address_of=self.reader.address_of,
+                            run_check=functools.partial(run_healthcheck, self.driver), resumed=resumed)
 
     def _on_ready(self, info: ContainerInfo, on_event: EventSink, stack: Stack | None = None) -> None:
         """A link proxy that is ready gets its routes (before anything may connect through it)."""

@@ -238,7 +238,6 @@ class SnapshotStep:
         self.driver = driver
         self.choices = choices
         self.source = source
-        self.taken: dict[str, str] = {}
         self.builds: dict[str, Future] = {}
         self._builder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
 
@@ -267,8 +266,8 @@ class SnapshotStep:
         """Wait for the snapshot images still being built (they were built while the boot went on); the first
         failure raises."""
         try:
-            for service, build in self.builds.items():
-                self.taken[service] = build.result()
+            for build in self.builds.values():
+                build.result()
         finally:
             self._builder.shutdown(wait=True)
 
