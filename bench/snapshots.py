@@ -7,7 +7,9 @@ In one run, side by side, with the host's load and what else runs recorded befor
 2. shop: the same for ``orders`` (the shop baseline up), then ``reset`` of the seeded orders-db and redis;
 3. shop: 4 cold ``orders`` slices booted at once (threads), each one's time vs one slice alone, and the
    cores the running containers keep busy by themselves (their healthchecks): the baseline alone, and
-   the baseline with the 4 slices up and idle.
+   the baseline with the 4 slices up and idle. Twice: with every healthcheck as compose.yaml declares it
+   (every 1 s), then as the shop's stack.yaml runs them (``healthchecks.min_interval: 5s``), the baseline
+   brought up again in each mode.
 
 Every slice's boot events are kept as a timeline (seconds from the start of ``up``: building, snapshot
 choice, creating, each start batch, each service ready), so the result says where the time goes.
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stacklet.config.stack import Stack, load_stack
+from stacklet.config.stack import HealthchecksConfig, Stack, load_stack
 from stacklet.docker.driver import Driver
 from stacklet.errors import SliceNotFound, StackletError
 from stacklet.planning.plan import make_plan
@@ -152,6 +154,26 @@ def concurrent(engine: SliceEngine, stack: Stack, changed: str, count: int) -> d
             "timelines": {n: r.get("timeline") for n, r in runs.items()}}
 
 
+def as_declared(stack: Stack) -> Stack:
+    """``stack`` with its healthchecks run as compose.yaml declares them (no ``healthchecks.min_interval``)."""
+    return stack.model_copy(update={"meta": stack.meta.model_copy(update={"healthchecks": HealthchecksConfig()})})
+
+
+def concurrency_part(engine: SliceEngine, stack: Stack, count: int) -> dict[str, Any]:
+    """The shop baseline brought up as ``stack`` says, then one slice alone and ``count`` at once."""
+    engine.baseline_up(stack)
+    baseline_idle = busy_cores()  # the shop baseline alone, nothing booting
+    one = slice_up(engine, stack, "orders", "bench-snap-one")
+    engine.down("bench-snap-one")
+    many = concurrent(engine, stack, "orders", count)
+    slowest = max((t for t in many["ready_s"].values() if t), default=None)
+    print(f"concurrent, healthchecks every {stack.meta.healthchecks.min_interval or 'as declared'}: "
+          f"one {one['ready_s']} s, {len(many['ready_s'])} at once {many['ready_s']}", flush=True)
+    return {"min_interval_s": stack.meta.healthchecks.min_interval, "one_s": one["ready_s"],
+            "baseline_idle": baseline_idle, **many,
+            "slowest_over_one": round(slowest / one["ready_s"], 2) if slowest else None}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat of reset, 2 concurrent slices instead of 4")
@@ -206,14 +228,12 @@ def main() -> int:
             print(f"shop: full {full['ready_s']} s, cold slice of orders {sliced['cold']['ready_s']} s, "
                   f"reset {json.dumps({s: r['median'] for s, r in resets.items()})}", flush=True)
         if "concurrent" in parts:
-            baseline_idle = busy_cores()  # the shop baseline alone, nothing booting
-            one = slice_up(engine, shop, "orders", "bench-snap-one")
-            engine.down("bench-snap-one")
-            many = concurrent(engine, shop, "orders", 2 if args.quick else 4)
-            slowest = max((t for t in many["ready_s"].values() if t), default=None)
-            result["concurrent"] = {"one_s": one["ready_s"], "baseline_idle": baseline_idle, **many,
-                                    "slowest_over_one": round(slowest / one["ready_s"], 2) if slowest else None}
-            print(f"concurrent: one {one['ready_s']} s, {len(many['ready_s'])} at once {many['ready_s']}", flush=True)
+            count = 2 if args.quick else 4
+            result["concurrent"] = {"before": conditions(),
+                                    "healthchecks_as_declared": concurrency_part(engine, as_declared(shop), count)}
+            save()
+            result["concurrent"].update(between=conditions(),
+                                        healthchecks_min_interval=concurrency_part(engine, shop, count))
     finally:
         for summary in engine.list():
             if summary.name.startswith("bench-snap-"):

@@ -32,6 +32,15 @@ def test_orders_slice_runs_exactly_the_plan_and_places_an_order(shop_baseline, e
         for svc in status.services:
             assert svc.endpoints and all(e.host.startswith("127.0.0.1:") for e in svc.endpoints)
 
+        # stack.yaml's healthchecks.min_interval: compose.yaml says every 1 s x 30 retries, Docker runs the
+        # same test every 5 s x 6 in the slice (a store from its snapshot too) and in the baseline
+        for container in (container_of(status, "orders"), container_of(status, "redis"),
+                          container_of(shop_baseline, "orders-db")):
+            timing = json.loads(subprocess.run(["docker", "inspect", "-f", "{{json .Config.Healthcheck}}", container],
+                                               capture_output=True, text=True, check=True).stdout)
+            assert (timing["Interval"], timing["Retries"]) == (5_000_000_000, 6), timing
+            assert timing["Test"][0] in ("CMD", "CMD-SHELL") and len(timing["Test"]) > 1
+
         rid = "t-orders-rid-1"
         code, order = http("POST", f"http://{host_endpoint(status, 'gateway')}/orders",
                            {"user_id": "u-1", "items": [{"sku": "SKU-0002", "qty": 2}]}, {"X-Request-Id": rid})

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from stacklet.config.healthtiming import HealthTiming
+
 _ARG_USE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 
 
@@ -28,6 +30,7 @@ class DockerfileFacts(BaseModel):
     expose: list[int] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)
     has_healthcheck: bool = False
+    healthcheck_timing: HealthTiming | None = Field(None, description="its HEALTHCHECK's --interval and --retries")
 
 
 def read_dockerfile(context: Path, dockerfile: str | None = None, inline: str | None = None) -> DockerfileFacts | None:
@@ -69,6 +72,7 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> DockerfileFacts:
             facts.volumes += _command(rest) if rest.lstrip().startswith("[") else rest.split()
         elif instruction == "HEALTHCHECK":
             facts.has_healthcheck = rest.strip().upper() != "NONE"
+            facts.healthcheck_timing = HealthTiming.from_dockerfile_options(rest) if facts.has_healthcheck else None
     return facts
 
 

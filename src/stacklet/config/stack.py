@@ -187,6 +187,29 @@ def parse_duration(value: Any) -> int | None:
     return total or None
 
 
+MAX_HEALTHCHECK_INTERVAL_S = 3600
+
+
+class HealthchecksConfig(_Strict):
+    """How often Docker runs the healthchecks of slice and baseline containers (default: as declared)."""
+
+    min_interval: int | None = Field(
+        None, description="run each at most this often, retries scaled to keep the time to unhealthy; stacklet "
+                          "probes readiness itself, so a short interval only costs CPU (None: as declared)")
+
+    @field_validator("min_interval", mode="before")
+    @classmethod
+    def _interval_is_a_duration(cls, value: Any) -> int | None:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValueError("must be a duration such as 5s, 10s or 1m (0 or none: the intervals as declared)") \
+                from None
+        if seconds is not None and seconds > MAX_HEALTHCHECK_INTERVAL_S:
+            raise ValueError("must be at most 1h: Docker would report a failing service that late")
+        return seconds
+
+
 class StackFile(_Strict):
     """The schema of stack.yaml."""
 
@@ -201,6 +224,7 @@ class StackFile(_Strict):
     ttl: int | None = Field(default=None, description="default `up --ttl` in seconds (None: no expiry)")
     snapshots: bool = Field(default=True, description="start seeded stores from a snapshot of their prepared data "
                                                       "(false: initdb, jobs and seeds on every boot)")
+    healthchecks: HealthchecksConfig = Field(default_factory=HealthchecksConfig)
     services: dict[str, ServiceMeta] = Field(default_factory=dict)
     edges: EdgesConfig = Field(default_factory=EdgesConfig)
     checks: list[CheckSpec] = Field(default_factory=list, description="validation steps `stacklet check` runs")

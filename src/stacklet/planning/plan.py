@@ -19,6 +19,7 @@ from stacklet.errors import PlanError, short_repr
 from stacklet.config.stack import MAX_RADIUS, Stack
 from stacklet.labels import AdvertisedBaseline, Label, baseline_project_name, decode_routes
 from stacklet.planning.graph import ServiceGraph
+from stacklet.planning.healthchecks import effective_interval_s, healthcheck_source, relaxed_note
 from stacklet.planning.selection import Selection
 from stacklet.planning.traits import Traits, service_ports, traits_of
 
@@ -70,6 +71,9 @@ class LocalService(BaseModel):
     healthcheck: Literal["compose", "image", "none"] = Field(
         "none", description="what decides its health: Compose's healthcheck, its image's (per its Dockerfile), or "
                             "none (then readiness must be probed: ports, protocol)")
+    healthcheck_interval_s: float | None = Field(
+        None, description="how often Docker runs its healthcheck in the slice (stack.yaml healthchecks.min_interval "
+                          "may slow a shorter one down); None without one")
     behind_proxy: bool = False
     depends_on: list[Dependency] = Field(default_factory=list, description="its Compose depends_on conditions")
     starts_after: list[str] = Field(default_factory=list,
@@ -190,6 +194,7 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
                                   stateful=decision is not None, stateful_rule=decision.rule if decision else None,
                                   job=name in traits.jobs, behind_proxy=name in proxy_of,
                                   healthcheck=healthcheck_source(stack, name),
+                                  healthcheck_interval_s=effective_interval_s(stack, name),
                                   depends_on=_dependencies(stack, name, sel),
                                   starts_after=_starts_after(stack, graph, name, sel),
                                   seed_after=seed_after(stack, graph, name, set(sel.local), traits) if decision else []))
@@ -210,6 +215,9 @@ def make_plan(stack: Stack, changed: list[str], radius: int | None = None,
         kind = "local, so it is reached directly" if target in sel.local else "forwarded, so it is unreachable"
         notes.append(f"no port is known for {target} ({kind}, without faults): "
                      f"add `ports: [...]` under services.{target} in stack.yaml")
+    relaxed = relaxed_note(stack, list(sel.local))
+    if relaxed:
+        notes.append(relaxed)
     if graph.dropped:
         notes.append("edges dropped by stack.yaml: " + ", ".join(f"{a} → {b}" for a, b in graph.dropped))
     return SlicePlan(stack=stack.name, source=stack.source, changed=sel.changed, radius=radius,
@@ -230,15 +238,6 @@ def select_slice(stack: Stack, changed: list[str], radius: int | None, graph: Se
         raise PlanError(f"radius must be between 0 and {MAX_RADIUS}, got {short_repr(radius)}",
                         hint="use --radius 1 for direct neighbours")
     return graph.select(changed, radius, traits or traits_of(stack))
-
-
-def healthcheck_source(stack: Stack, name: str) -> str:
-    """Where the health of ``name`` comes from: Compose, its image's HEALTHCHECK (when known), or nowhere."""
-    service = stack.compose.services[name]
-    if service.has_healthcheck:
-        return "compose"
-    disabled = (service.raw.get("healthcheck") or {}).get("disable")
-    return "image" if not disabled and service.dockerfile and service.dockerfile.has_healthcheck else "none"
 
 
 def _dependencies(stack: Stack, name: str, sel: Selection) -> list[Dependency]:

@@ -13,8 +13,8 @@ from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_proj
                              encode_routes, slice_project_name)
 from stacklet.planning.graph import ServiceGraph, acyclic_additions
 from stacklet.planning.images import source_tag
-from stacklet.planning.plan import (BASELINE_SUFFIX, CONTROL_PORT, LocalService, SlicePlan, healthcheck_source,
-                                   seed_after)
+from stacklet.planning.healthchecks import apply_relaxed, healthcheck_source
+from stacklet.planning.plan import BASELINE_SUFFIX, CONTROL_PORT, LocalService, SlicePlan, seed_after
 from stacklet.planning.traits import service_ports, traits_of
 
 TOKEN_ENV = "LINKPROXY_TOKEN"  # the link proxy's bearer token for its control API (see stacklet.linkproxy)
@@ -42,6 +42,7 @@ def render(plan: SlicePlan, stack: Stack, slice_name: str, labels: dict[str, str
     for svc in plan.local:
         spec = _local_service_spec(_escaped(stack, stack.compose.services[svc.name].raw), svc, plan, proxy_of,
                                    publish_ip)
+        apply_relaxed(stack, svc.name, spec)
         if spec.get("build"):
             spec["image"] = source_image(stack, svc.name)
             spec["build"] = _labelled_build(spec["build"], svc.name, stack)
@@ -125,6 +126,7 @@ def render_baseline(stack: Stack, labels: dict[str, str] | None = None, advertis
                           **({Label.ADVERTISED: encode_advertised(advertised[name])} if advertised.get(name) else {}),
                           **readiness_labels(name in traits.jobs, healthcheck_source(stack, name), service_ports(stack, name),
                                              stack.service_meta(name).readiness)}
+        apply_relaxed(stack, name, spec)
         jobs = seed_after(stack, graph, name, everything, traits) if name in traits.stateful else []
         if jobs:  # its seeds load once the jobs that prepare it (a migration) completed, as in a slice
             spec["labels"][Label.SEED_AFTER] = ",".join(jobs)

@@ -118,7 +118,13 @@ class TestShopPlan:
         # forwarded services that write to stores of their own are named, with the stores
         assert {f.name: f.writes_to for f in orders_plan.forwarded if f.writes_to} == {
             "catalog": ["catalog-db"], "users": ["redis"]}
-        assert len(orders_plan.notes) == 2 and all("writes to the baseline's" in n for n in orders_plan.notes)
+        writes = [n for n in orders_plan.notes if "writes to the baseline's" in n]
+        assert len(writes) == 2
+        # the only other note: the shop's stack.yaml checks every 5 s, not every 1 s as compose.yaml says
+        assert [n for n in orders_plan.notes if n not in writes] == [
+            "Docker runs the healthchecks of gateway, inventory, inventory-db, orders, orders-db, payments, redis "
+            "every 5s here, not every 1s (stack.yaml healthchecks.min_interval; retries scaled to keep the time to "
+            "unhealthy); readiness is probed on demand, so boots do not wait for it"]
 
     def test_remote_baseline_addresses(self, shop):
         stack = with_meta(shop, baseline=BaselineConfig(addresses={"catalog": "catalog.staging.example:443",
@@ -174,7 +180,8 @@ class TestPlanJson:
                              "linkproxy_image", "baseline_project", "edges", "active_profiles", "inactive_services",
                              "boot_blockers", "stack_options", "notes"}
         assert set(data["local"][0]) == {"name", "role", "reasons", "ports", "udp_ports", "stateful", "stateful_rule",
-                                         "job", "healthcheck", "behind_proxy", "depends_on", "starts_after", "seed_after"}
+                                         "job", "healthcheck", "healthcheck_interval_s", "behind_proxy", "depends_on",
+                                         "starts_after", "seed_after"}
         assert set(data["forwarded"][0]) == {"name", "reasons", "ports", "address", "baseline", "writes_to", "engine",
                                              "started", "port_addresses"}
         assert set(data["links"][0]) == {"source", "target", "kind", "proxy"}
@@ -182,7 +189,7 @@ class TestPlanJson:
         assert set(data["proxies"][0]["routes"][0]) == {"name", "target", "port", "upstream"}
         assert data["local"][0] == {"name": "orders", "role": "changed", "reasons": ["changed"], "ports": [8081],
                                     "udp_ports": [], "stateful": False, "stateful_rule": None, "job": False,
-                                    "healthcheck": "compose", "behind_proxy": True,
+                                    "healthcheck": "compose", "healthcheck_interval_s": 5.0, "behind_proxy": True,
                                     "depends_on": [{"service": "orders-db", "condition": "service_healthy",
                                                     "required": True, "local": True},
                                                    {"service": "redis", "condition": "service_healthy",
