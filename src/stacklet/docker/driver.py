@@ -131,9 +131,11 @@ class Driver:
                     found[ref] = image_id
         return found
 
-    def images(self, labels: dict[str, str]) -> list[ImageInfo]:
-        """Local images carrying all ``labels`` (an empty value matches any value)."""
+    def images(self, labels: dict[str, str], repository: str | None = None) -> list[ImageInfo]:
+        """Local images carrying all ``labels`` (an empty value matches any value), and tagged in ``repository``
+        (a pattern such as ``stacklet-build/*``) when given."""
         filters = [arg for key, value in _label_filters(labels) for arg in ("--filter", f"{key}={value}")]
+        filters += ["--filter", f"reference={repository}"] if repository else []
         ids = self._docker(["image", "ls", "-q", "--no-trunc", *filters], "list images").stdout.decode().split()
         if not ids:
             return []

@@ -32,7 +32,7 @@ class BuildGcDecision(BaseModel):
 
 def collect(driver: EngineDriver, dry_run: bool = False) -> list[BuildGcDecision]:
     """Decide on every image slices built, and remove the stale ones (unless ``dry_run``)."""
-    built = [image for image in driver.images({}) if any(t.startswith(SOURCE_REPOSITORY + "/") for t in image.tags)]
+    built = driver.images({}, repository=SOURCE_REPOSITORY + "/*")
     if not built:
         return []
     used = {c.image for c in driver.containers()}

@@ -333,9 +333,15 @@ class Converger:
                 self.driver, info, self._strategy(info), timeout_s, after=" after its snapshot was taken"))
             seeds = {s: files for s, files in seeds.items() if s not in snapshot.restored}
             services = {k: v for k, v in services.items() if Label.SATISFIED_BY not in v["labels"]}
-        start_in_order(self.driver, project, StartPlan(
-            services=services, strategy_of=self._strategy, on_ready=lambda info: self._on_ready(info, on_event, stack),
-            seed=seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+        try:
+            start_in_order(self.driver, project, StartPlan(
+                services=services, strategy_of=self._strategy,
+                on_ready=lambda info: self._on_ready(info, on_event, stack),
+                seed=seed, seeds=seeds, timeout_s=timeout_s, deadline=deadline), on_event)
+        except StackletError as exc:
+            if snapshot and (lost := snapshot.failures()):
+                exc.details = "\n".join([*filter(None, [exc.details]), *lost])
+            raise
         if snapshot:
             snapshot.finish()
 

@@ -271,6 +271,14 @@ class SnapshotStep:
         finally:
             self._builder.shutdown(wait=True)
 
+    def failures(self) -> list[str]:
+        """Wait for the snapshot images still being built, for a boot that failed for another reason; what each
+        build that failed said (so the boot's error reports it too)."""
+        self._builder.shutdown(wait=True)
+        keys = {c.service: c.key for c in self.choices.values()}
+        return [f"the snapshot of {service} ({keys.get(service)}) was not kept: {build.exception()}"
+                for service, build in self.builds.items() if build.exception() is not None]
+
 
 # -- gc --------------------------------------------------------------------------------------------
 

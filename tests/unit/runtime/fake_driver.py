@@ -9,6 +9,7 @@ Every start, removal and compose call is recorded in ``calls`` for the tests to 
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import shlex
 import threading
@@ -139,12 +140,13 @@ class FakeDriver:
     def image_ids(self, refs: list[str]) -> dict[str, str]:
         return {r: self.images_by_tag[r] for r in refs if r in self.images_by_tag}
 
-    def images(self, labels: dict[str, str]) -> list[ImageInfo]:
+    def images(self, labels: dict[str, str], repository: str | None = None) -> list[ImageInfo]:
         tags: dict[str, list[str]] = {}
         for tag, image_id in self.images_by_tag.items():
             tags.setdefault(image_id, []).append(tag)
         return [ImageInfo(id=i, tags=t, labels=self.image_labels.get(i, {})) for i, t in tags.items()
-                if _matches(self.image_labels.get(i, {}), labels)]
+                if _matches(self.image_labels.get(i, {}), labels)
+                and (repository is None or any(fnmatch.fnmatch(tag.rpartition(":")[0], repository) for tag in t))]
 
     def remove_image(self, ref: str) -> bool:
         self.calls.append(("remove_image", ref))

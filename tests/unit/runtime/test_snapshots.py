@@ -10,6 +10,7 @@ import yaml
 
 from stacklet.config.stack import load_stack
 from stacklet.docker.linkproxy_client import LinkProxyControl
+from stacklet.errors import BootError, DockerError
 from stacklet.labels import Label
 from stacklet.planning.plan import make_plan
 from stacklet.runtime.engine import SliceEngine
@@ -200,3 +201,21 @@ def test_gc_removes_stale_and_long_unused_snapshots_and_keeps_current_and_used_o
     assert all(not d.remove and d.reason == "in use by a container" for d in kept), "a store's image is in use"
     engine.down("s3")
     assert all(d.remove and "not used for" in d.reason for d in engine.gc_snapshots(dry_run=True, now=later))
+
+
+def test_a_boot_that_fails_also_reports_a_snapshot_it_could_not_build(forum, tmp_path, monkeypatch):
+    driver = FakeDriver({**SCRIPTS, "web": ["exited:1"]})  # web fails after the stores were seeded and kept
+    real_build = driver.build_folder
+
+    def build_folder(folder, tag):
+        if tag.startswith("stacklet-snapshot/forum-cache"):
+            raise DockerError("no space left on device")
+        return real_build(folder, tag)
+    monkeypatch.setattr(driver, "build_folder", build_folder)
+    engine = SliceEngine(driver, tmp_path / "home")
+    with pytest.raises(BootError) as info:
+        engine.up(make_plan(forum, ["api"]), forum, "s1")
+    assert "web" in info.value.message
+    assert "the snapshot of cache (" in info.value.details and "no space left on device" in info.value.details
+    kept = {tag.split(":")[0] for tag in driver.images_by_tag if tag.startswith("stacklet-snapshot/")}
+    assert kept == {"stacklet-snapshot/forum-db", "stacklet-snapshot/forum-search"}, "the others were still kept"
