@@ -36,6 +36,8 @@ class ContainerInfo(BaseModel):
                                                                       "mounted in the container")
     healthcheck: list[str] = Field(default_factory=list, description="the healthcheck's test (CMD or CMD-SHELL "
                                                                      "form), empty without one")
+    failing_streak: int = Field(0, description="Docker's count of failed healthchecks in a row (0 with an "
+                                               "unhealthy that a pause set, not a failed check)")
 
     @property
     def service(self) -> str:
@@ -117,4 +119,5 @@ def info_from_inspect(c: dict) -> ContainerInfo:
         addresses={name: n["IPAddress"] for name, n in networks.items() if (n or {}).get("IPAddress")},
         volume_paths=sorted(m["Destination"] for m in c.get("Mounts") or [] if m.get("Type") == "volume"),
         healthcheck=list(((c.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []),
+        failing_streak=int(health.get("FailingStreak") or 0),
     )

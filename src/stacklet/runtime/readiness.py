@@ -168,7 +168,7 @@ class HealthcheckOnDemand:
 
     def poll(self, info: ContainerInfo) -> Verdict:
         verdict = HealthcheckPassing().poll(info)
-        if self.resumed and info.state == "running" and info.health == "unhealthy":
+        if info.state == "running" and (unhealthy_from_a_pause(info) or self.resumed and info.health == "unhealthy"):
             verdict = Verdict("waiting", "unhealthy from before it was resumed")
         command = healthcheck_command(info)
         if verdict.state != "waiting" or info.state != "running" or not command:
@@ -337,6 +337,8 @@ def health(info: ContainerInfo) -> Verdict:
 
 
 STARTING_BUT_PASSED = "passed its healthcheck command when stacklet ran it (Docker's own first check is still due)"
+PAUSED_BUT_PASSED = ("passed its healthcheck command when stacklet ran it (Docker's unhealthy came from a pause, "
+                     "not from a failed check)")
 
 
 def run_healthcheck(driver: EngineDriver, info: ContainerInfo, command: list[str]) -> bool:
@@ -347,17 +349,25 @@ def run_healthcheck(driver: EngineDriver, info: ContainerInfo, command: list[str
         return False
 
 
+def unhealthy_from_a_pause(info: ContainerInfo) -> bool:
+    """Docker calls a container unhealthy when it is paused, without a failed check (no failing streak), and
+    keeps saying so after it is resumed until its next check: that verdict is not the service's."""
+    return info.health == "unhealthy" and info.failing_streak == 0
+
+
 def confirm_starting(driver: EngineDriver, containers: list[ContainerInfo]) -> list[ContainerInfo]:
-    """The containers as the health rule should see them: one that runs but whose Docker healthcheck still says
-    ``starting`` gets its healthcheck's own command run now (all of them at once); one that passes is healthy,
-    as it will be at Docker's next tick. So a boot need not wait for that tick before it is ready."""
-    starting = [c for c in containers if c.state == "running" and c.health == "starting" and healthcheck_command(c)
-                and not SliceLabels.of(c.labels).is_linkproxy]
-    if not starting:
+    """The containers as the health rule should see them: one that runs but that Docker has not judged since it
+    started (``starting``) or was resumed (an unhealthy a pause set) gets its healthcheck's own command run now
+    (all of them at once); one that passes is healthy, as it will be at Docker's next tick. So a boot, or the
+    take of a warm slice, need not wait for that tick before it is ready."""
+    unjudged = [c for c in containers if c.state == "running" and healthcheck_command(c)
+                and (c.health == "starting" or unhealthy_from_a_pause(c)) and not SliceLabels.of(c.labels).is_linkproxy]
+    if not unjudged:
         return containers
-    passed = dict(zip((c.id for c in starting), _check_runner().map(
-        lambda c: run_healthcheck(driver, c, healthcheck_command(c)), starting)))
-    return [c.model_copy(update={"health": "healthy", "health_output": STARTING_BUT_PASSED})
+    passed = dict(zip((c.id for c in unjudged), _check_runner().map(
+        lambda c: run_healthcheck(driver, c, healthcheck_command(c)), unjudged)))
+    return [c.model_copy(update={"health": "healthy",
+                                 "health_output": STARTING_BUT_PASSED if c.health == "starting" else PAUSED_BUT_PASSED})
             if passed.get(c.id) else c for c in containers]
 
 

@@ -22,7 +22,8 @@ from stacklet.docker.protocol import EngineDriver
 from stacklet.errors import BootError
 from stacklet.labels import Label, SliceLabels, split_list
 from stacklet.planning.graph import dependency_layers
-from stacklet.runtime.readiness import DEFAULT_TIMEOUT_S, POLL_S, HealthcheckOnDemand, Verdict, WaitStrategy
+from stacklet.runtime.readiness import (DEFAULT_TIMEOUT_S, POLL_S, HealthcheckOnDemand, Verdict, WaitStrategy,
+                                        unhealthy_from_a_pause)
 from stacklet.runtime.status import Event, EventSink
 
 Condition = Literal["started", "ready", "completed"]
@@ -196,13 +197,15 @@ def failure(driver: EngineDriver, info: ContainerInfo, what: str) -> BootError:
 
 
 def settle_resumed(driver: EngineDriver, container_id: str, timeout_s: float) -> None:
-    """Wait until Docker's own healthcheck no longer says ``unhealthy`` from while a resumed container was paused
-    (its command passed again when run on demand), so the one health rule (``readiness.health``) sees it as
-    ready: one healthcheck interval at most. A ``starting`` needs no wait: the health rule confirms it by
-    running the command (``readiness.confirm_starting``)."""
+    """Wait until Docker's own healthcheck no longer says ``unhealthy`` from failed checks of before a resumed
+    container was paused (its command passed again when run on demand), so the one health rule
+    (``readiness.health``) sees it as ready: one healthcheck interval at most. A ``starting``, or the unhealthy
+    a pause itself set, needs no wait: the health rule confirms it by running the command
+    (``readiness.confirm_starting``)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        stale = [c for c in driver.inspect([container_id]) if c.state == "running" and c.health == "unhealthy"]
+        stale = [c for c in driver.inspect([container_id])
+                 if c.state == "running" and c.health == "unhealthy" and not unhealthy_from_a_pause(c)]
         if not stale:
             return
         if time.monotonic() > deadline:

@@ -7,8 +7,10 @@ from stacklet.runtime.readiness import HealthcheckOnDemand, healthcheck_command,
 
 
 def container(state: str = "running", health: str | None = "starting", test: list[str] | None = None,
-              exit_code: int | None = None) -> ContainerInfo:
-    return ContainerInfo(id="c1", name="svc", state=state, health=health, exit_code=exit_code,
+              exit_code: int | None = None, failing_streak: int | None = None) -> ContainerInfo:
+    """A container; an unhealthy one failed 3 checks in a row unless ``failing_streak`` says otherwise."""
+    streak = failing_streak if failing_streak is not None else 3 if health == "unhealthy" else 0
+    return ContainerInfo(id="c1", name="svc", state=state, health=health, exit_code=exit_code, failing_streak=streak,
                          healthcheck=test if test is not None else ["CMD-SHELL", "pg_isready -q"])
 
 
@@ -66,6 +68,16 @@ def test_a_resumed_container_unhealthy_from_its_pause_is_judged_again_by_its_com
         "a container that was not paused keeps Docker's verdict"
 
 
+def test_an_unhealthy_a_pause_set_is_judged_by_the_command_without_waiting_for_dockers_tick():
+    """Docker calls a paused container unhealthy with no failed check (failing streak 0) and says so after the
+    unpause until its next check, up to a whole interval: the command decides at once, resumed or not."""
+    from_pause = container(health="unhealthy", failing_streak=0)
+    strategy = HealthcheckOnDemand(lambda info, argv: True)
+    assert strategy.poll(from_pause).state == "waiting"
+    strategy.pending.result(timeout=5)
+    assert strategy.poll(from_pause).ready
+
+
 class _Engine:
     """Runs healthcheck commands: those of ``passing`` containers exit 0; records what ran."""
 
@@ -84,14 +96,17 @@ def test_the_health_rule_confirms_a_starting_container_by_running_its_command():
     from stacklet.runtime.readiness import confirm_starting, health
     starting_ok = container().model_copy(update={"id": "ok"})
     starting_bad = container().model_copy(update={"id": "bad"})
-    unhealthy = container(health="unhealthy").model_copy(update={"id": "sick"})
+    unhealthy = container(health="unhealthy").model_copy(update={"id": "sick", "failing_streak": 3})
+    paused = container(health="unhealthy", failing_streak=0).model_copy(update={"id": "resumed"})  # a pause set it
     proxy = container().model_copy(update={"id": "proxy", "labels": {Label.ROLE: "linkproxy"}})
-    engine = _Engine(passing={"ok", "bad", "sick", "proxy"} - {"bad"})
-    seen = {c.id: c for c in confirm_starting(engine, [starting_ok, starting_bad, unhealthy, proxy])}
+    engine = _Engine(passing={"ok", "bad", "sick", "resumed", "proxy"} - {"bad"})
+    seen = {c.id: c for c in confirm_starting(engine, [starting_ok, starting_bad, unhealthy, paused, proxy])}
     assert seen["ok"].health == "healthy" and health(seen["ok"]).ready
     assert seen["bad"].health == "starting" and not health(seen["bad"]).ready
-    assert seen["sick"].health == "unhealthy", "Docker's unhealthy stands"
-    assert sorted(engine.ran) == ["bad", "ok"], "only running containers still starting are checked (not proxies)"
+    assert seen["sick"].health == "unhealthy", "Docker's unhealthy from failed checks stands"
+    assert seen["resumed"].health == "healthy" and "pause" in seen["resumed"].health_output
+    assert sorted(engine.ran) == ["bad", "ok", "resumed"], \
+        "only running containers Docker has not judged since they started or were resumed are checked (not proxies)"
 
 
 def test_a_command_that_keeps_failing_is_run_less_and_less_often_up_to_once_a_second():
