@@ -7,7 +7,8 @@ In one run, side by side, with the host's load and what else runs recorded befor
 2. shop: the same for ``orders`` (the shop baseline up), then ``reset`` of the seeded orders-db and redis;
 3. shop: 4 cold ``orders`` slices booted at once (threads), each one's time vs one slice alone, and the
    cores the running containers keep busy by themselves (their healthchecks): the baseline alone, and
-   the baseline with the 4 slices up and idle. Twice: with every healthcheck as compose.yaml declares it
+   the baseline with the 4 slices up and idle, and the CPU seconds one slice's boot costs the host (all of it,
+   and the containers' part). Twice: with every healthcheck as compose.yaml declares it
    (every 1 s), then as the shop's stack.yaml runs them (``healthchecks.min_interval: 5s``), the baseline
    brought up again in each mode.
 
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from stacklet.config.stack import HealthchecksConfig, Stack, load_stack
 from stacklet.docker.driver import Driver
@@ -60,12 +61,32 @@ def conditions() -> dict[str, Any]:
             "projects": projects}
 
 
+def ticks() -> tuple[int, int]:
+    """The host's CPU time so far, in clock ticks summed over its cores (/proc/stat): all, and idle + iowait."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def containers_cpu_s() -> float | None:
+    """CPU seconds every Docker container has used so far (cgroup v1 cpuacct); None where it is not found."""
+    usage = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
+    return int(usage.read_text()) / 1e9 if usage.is_file() else None
+
+
+def cpu_cost(action: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """Run ``action``; its result, and the CPU seconds the whole host and the containers spent meanwhile
+    (everything else that runs is counted too: the idle baseline's part is its ``busy_cores`` x the time)."""
+    (total0, idle0), containers0, t0 = ticks(), containers_cpu_s(), time.perf_counter()
+    result = action()
+    (total1, idle1), containers1, seconds = ticks(), containers_cpu_s(), time.perf_counter() - t0
+    tick_s = 1 / os.sysconf("SC_CLK_TCK")
+    return result, {"seconds": round(seconds, 2), "host_cpu_s": round(((total1 - total0) - (idle1 - idle0)) * tick_s, 2),
+                    "containers_cpu_s": round(containers1 - containers0, 2) if containers0 is not None else None}
+
+
 def busy_cores(seconds: float = 10.0) -> dict[str, Any]:
     """How many of the host's cores are busy over ``seconds`` (from /proc/stat), and how many containers run:
     with nothing booting, what the running containers' own healthchecks cost."""
-    def ticks() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
     total0, idle0 = ticks()
     time.sleep(seconds)
     total1, idle1 = ticks()
@@ -163,13 +184,13 @@ def concurrency_part(engine: SliceEngine, stack: Stack, count: int) -> dict[str,
     """The shop baseline brought up as ``stack`` says, then one slice alone and ``count`` at once."""
     engine.baseline_up(stack)
     baseline_idle = busy_cores()  # the shop baseline alone, nothing booting
-    one = slice_up(engine, stack, "orders", "bench-snap-one")
+    one, one_cpu = cpu_cost(lambda: slice_up(engine, stack, "orders", "bench-snap-one"))
     engine.down("bench-snap-one")
     many = concurrent(engine, stack, "orders", count)
     slowest = max((t for t in many["ready_s"].values() if t), default=None)
     print(f"concurrent, healthchecks every {stack.meta.healthchecks.min_interval or 'as declared'}: "
           f"one {one['ready_s']} s, {len(many['ready_s'])} at once {many['ready_s']}", flush=True)
-    return {"min_interval_s": stack.meta.healthchecks.min_interval, "one_s": one["ready_s"],
+    return {"min_interval_s": stack.meta.healthchecks.min_interval, "one_s": one["ready_s"], "one_cpu": one_cpu,
             "baseline_idle": baseline_idle, **many,
             "slowest_over_one": round(slowest / one["ready_s"], 2) if slowest else None}
 
