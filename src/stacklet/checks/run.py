@@ -26,7 +26,7 @@ from stacklet.docker.models import ContainerInfo
 from stacklet.runtime.engine import SliceEngine
 from stacklet.errors import LinkProxyError, PlanError, StackletError
 from stacklet.runtime.faults import LinkProxyHandle, active_faults
-from stacklet.runtime.readiness import confirm_starting, health
+from stacklet.runtime.readiness import confirm_unjudged, health
 from stacklet.runtime.workdir import ensure_workdir
 from stacklet.checks.load import judge, run_load
 from stacklet.checks.metrics import UsageSampler, container_metrics
@@ -426,7 +426,7 @@ class CheckRun:
 
     def _unhealthy(self, containers: dict[str, ContainerInfo]) -> list[Failure]:
         failures = []
-        for info in sorted(confirm_starting(self.driver, list(containers.values())), key=lambda c: c.service):
+        for info in sorted(confirm_unjudged(self.driver, list(containers.values())), key=lambda c: c.service):
             service = info.service
             if health(info).ready:
                 continue

@@ -21,7 +21,7 @@ from stacklet.labels import (Label, SliceLabels, baseline_project_name, is_linkp
 from stacklet.planning import lifetime
 from stacklet.planning.plan import CONTROL_PORT, routes_of
 from stacklet.runtime.faults import LinkProxyHandle
-from stacklet.runtime.readiness import confirm_starting, healthy
+from stacklet.runtime.readiness import confirm_unjudged, healthy
 from stacklet.runtime.status import Endpoint, ServiceStatus, SliceStatus, SliceSummary
 
 
@@ -72,7 +72,7 @@ class SliceReader:
 
     def status(self, name: str) -> SliceStatus:
         """The live state of slice ``name``, from its containers' labels."""
-        containers = confirm_starting(self.driver, self.containers_of(name))
+        containers = confirm_unjudged(self.driver, self.containers_of(name))
         first = SliceLabels.of(containers[0].labels)
         vantage = self.vantage(name)
         owners = {t: c for c in containers if is_linkproxy(c.labels)
@@ -91,7 +91,7 @@ class SliceReader:
     def list(self) -> list[SliceSummary]:
         """Every slice on the engine, found by labels, judged by the same health rule as ``status``."""
         by_slice: dict[str, list[ContainerInfo]] = {}
-        for info in confirm_starting(self.driver, self.driver.containers({Label.SLICE: ""})):
+        for info in confirm_unjudged(self.driver, self.driver.containers({Label.SLICE: ""})):
             by_slice.setdefault(info.labels[Label.SLICE], []).append(info)
         now = datetime.now(timezone.utc)
         summaries = []
@@ -167,7 +167,7 @@ class SliceReader:
 
     def baseline_status(self, stack_name: str) -> SliceStatus:
         """The live state of the local baseline of ``stack_name``, by the same health rule as slices."""
-        containers = confirm_starting(self.driver, self.driver.containers({Label.BASELINE: stack_name}))
+        containers = confirm_unjudged(self.driver, self.driver.containers({Label.BASELINE: stack_name}))
         if not containers:
             raise SliceNotFound(f"no baseline of stack {stack_name!r} runs on {self.driver.endpoint}",
                                 hint=f"`stacklet baseline up --stack {stack_name}` starts it")

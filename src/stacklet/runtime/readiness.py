@@ -16,8 +16,9 @@ are the model: one object, one ``poll``):
 
 ``health`` is the one rule every command uses on a settled slice or baseline (``up``, ``status``,
 ``ls``, ``check``, ``baseline status``, the TUI): running and not unhealthy, or a one-shot job that
-exited 0; a container Docker still calls ``starting`` is first confirmed by running its healthcheck
-command (``confirm_starting``). Strategies answer ``Verdict``s, never sentences to compare.
+exited 0; a container Docker has not judged yet (``starting``, or the unhealthy a pause set) is first
+confirmed by running its healthcheck command (``confirm_unjudged``). Strategies answer ``Verdict``s,
+never sentences to compare.
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ class HealthcheckOnDemand:
     """Docker's healthcheck decides, but while Docker still says ``starting`` stacklet runs the healthcheck's
     own command (``run``: in the container, exit 0) in a worker thread, first every ``ON_DEMAND_INTERVAL_S``
     and less often while it keeps failing: a service is ready for its dependents as soon as it is, not at
-    Docker's next tick. Unhealthy and exited stay Docker's verdicts, except for a ``resumed`` container:
-    its unhealthy may come from the checks Docker ran while it was paused, so it is judged again by its
-    command."""
+    Docker's next tick. Unhealthy and exited stay Docker's verdicts, except an unhealthy that a pause set
+    (``unhealthy_from_a_pause``), and any unhealthy of a ``resumed`` container: those are judged again by
+    its command."""
 
     run: Callable[[ContainerInfo, list[str]], bool]
     description: str = "healthcheck"
@@ -355,7 +356,7 @@ def unhealthy_from_a_pause(info: ContainerInfo) -> bool:
     return info.health == "unhealthy" and info.failing_streak == 0
 
 
-def confirm_starting(driver: EngineDriver, containers: list[ContainerInfo]) -> list[ContainerInfo]:
+def confirm_unjudged(driver: EngineDriver, containers: list[ContainerInfo]) -> list[ContainerInfo]:
     """The containers as the health rule should see them: one that runs but that Docker has not judged since it
     started (``starting``) or was resumed (an unhealthy a pause set) gets its healthcheck's own command run now
     (all of them at once); one that passes is healthy, as it will be at Docker's next tick. So a boot, or the

@@ -201,7 +201,7 @@ def settle_resumed(driver: EngineDriver, container_id: str, timeout_s: float) ->
     container was paused (its command passed again when run on demand), so the one health rule
     (``readiness.health``) sees it as ready: one healthcheck interval at most. A ``starting``, or the unhealthy
     a pause itself set, needs no wait: the health rule confirms it by running the command
-    (``readiness.confirm_starting``)."""
+    (``readiness.confirm_unjudged``)."""
     deadline = time.monotonic() + timeout_s
     while True:
         stale = [c for c in driver.inspect([container_id])

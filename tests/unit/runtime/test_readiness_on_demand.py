@@ -51,9 +51,9 @@ def test_services_with_a_healthcheck_get_it_when_a_runner_is_given():
     assert not isinstance(strategy_for(container()), HealthcheckOnDemand)
 
 
-def test_a_resumed_container_unhealthy_from_its_pause_is_judged_again_by_its_command():
-    """Docker ran the healthcheck while the warm slice was paused and counted the failures: after the
-    unpause that unhealthy is stale, so the command decides; a command that still fails keeps it waiting."""
+def test_a_resumed_container_unhealthy_is_judged_again_by_its_command():
+    """A resumed container's unhealthy, even one with failed checks behind it, may be stale after the unpause,
+    so the command decides; a command that still fails keeps it waiting."""
     passing = strategy_for(container(health="unhealthy"), run_check=lambda info, argv: True, resumed=True)
     first = passing.poll(container(health="unhealthy"))
     assert first.state == "waiting" and "resumed" in first.detail
@@ -93,14 +93,14 @@ class _Engine:
 
 def test_the_health_rule_confirms_a_starting_container_by_running_its_command():
     from stacklet.labels import Label
-    from stacklet.runtime.readiness import confirm_starting, health
+    from stacklet.runtime.readiness import confirm_unjudged, health
     starting_ok = container().model_copy(update={"id": "ok"})
     starting_bad = container().model_copy(update={"id": "bad"})
     unhealthy = container(health="unhealthy").model_copy(update={"id": "sick", "failing_streak": 3})
     paused = container(health="unhealthy", failing_streak=0).model_copy(update={"id": "resumed"})  # a pause set it
     proxy = container().model_copy(update={"id": "proxy", "labels": {Label.ROLE: "linkproxy"}})
     engine = _Engine(passing={"ok", "bad", "sick", "resumed", "proxy"} - {"bad"})
-    seen = {c.id: c for c in confirm_starting(engine, [starting_ok, starting_bad, unhealthy, paused, proxy])}
+    seen = {c.id: c for c in confirm_unjudged(engine, [starting_ok, starting_bad, unhealthy, paused, proxy])}
     assert seen["ok"].health == "healthy" and health(seen["ok"]).ready
     assert seen["bad"].health == "starting" and not health(seen["bad"]).ready
     assert seen["sick"].health == "unhealthy", "Docker's unhealthy from failed checks stands"
