@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stacklet.config.healthtiming import HealthTiming
+from stacklet.config.healthtiming import DOCKER_DEFAULT_RETRIES, HealthTiming
 from stacklet.config.stack import Stack
 
 
@@ -28,28 +28,35 @@ def healthcheck_source(stack: Stack, name: str) -> str:
 
 def declared_timing(stack: Stack, name: str) -> HealthTiming | None:
     """How often Docker runs ``name``'s healthcheck as declared: Compose's keys over its Dockerfile's, then
-    Docker's defaults (Docker's own merge); None without a healthcheck stacklet knows of."""
+    Docker's defaults (Docker's own merge); None without a healthcheck stacklet knows of. The interval is None
+    when neither Compose nor a Dockerfile HEALTHCHECK stacklet reads gives it: then the image's own decides
+    (a pulled image, or a base image's HEALTHCHECK), which stacklet cannot know."""
     if healthcheck_source(stack, name) == "none":
         return None
     service = stack.compose.services[name]
-    image = service.dockerfile.healthcheck_timing if service.dockerfile else None
-    return HealthTiming.from_compose(service.raw.get("healthcheck")).over(image)
+    declared = HealthTiming.from_compose(service.raw.get("healthcheck"))
+    dockerfile = service.dockerfile if service.dockerfile and service.dockerfile.has_healthcheck else None
+    if dockerfile is None and declared.interval_s is None:
+        return declared
+    return declared.over(dockerfile.healthcheck_timing if dockerfile else None)
 
 
 def relaxed_timing(stack: Stack, name: str) -> HealthTiming | None:
     """The timing ``name``'s healthcheck runs with here when stack.yaml's ``healthchecks.min_interval`` slows it:
     that interval, with retries scaled so a failing service turns unhealthy after about as long as declared;
-    None when it runs as declared (no floor, no healthcheck, or one that already runs that seldom)."""
+    None when it runs as declared (no floor, no healthcheck, one whose interval only its image knows, or one
+    that already runs that seldom)."""
     floor = stack.meta.healthchecks.min_interval
     declared = declared_timing(stack, name)
-    if not floor or declared is None or (declared.interval_s or 0) >= floor:
+    if not floor or declared is None or declared.interval_s is None or declared.interval_s >= floor:
         return None
-    retries = max(1, math.ceil((declared.retries or 1) * (declared.interval_s or 0) / floor))
+    retries = max(1, math.ceil((declared.retries or DOCKER_DEFAULT_RETRIES) * declared.interval_s / floor))
     return HealthTiming(interval_s=float(floor), retries=retries)
 
 
 def effective_interval_s(stack: Stack, name: str) -> float | None:
-    """How often Docker runs ``name``'s healthcheck in a slice or the baseline; None without one."""
+    """How often Docker runs ``name``'s healthcheck in a slice or the baseline; None without one, or when only its
+    image knows."""
     timing = relaxed_timing(stack, name) or declared_timing(stack, name)
     return timing.interval_s if timing else None
 

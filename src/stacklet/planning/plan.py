@@ -73,7 +73,7 @@ class LocalService(BaseModel):
                             "none (then readiness must be probed: ports, protocol)")
     healthcheck_interval_s: float | None = Field(
         None, description="how often Docker runs its healthcheck in the slice (stack.yaml healthchecks.min_interval "
-                          "may slow a shorter one down); None without one")
+                          "may slow a shorter one down); None without one, or when only its image knows")
     behind_proxy: bool = False
     depends_on: list[Dependency] = Field(default_factory=list, description="its Compose depends_on conditions")
     starts_after: list[str] = Field(default_factory=list,

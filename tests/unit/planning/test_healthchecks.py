@@ -80,3 +80,22 @@ def test_a_bad_value_names_the_file_and_the_key(tmp_path, value, words):
         load_stack_file(path)
     assert info.value.key == "healthchecks.min_interval" and str(path) in info.value.message
     assert words in info.value.message
+
+
+def test_an_interval_only_the_image_knows_is_left_as_it_is(make_stack, tmp_path):
+    """A pulled image's own HEALTHCHECK (or a base image's) may check seldom: stacklet cannot know, so a floor
+    never makes it check more often. A Dockerfile HEALTHCHECK without --interval is Docker's 30 s."""
+    (tmp_path / "nohc").mkdir()
+    (tmp_path / "nohc" / "Dockerfile").write_text("FROM some/base-with-a-healthcheck\nEXPOSE 80\n")
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "Dockerfile").write_text("FROM debian:bookworm-slim\nHEALTHCHECK CMD true\n")
+    stack = make_stack({
+        "pulled": service("valkey/valkey:8", healthcheck={"test": ["CMD-SHELL", "redis-cli ping"]}),
+        "enabled": service("immich/server:1", healthcheck={"disable": False}),
+        "built": service(build={"context": str(tmp_path / "nohc")}, healthcheck={"test": ["CMD", "true"]}),
+        "default": service(build={"context": str(tmp_path / "default")}),
+    }, meta={"healthchecks": {"min_interval": "1m"}})
+    assert all(relaxed_timing(stack, name) is None for name in ("pulled", "enabled", "built"))
+    assert render_baseline(stack)["services"]["pulled"]["healthcheck"] == {"test": ["CMD-SHELL", "redis-cli ping"]}
+    assert make_plan(stack, ["pulled"]).local_service("pulled").healthcheck_interval_s is None
+    assert relaxed_timing(stack, "default").model_dump() == {"interval_s": 60.0, "retries": 2}  # 3 x 30 s
