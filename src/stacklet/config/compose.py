@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -191,6 +192,8 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
         raise ComposeError(f"nests deeper than {MAX_DEPTH} levels", file=str(files[0]),
                            hint="flatten the document") from None
     check_nesting(raw, files[0], ComposeError)
+    if interpolated:  # Compose prints a `$` of a value as `$$` (its input form); the model holds the values
+        raw = map_strings(raw, lambda text: text.replace("$$", "$"))
     project = parse_compose(raw, files, interpolated=interpolated, unset_variables=unset,
                             profiles=active_profiles(profiles), env_from_files=sources.env_from_files)
     project.missing_env_files = sources.missing_env_files
@@ -198,6 +201,17 @@ def load_compose(files: list[Path], *, env_files: list[Path] | None = None,
     project.env_file_users = {path: [s for s in users if s in project.services]
                               for path, users in sources.env_file_users.items()}
     return project
+
+
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """A copy of a JSON-like ``value`` with ``change`` applied to every string in it (not to mapping keys)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {k: map_strings(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_strings(v, change) for v in value]
+    return value
 
 
 def _normalise(files: list[Path], env_files: list[Path], directory: Path, sources: SourceFacts,

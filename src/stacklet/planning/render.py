@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from stacklet.config.compose import map_strings
 from stacklet.config.stack import Stack
 from stacklet.labels import (BASELINE_ROLE, LINKPROXY_ROLE, Label, baseline_project_name, encode_advertised,
                              encode_routes, slice_project_name)
@@ -220,13 +221,7 @@ def _escaped(stack: Stack, value: Any) -> Any:
     """
     if not stack.compose.interpolated:
         return copy.deepcopy(value)
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {k: _escaped(stack, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escaped(stack, v) for v in value]
-    return value
+    return map_strings(value, lambda text: text.replace("$", "$$"))
 
 
 def _proxy_command(image: str, fault_seed: int | None = None) -> list[str]:

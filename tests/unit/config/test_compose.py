@@ -5,6 +5,7 @@ Everything here runs `docker compose config` (no daemon needed), except the pure
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -651,3 +652,60 @@ class TestParseCompose:
         note = parse_compose({"services": {}}, [Path("/c.yaml")], interpolated=False,
                              unset_variables=["A", "B"]).notes[0]
         assert "A, B" in note and "uninterpolated" in note and "--env-file" in note
+
+
+def _compose_config(path: Path, env_files: list[Path] | None = None, env: dict | None = None) -> dict:
+    """What Compose itself makes of a file: `docker compose config --format json`, as JSON."""
+    import json
+    import os
+    import subprocess
+    command = ["docker", "compose", *(f"--env-file={e}" for e in env_files or []), "-f", str(path), "config",
+               "--format", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60, cwd=path.parent,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}, **(env or {})})
+    return json.loads(done.stdout)
+
+
+RUN_KEYS = ("command", "entrypoint", "healthcheck", "environment")
+
+
+def test_a_dollar_reaches_the_container_as_compose_passes_it(tmp_path, monkeypatch):
+    """Compose prints a value's `$` as `$$`: the model holds the value itself, and a rendered project gives the
+    container what Compose would (not `$$HOME` where Compose passes `$HOME`)."""
+    monkeypatch.setenv("SECRET", "pa$word")
+    write(tmp_path, "compose.yaml", "services:\n  a:\n    image: debian:bookworm-slim\n"
+                                    "    command: [sh, -c, 'echo $$HOME ${SECRET}']\n"
+                                    "    environment: {PASSWORD: '${SECRET}', PID_REF: 'x$$y'}\n"
+                                    "    healthcheck: {test: 'echo $$(hostname)'}\n")
+    stack = load_stack(compose_files=[tmp_path / "compose.yaml"])
+    spec = stack.compose.services["a"].raw
+    assert spec["command"] == ["sh", "-c", "echo $HOME pa$word"]
+    assert spec["environment"] == {"PASSWORD": "pa$word", "PID_REF": "x$y"}
+    rendered = write(tmp_path, "rendered.yaml", __import__("yaml").safe_dump(render_baseline(stack)))
+    original = _compose_config(tmp_path / "compose.yaml")["services"]["a"]
+    again = _compose_config(rendered)["services"]["a"]
+    assert {k: again.get(k) for k in RUN_KEYS if k != "healthcheck"} == {k: original.get(k) for k in RUN_KEYS
+                                                                         if k != "healthcheck"}
+    assert again["healthcheck"]["test"] == original["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", ["netbox-docker.yaml", "airflow.yaml",
+                                  "awesome-nginx-flask-mysql.yaml"])
+def test_corpus_commands_with_dollars_run_as_under_compose(corpus_dir, tmp_path, name):
+    """The corpus files that write `$$`: each service's command, entrypoint, healthcheck and environment in
+    the rendered baseline are what Compose makes of the file itself."""
+    stack = corpus_stack(corpus_dir, name)
+    if not stack.compose.interpolated:
+        pytest.fail(f"{name} was expected to interpolate with its env file")
+    env = PLANNABLE[name][0]
+    original = _compose_config(corpus_dir / name, [corpus_dir / env] if env else None)["services"]
+    rendered = write(tmp_path, "rendered.yaml", __import__("yaml").safe_dump(render_baseline(stack)))
+    again = _compose_config(rendered)["services"]
+    dollars = 0
+    for service, spec in again.items():
+        for key in ("command", "entrypoint", "environment"):
+            assert spec.get(key) == original[service].get(key), f"{service}.{key}"
+        if original[service].get("healthcheck", {}).get("test"):
+            assert spec["healthcheck"]["test"] == original[service]["healthcheck"]["test"], f"{service}.healthcheck"
+        dollars += "$" in json.dumps([original[service].get(k) for k in RUN_KEYS])
+    assert dollars, f"{name} has no `$` in what its services run: the test checks nothing"
